@@ -1,0 +1,21 @@
+"""Deliberate faults: named ways to break the core, for showing that the checkers catch real
+bugs. Nothing enables them unless a caller (a test, `raftsim check --inject`) asks for it."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Fault(enum.Enum):
+    """A deliberate bug the core can be built with."""
+
+    # Grant a vote to any up-to-date candidate, even after voting for another in this term.
+    DOUBLE_VOTE = "double-vote"
+    # Commit by counting replicas even when the entry is from an earlier term (Fig. 8).
+    COMMIT_PREVIOUS_TERM = "commit-previous-term"
+    # On a conflicting AppendEntries, overwrite the entry but keep the stale suffix after it.
+    NO_TRUNCATE = "no-truncate"
+    # Take a new membership change while the previous one is still uncommitted (§2.5).
+    CONCURRENT_CONFIG = "concurrent-config"
+    # Let a new leader change membership before committing an entry of its term (§4.2).
+    EARLY_CONFIG = "early-config"

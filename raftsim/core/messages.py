@@ -1,0 +1,71 @@
+"""The RPCs servers exchange (paper Fig. 2, hashicorp/raft `commands.go`), and the transport's
+failure notice. Ring 0: plain slotted classes, shared by reference, never mutated after send.
+
+hashicorp/raft's RPCs are synchronous request/response calls over TCP, so every request
+carries an `rpc` number that its response (or the transport's `RpcFailure`) echoes.
+A heartbeat is an AppendEntries carrying only term and leader (§3.7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .types import Entry
+
+
+@dataclass(slots=True, eq=False)
+class RequestVote:
+    src: str
+    dst: str
+    rpc: int
+    term: int
+    last_index: int
+    last_term: int
+
+
+@dataclass(slots=True, eq=False)
+class VoteResponse:
+    src: str
+    dst: str
+    rpc: int
+    term: int
+    granted: bool
+
+
+@dataclass(slots=True, eq=False)
+class AppendEntries:
+    src: str
+    dst: str
+    rpc: int
+    term: int
+    leader_address: str
+    prev_index: int
+    prev_term: int
+    entries: Sequence[Entry]
+    commit: int
+    heartbeat: bool
+
+
+@dataclass(slots=True, eq=False)
+class AppendResponse:
+    src: str
+    dst: str
+    rpc: int
+    term: int
+    last_log: int
+    success: bool
+    no_retry_backoff: bool
+
+
+@dataclass(slots=True, eq=False)
+class RpcFailure:
+    """The caller's transport gave up on `rpc`: refused at once (crashed peer) or timed out."""
+
+    src: str  # the peer that was called
+    dst: str  # the caller, who receives this notice
+    rpc: int
+    reason: str
+
+
+Message = RequestVote | VoteResponse | AppendEntries | AppendResponse | RpcFailure

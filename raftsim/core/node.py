@@ -1,0 +1,418 @@
+"""One Raft server as a pure, synchronous state machine (ring 0), after hashicorp/raft.
+
+Theory of operation. A caller feeds a node three kinds of input, each stamped with the
+current virtual time `now` (integer microseconds): `fire(timer)` when a timer it asked for
+comes due, `step(message)` when a message arrives, and client requests (`propose`,
+`change_configuration`). The node never reads a clock, never draws random numbers of its
+own (jitter comes from the injected `rand`), and never does I/O: durable state goes to the
+caller's `Storage`, and everything else it wants done is appended to its outboxes
+(`messages`, `timers`, `events`, `applied`) for the caller to drain, like etcd-raft's Ready.
+
+`step` does the checks every role shares and hands over to the role's handler; the leader's
+replication, commitment, lease and membership changes live in `leader.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .configuration import ChangeCommand
+from .errors import NotLeaderError
+from .faults import Fault
+from .leader import Future, LeaderState
+from .messages import (
+    AppendEntries,
+    AppendResponse,
+    Message,
+    RequestVote,
+    RpcFailure,
+    VoteResponse,
+)
+from .profile import P1, Profile
+from .storage import Storage
+from .timing import Timing, TimerModel
+from .types import Configuration, ConfigurationState, Entry, EntryKind, Role
+
+NEVER = -(1 << 62)  # lastContact before any contact: hashicorp's zero time.Time
+
+
+class RandomSource(Protocol):
+    """What the node needs of a random stream (random.Random satisfies it)."""
+
+    def randrange(self, start: int, stop: int, /) -> int: ...
+
+
+# Timer names. Per-peer leader timers carry the peer's ID in `Timer.peer`.
+FOLLOWER = "follower"  # §3.3 polled heartbeat timer (hashicorp) / election timer (paper)
+CANDIDATE = "candidate"  # §3.4 election timer
+LEASE = "lease"  # §3.8 leader lease check
+HEARTBEAT = "heartbeat"  # §3.7 per-follower heartbeat loop
+REPLICATE = "replicate"  # §3.7 per-follower replication loop (idle timer and retry backoff)
+
+
+class RaftNode:
+    """A Raft server: persistent state in `storage`, volatile state in attributes."""
+
+    def __init__(
+        self,
+        server_id: str,
+        address: str,
+        storage: Storage,
+        timing: Timing,
+        rand: RandomSource,
+        profile: Profile = P1,
+        faults: frozenset[Fault] = frozenset(),
+        rpc_base: int = 0,
+    ) -> None:
+        self.id = server_id
+        self.address = address
+        self.storage = storage
+        self.timing = timing
+        self.rand = rand
+        self.profile = profile
+        self.faults = faults
+        # Volatile state (lost on crash).
+        self.role = Role.FOLLOWER
+        self.leader_id = ""
+        self.leader_address = ""
+        self.commit_index = 0
+        self.last_applied = 0
+        self.last_contact = NEVER
+        self.leader_state: LeaderState | None = None
+        self.votes_granted = 0
+        self.vote_rpcs: set[int] = set()
+        self._next_rpc = rpc_base  # distinct per incarnation, so stale replies never match
+        self._tokens: dict[str, int] = {}
+        self._next_token = 0
+        # Configurations (spec §2.1), rebuilt from the log at start.
+        empty = Configuration()
+        self.committed: Configuration = empty
+        self.committed_index = 0
+        self.latest: Configuration = empty
+        self.latest_index = 0
+        # Outboxes, drained by the caller after every input.
+        self.messages: list[Message] = []
+        self.timers: list[tuple[str, str, int, int]] = []  # (name, peer, due, token)
+        self.events: list[tuple[object, ...]] = []
+        self.applied: list[Entry] = []
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self, now: int) -> None:
+        """Start (or restart) from durable state: replay configuration entries (§2.2)."""
+        for entry in self.storage.log:
+            if entry.kind is EntryKind.CONFIGURATION:
+                self._adopt_configuration(entry, emit=False)
+        self._emit("config")
+        self._arm_follower_timer(now)
+
+    def configuration_state(self) -> ConfigurationState:
+        return ConfigurationState(
+            self.committed, self.committed_index, self.latest, self.latest_index
+        )
+
+    # ----------------------------------------------------------------- inputs
+
+    def fire(self, name: str, peer: str, token: int, now: int) -> bool:
+        """A timer came due. Returns False (and does nothing) for a superseded timer."""
+        key = name + peer if peer else name
+        if self._tokens.get(key) != token:
+            return False
+        del self._tokens[key]
+        if name == FOLLOWER:
+            self._on_follower_timer(now)
+        elif name == CANDIDATE:
+            self._become_candidate(now)
+        else:
+            assert self.leader_state is not None
+            self.leader_state.fire(name, peer, now)
+        return True
+
+    def step(self, msg: Message, now: int) -> None:
+        """Handle one message (hashicorp `processRPC` for requests, the loops for replies)."""
+        if isinstance(msg, AppendEntries):
+            self._on_append_entries(msg, now)
+        elif isinstance(msg, AppendResponse):
+            if self.leader_state is not None:
+                self.leader_state.on_append_response(msg, now)
+        elif isinstance(msg, RequestVote):
+            self._on_request_vote(msg, now)
+        elif isinstance(msg, VoteResponse):
+            self._on_vote_response(msg, now)
+        elif isinstance(msg, RpcFailure):
+            if self.leader_state is not None:
+                self.leader_state.on_rpc_failure(msg, now)
+            # A candidate counts a failed vote RPC as a refusal: nothing to do.
+
+    def propose(self, data: str, now: int) -> Future:
+        """Apply a command (hashicorp `Apply`); the future resolves on commit."""
+        if self.leader_state is None or self.leader_state.stepping_down:
+            raise NotLeaderError()
+        return self.leader_state.dispatch(EntryKind.COMMAND, data, None, now)
+
+    def change_configuration(
+        self, command: ChangeCommand, server_id: str, address: str, prev_index: int, now: int
+    ) -> Future:
+        """Queue a membership change; it waits for §2.5's gate, then commits or fails."""
+        if self.leader_state is None or self.leader_state.stepping_down:
+            raise NotLeaderError()
+        return self.leader_state.enqueue_change(command, server_id, address, prev_index, now)
+
+    # ----------------------------------------------------------------- shared helpers
+
+    def new_rpc(self) -> int:
+        self._next_rpc += 1
+        return self._next_rpc
+
+    def arm(self, name: str, peer: str, delay: int, now: int) -> None:
+        """Ask the caller for a timer; arming a name again supersedes the earlier one."""
+        self._next_token += 1
+        self._tokens[name + peer if peer else name] = self._next_token
+        self.timers.append((name, peer, now + delay, self._next_token))
+
+    def disarm(self, name: str, peer: str = "") -> None:
+        self._tokens.pop(name + peer if peer else name, None)
+
+    def jitter(self, base: int, spread: int) -> int:
+        """hashicorp `randomTimeout`: U[base, base + spread)."""
+        return base + self.rand.randrange(0, spread) if spread > 0 else base
+
+    def _emit(self, kind: str, *fields: object) -> None:
+        if kind == "config":
+            self.events.append(
+                ("config", self.latest_index, self.committed_index, self.latest)
+            )
+        else:
+            self.events.append((kind, *fields))
+
+    def set_term(self, term: int) -> None:
+        self.storage.current_term = term
+        self._emit("term", term)
+
+    def set_leader(self, leader_id: str, address: str) -> None:
+        if leader_id != self.leader_id:
+            self.leader_id = leader_id
+            self.leader_address = address
+            self._emit("leader", leader_id)
+
+    def step_down(self, term: int, now: int) -> None:
+        """Adopt a higher term (persisted) and become follower."""
+        if term > self.storage.current_term:
+            self.set_term(term)
+        self.set_role(Role.FOLLOWER, now)
+
+    def set_role(self, role: Role, now: int) -> None:
+        """hashicorp `setState`: leaving leadership tears down the leader's machinery, and
+        entering the follower loop starts a fresh heartbeat timer."""
+        if role is self.role:
+            return
+        old = self.role
+        self.role = role
+        self._emit("role", role, self.storage.current_term)
+        if old is Role.LEADER and self.leader_state is not None:
+            self.leader_state.stop()
+            self.leader_state = None
+            if self.leader_id == self.id:
+                self.set_leader("", "")
+        if old is Role.CANDIDATE:
+            self.disarm(CANDIDATE)
+            self.vote_rpcs.clear()
+        if role is Role.FOLLOWER:
+            self._arm_follower_timer(now)
+        elif role is Role.LEADER:
+            self.disarm(FOLLOWER)
+            self.set_leader(self.id, self.address)
+            self.leader_state = LeaderState(self, now)
+            self.leader_state.begin(now)
+
+    # ----------------------------------------------------------------- configurations
+
+    def _adopt_configuration(self, entry: Entry, emit: bool = True) -> None:
+        """A configuration takes effect as soon as it is in the log (§2.2)."""
+        assert entry.configuration is not None
+        self.committed, self.committed_index = self.latest, self.latest_index
+        self.latest, self.latest_index = entry.configuration, entry.index
+        if emit:
+            self._emit("config")
+
+    def append_to_log(self, entries: list[Entry]) -> None:
+        """Persist entries at the end of the log and adopt any configuration among them."""
+        self.storage.log.extend(entries)
+        self.events.append(("append", entries))
+        for entry in entries:
+            if entry.kind is EntryKind.CONFIGURATION:
+                self._adopt_configuration(entry)
+
+    def set_commit_index(self, index: int) -> None:
+        """Advance the commit index, commit the latest configuration under it, apply."""
+        self.commit_index = index
+        self._emit("commit", index, self.role is Role.LEADER, self.storage.current_term)
+        if self.committed_index < self.latest_index <= index:
+            self.committed, self.committed_index = self.latest, self.latest_index
+            self._emit("config")
+        log = self.storage.log
+        while self.last_applied < index:
+            self.last_applied += 1
+            self.applied.append(log[self.last_applied - 1])
+
+    # ----------------------------------------------------------------- follower
+
+    def _arm_follower_timer(self, now: int) -> None:
+        t = self.timing
+        self.arm(FOLLOWER, "", self.jitter(t.heartbeat_timeout, t.election_spread), now)
+
+    def _on_follower_timer(self, now: int) -> None:
+        # hashicorp (§3.3): re-armed at every firing, never by messages, and acts only when
+        # there was no contact for HT. Paper: every firing is a timeout, and messages re-arm.
+        self._arm_follower_timer(now)
+        if (
+            self.timing.model is TimerModel.HASHICORP
+            and now - self.last_contact < self.timing.heartbeat_timeout
+        ):
+            return
+        self.set_leader("", "")
+        if self.latest_index == 0:
+            return  # "no known peers, aborting election"
+        has_vote = self.latest.has_vote(self.id)
+        if self.latest_index == self.committed_index and not has_vote:
+            return  # "not part of stable configuration, aborting election"
+        if not has_vote and not self.profile.removed_follower_campaigns:
+            return  # v1.3.3+: only voters of latest campaign
+        self._become_candidate(now)
+
+    # ----------------------------------------------------------------- candidate
+
+    def _become_candidate(self, now: int) -> None:
+        """§3.4: new term, own vote if a voter of latest, RequestVote to the other voters."""
+        term = self.storage.current_term + 1
+        self.set_term(term)
+        self.set_role(Role.CANDIDATE, now)
+        self.disarm(FOLLOWER)
+        self.vote_rpcs.clear()
+        self.votes_granted = 0
+        storage = self.storage
+        for server_id in self.latest.voters():
+            if server_id == self.id:
+                storage.vote_term, storage.vote_for = term, self.id
+                self._emit("vote", term, self.id)
+                self.votes_granted += 1
+            else:
+                rpc = self.new_rpc()
+                self.vote_rpcs.add(rpc)
+                self.messages.append(
+                    RequestVote(
+                        self.id, server_id, rpc, term, storage.last_index, storage.last_term
+                    )
+                )
+        t = self.timing
+        self.arm(CANDIDATE, "", self.jitter(t.election_timeout, t.election_spread), now)
+        if self.votes_granted >= self.latest.quorum():
+            self.set_role(Role.LEADER, now)
+
+    def _on_vote_response(self, msg: VoteResponse, now: int) -> None:
+        if self.role is not Role.CANDIDATE or msg.rpc not in self.vote_rpcs:
+            return
+        self.vote_rpcs.discard(msg.rpc)
+        if msg.term > self.storage.current_term:
+            self.step_down(msg.term, now)
+            return
+        if msg.granted:
+            self.votes_granted += 1
+            if self.votes_granted >= self.latest.quorum():
+                self.set_role(Role.LEADER, now)
+
+    # ----------------------------------------------------------------- RPC handlers
+
+    def _on_request_vote(self, req: RequestVote, now: int) -> None:
+        """§3.5, in hashicorp's order; P1 lacks the membership steps 1 and 5."""
+        storage = self.storage
+        resp = VoteResponse(self.id, req.src, req.rpc, storage.current_term, False)
+        self.messages.append(resp)
+        checks = self.profile.vote_membership_checks
+        if checks and self.latest.servers and self.latest.find(req.src) is None:
+            return  # step 1: unknown candidate, term untouched
+        if self.leader_id and self.leader_id != req.src:
+            return  # step 2: leader stickiness, term untouched
+        if req.term < storage.current_term:
+            return
+        if req.term > storage.current_term:
+            self.step_down(req.term, now)
+            resp.term = req.term
+        if checks and self.latest.servers and not self.latest.has_vote(req.src):
+            return  # step 5: a nonvoter candidate
+        if storage.vote_term == req.term and storage.vote_for:
+            if storage.vote_for == req.src:
+                resp.granted = True  # a duplicate request from the same candidate
+            if Fault.DOUBLE_VOTE not in self.faults:
+                return
+        last_term = storage.last_term
+        if last_term > req.last_term:
+            return
+        if last_term == req.last_term and storage.last_index > req.last_index:
+            return
+        storage.vote_term, storage.vote_for = req.term, req.src
+        self._emit("vote", req.term, req.src)
+        resp.granted = True
+        self.last_contact = now
+        if self.timing.model is TimerModel.PAPER and self.role is Role.FOLLOWER:
+            self._arm_follower_timer(now)
+
+    def _on_append_entries(self, req: AppendEntries, now: int) -> None:
+        """Paper Fig. 2 receiver rules as hashicorp's `appendEntries` implements them."""
+        storage = self.storage
+        resp = AppendResponse(
+            self.id, req.src, req.rpc, storage.current_term, storage.last_index, False, False
+        )
+        self.messages.append(resp)
+        if req.term < storage.current_term:
+            return
+        if req.term > storage.current_term or self.role is not Role.FOLLOWER:
+            self.step_down(req.term, now)
+            resp.term = req.term
+        self.set_leader(req.src, req.leader_address)
+        if self.timing.model is TimerModel.PAPER:
+            self._arm_follower_timer(now)
+        if req.prev_index > 0 and storage.term_at(req.prev_index) != req.prev_term:
+            resp.no_retry_backoff = True
+            return
+        if req.entries:
+            self._store_entries(req.entries)
+            resp.last_log = storage.last_index
+        if req.commit > self.commit_index:
+            # hashicorp bounds by its own last index (Fig. 2 says: the last new entry).
+            index = min(req.commit, storage.last_index)
+            if index > self.commit_index:
+                self.set_commit_index(index)
+        resp.success = True
+        self.last_contact = now
+
+    def _store_entries(self, entries: Sequence[Entry]) -> None:
+        """Skip entries already present, truncate at the first conflict, append the rest."""
+        log = self.storage.log
+        last = len(log)
+        new: list[Entry] = []
+        for i, entry in enumerate(entries):
+            if entry.index > last:
+                new = list(entries[i:])
+                break
+            if log[entry.index - 1].term != entry.term:
+                if Fault.NO_TRUNCATE in self.faults:
+                    # Deliberate bug: overwrite in place and keep the stale suffix.
+                    for e in entries[i:]:
+                        if e.index <= len(log):
+                            log[e.index - 1] = e
+                        else:
+                            log.append(e)
+                    self.events.append(("overwrite", list(entries[i:])))
+                    return
+                del log[entry.index - 1 :]
+                self.events.append(("truncate", entry.index))
+                if entry.index <= self.latest_index:
+                    # §2.2: the latest configuration was cut off; fall back on committed.
+                    self.latest, self.latest_index = self.committed, self.committed_index
+                    self._emit("config")
+                new = list(entries[i:])
+                break
+        if new:
+            self.append_to_log(new)

@@ -1,0 +1,66 @@
+"""Version profiles: which hashicorp/raft behaviours a simulated Nomad release has (spec §0).
+
+A profile is data, not code paths scattered by version: the node asks it yes/no questions.
+P1 (Nomad 0.5.5-0.7, hashicorp/raft rev aaad9f1, protocol 1) is the default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The version-dependent behaviours of one simulated release line."""
+
+    name: str
+    nomad_versions: str
+    raft_protocol: int
+    # Server ID equals the Raft address (protocol < 3) or is the node UUID (protocol 3).
+    id_is_address: bool
+    # §2.8: a follower with latest != committed campaigns even when it is not a voter of
+    # latest (aaad9f1 ... v1.3.2). From v1.3.3 only voters of latest campaign.
+    removed_follower_campaigns: bool
+    # §2.9 / §3.5 steps 1 and 5 (v1.3.7 and v1.3.11): a voter refuses candidates outside its
+    # latest configuration, and nonvoters.
+    vote_membership_checks: bool
+    # §2.10: Index() reports latestIndex (<= v1.1.1) or always 0 (v1.1.2+).
+    reports_configuration_index: bool
+    # hashicorp's error texts were capitalised before v1.0 ("Need at least one voter ...").
+    capitalised_errors: bool
+
+    def error(self, text: str) -> str:
+        return text[0].upper() + text[1:] if self.capitalised_errors else text
+
+
+P1 = Profile(
+    name="P1",
+    nomad_versions="0.5.5-0.7.x",
+    raft_protocol=1,
+    id_is_address=True,
+    removed_follower_campaigns=True,
+    vote_membership_checks=False,
+    reports_configuration_index=True,
+    capitalised_errors=True,
+)
+P2 = Profile(
+    name="P2",
+    nomad_versions="0.8.0-1.2.x",
+    raft_protocol=2,
+    id_is_address=True,
+    removed_follower_campaigns=True,
+    vote_membership_checks=False,
+    reports_configuration_index=False,
+    capitalised_errors=False,
+)
+P3 = Profile(
+    name="P3",
+    nomad_versions="1.3.0 and later",
+    raft_protocol=3,
+    id_is_address=False,
+    removed_follower_campaigns=False,
+    vote_membership_checks=True,
+    reports_configuration_index=False,
+    capitalised_errors=False,
+)
+PROFILES = {p.name: p for p in (P1, P2, P3)}

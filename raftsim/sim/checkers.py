@@ -1,0 +1,262 @@
+"""Safety checkers (ring 1): the five Raft safety properties and the extra invariants of
+spec §1.6, checked mechanically and online, as the trace's events happen.
+
+Log Matching uses a chained digest: digest(i) = intern(digest(i-1), entry at i), with
+entries compared by identity (the leader creates each entry exactly once), so two logs hold
+the same digest at i exactly when their prefixes up to i are identical. Leader Completeness
+snapshots each leader's digests when it wins and compares them with every commit of an
+earlier term, whichever happened first in virtual time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..core.storage import Storage
+from ..core.types import Configuration, Entry, EntryKind, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A broken safety rule: which, where, when, under which seed."""
+
+    rule: str
+    servers: tuple[str, ...]
+    time: int
+    seed: int
+    detail: str
+
+    def __str__(self) -> str:
+        from .render import fmt_time
+
+        who = ", ".join(self.servers)
+        return f"{self.rule} violated at {fmt_time(self.time)} by {who} (seed {self.seed}): {self.detail}"
+
+
+class SafetyChecker:
+    """Consumes node events in virtual-time order and records every violation."""
+
+    def __init__(self, seed: int, storages: Mapping[str, Storage]) -> None:
+        self.seed = seed
+        self.storages = storages
+        self.violations: list[Violation] = []
+        self._intern: dict[tuple[int, Entry], int] = {}
+        self._chains: dict[str, list[int]] = {}
+        self._digest_at: dict[tuple[int, int], int] = {}  # (index, term) -> digest
+        self._leader_of: dict[int, str] = {}  # term -> server
+        self._leader_logs: dict[int, list[int]] = {}  # term -> digests when it won
+        self._commits: dict[int, tuple[int, int]] = {}  # term -> (max index, digest)
+        self._committed: list[int] = []  # the committed prefix's digests
+        self._applied: dict[int, Entry] = {}
+        self._last_applied: dict[str, int] = {}
+        self._commit_index: dict[str, int] = {}
+        self._terms: dict[str, int] = {}
+        self._votes: dict[tuple[str, int], str] = {}
+        self._roles: dict[str, Role] = {}
+
+    def _violation(self, rule: str, servers: tuple[str, ...], now: int, detail: str) -> None:
+        self.violations.append(Violation(rule, servers, now, self.seed, detail))
+
+    # ------------------------------------------------------------ lifecycle
+
+    def add_server(self, server: str) -> None:
+        """A new server (or a restarted one: durable state kept, volatile state reset)."""
+        log = self.storages[server].log
+        if server not in self._chains:
+            self._chains[server] = []
+            self._extend(server, log, 0)
+        self._last_applied[server] = 0
+        self._commit_index[server] = 0
+        self._roles[server] = Role.FOLLOWER
+
+    def _digest(self, prev: int, entry: Entry) -> int:
+        key = (prev, entry)
+        digest = self._intern.get(key)
+        if digest is None:
+            digest = self._intern[key] = len(self._intern) + 1
+        return digest
+
+    def _extend(self, server: str, entries: list[Entry], now: int) -> None:
+        chain = self._chains[server]
+        for entry in entries:
+            if entry.index != len(chain) + 1:
+                self._violation(
+                    "Log Matching", (server,), now, f"append at {entry.index} after {len(chain)}"
+                )
+                return
+            digest = self._digest(chain[-1] if chain else 0, entry)
+            chain.append(digest)
+            key = (entry.index, entry.term)
+            known = self._digest_at.setdefault(key, digest)
+            if known != digest:
+                self._violation(
+                    "Log Matching",
+                    (server,),
+                    now,
+                    f"entry {entry.index}/{entry.term} differs from another log's at the same"
+                    " index and term",
+                )
+
+    # ------------------------------------------------------------ events
+
+    def on_event(self, now: int, server: str, event: tuple[object, ...]) -> None:
+        kind = event[0]
+        if kind == "append":
+            entries = event[1]
+            assert isinstance(entries, list)
+            self._on_append(now, server, entries)
+        elif kind == "truncate":
+            index = event[1]
+            assert isinstance(index, int)
+            self._on_truncate(now, server, index)
+        elif kind == "overwrite":
+            entries = event[1]
+            assert isinstance(entries, list)
+            self._on_truncate(now, server, entries[0].index)
+            log = self.storages[server].log
+            self._extend(server, log[entries[0].index - 1 :], now)
+        elif kind == "commit":
+            index, as_leader, term = event[1], event[2], event[3]
+            assert isinstance(index, int) and isinstance(term, int)
+            self._on_commit(now, server, index, bool(as_leader), term)
+        elif kind == "term":
+            term = event[1]
+            assert isinstance(term, int)
+            if term < self._terms.get(server, 0):
+                self._violation(
+                    "Terms never decrease", (server,), now,
+                    f"term went from {self._terms[server]} to {term}",
+                )
+            self._terms[server] = term
+        elif kind == "vote":
+            term, candidate = event[1], event[2]
+            assert isinstance(term, int) and isinstance(candidate, str)
+            earlier = self._votes.setdefault((server, term), candidate)
+            if earlier != candidate:
+                self._violation(
+                    "One vote per term", (server,), now,
+                    f"voted for {earlier} and {candidate} in term {term}",
+                )
+        elif kind == "role":
+            role, term = event[1], event[2]
+            assert isinstance(role, Role) and isinstance(term, int)
+            self._roles[server] = role
+            if role is Role.LEADER:
+                self._on_leader(now, server, term)
+        elif kind == "config":
+            latest = event[3]
+            assert isinstance(latest, Configuration)
+            if latest.servers and not latest.voters():
+                self._violation(
+                    "No configuration without a voter", (server,), now, f"adopted {latest}"
+                )
+
+    def _on_append(self, now: int, server: str, entries: list[Entry]) -> None:
+        self._extend(server, entries, now)
+        if self._roles.get(server) is Role.LEADER:
+            for entry in entries:
+                if entry.kind is EntryKind.CONFIGURATION:
+                    self._check_one_uncommitted(now, server, entry.index)
+
+    def _check_one_uncommitted(self, now: int, server: str, index: int) -> None:
+        log = self.storages[server].log
+        commit = self._commit_index.get(server, 0)
+        for entry in log[commit : index - 1]:
+            if entry.kind is EntryKind.CONFIGURATION:
+                self._violation(
+                    "One uncommitted configuration change", (server,), now,
+                    f"configuration entries at {entry.index} and {index} both uncommitted",
+                )
+                return
+
+    def _on_truncate(self, now: int, server: str, index: int) -> None:
+        chain = self._chains[server]
+        if self._roles.get(server) is Role.LEADER:
+            self._violation(
+                "Leader Append-Only", (server,), now, f"leader truncated its log at {index}"
+            )
+        committed = self._committed
+        if index <= len(committed) and index <= len(chain) and chain[index - 1] == committed[index - 1]:
+            self._violation(
+                "Committed entries never disappear", (server,), now,
+                f"removed committed entry {index}",
+            )
+        del chain[index - 1 :]
+
+    def _on_leader(self, now: int, server: str, term: int) -> None:
+        other = self._leader_of.setdefault(term, server)
+        if other != server:
+            self._violation(
+                "Election Safety", (other, server), now, f"two leaders in term {term}"
+            )
+        snapshot = list(self._chains[server])
+        self._leader_logs[term] = snapshot
+        for commit_term, (index, digest) in sorted(self._commits.items()):
+            if commit_term < term:
+                self._check_completeness(now, server, term, snapshot, commit_term, index, digest)
+
+    def _check_completeness(
+        self,
+        now: int,
+        server: str,
+        term: int,
+        snapshot: list[int],
+        commit_term: int,
+        index: int,
+        digest: int,
+    ) -> None:
+        if index > len(snapshot) or snapshot[index - 1] != digest:
+            self._violation(
+                "Leader Completeness",
+                (self._leader_of.get(term, server),),
+                now,
+                f"leader of term {term} lacks entry {index} committed in term {commit_term}",
+            )
+
+    def _on_commit(self, now: int, server: str, index: int, as_leader: bool, term: int) -> None:
+        if index < self._commit_index.get(server, 0):
+            self._violation(
+                "Commit index never decreases", (server,), now,
+                f"from {self._commit_index[server]} to {index}",
+            )
+        self._commit_index[server] = index
+        chain = self._chains[server]
+        if not as_leader or index > len(chain):
+            return
+        digest = chain[index - 1]
+        best = self._commits.get(term)
+        if best is None or best[0] < index:
+            self._commits[term] = (index, digest)
+        committed = self._committed
+        if index > len(committed):
+            if committed and chain[len(committed) - 1] != committed[-1]:
+                self._violation(
+                    "State Machine Safety", (server,), now,
+                    f"committed {index} on a log that diverges from the committed prefix",
+                )
+            self._committed = chain[:index]
+        elif committed[index - 1] != digest:
+            self._violation(
+                "State Machine Safety", (server,), now,
+                f"committed a different entry at {index}",
+            )
+        for leader_term, snapshot in self._leader_logs.items():
+            if leader_term > term:
+                self._check_completeness(now, server, leader_term, snapshot, term, index, digest)
+
+    def on_apply(self, now: int, server: str, entry: Entry) -> None:
+        expected = self._last_applied.get(server, 0) + 1
+        if entry.index != expected:
+            self._violation(
+                "State Machine Safety", (server,), now,
+                f"applied {entry.index} when {expected} was next",
+            )
+        self._last_applied[server] = entry.index
+        other = self._applied.setdefault(entry.index, entry)
+        if other is not entry:
+            self._violation(
+                "State Machine Safety", (server,), now,
+                f"applied {entry.index}/{entry.term} where another server applied"
+                f" {other.index}/{other.term}",
+            )

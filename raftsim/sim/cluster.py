@@ -1,0 +1,517 @@
+"""The one `Cluster` object (ring 1) every surface drives: servers running the Raft core on a
+virtual clock, a simulated network between them, durable storage that survives crashes,
+the trace, and the safety checkers watching every event.
+
+Servers are named alice, bob, carol, ... with Raft addresses 127.0.0.1:4647, 127.0.0.2:4647,
+...; under P1/P2 a server's ID is its address (spec §2.11), under P3 a UUID drawn from the
+seed. The transport behaves like hashicorp's TCP one: a crashed server refuses connections
+at once; a partitioned or lossy link is silent and the caller gives up after RaftTimeout.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.configuration import ChangeCommand
+from ..core.errors import RaftsimError, ShutdownError
+from ..core.faults import Fault
+from ..core.leader import Future
+from ..core.messages import AppendEntries, Message, RequestVote, RpcFailure
+from ..core.node import RaftNode
+from ..core.profile import P1, Profile
+from ..core.storage import Storage
+from ..core.timing import TimerModel, Timing
+from ..core.types import Configuration, Entry, EntryKind, Role, Server, Suffrage
+from .checkers import SafetyChecker, Violation
+from .clock import Scheduler
+from .network import NOMAD_LAN, PAPER_LAN, LinkConditions, Network
+from .render import fmt_record, record_json
+from .rng import Streams
+from .timeparse import duration
+
+NAMES = (
+    "alice bob carol dave erin frank grace heidi ivan judy kate leo mallory nina oscar peggy "
+    "quinn rupert sybil trent uma victor wendy xavier yvonne zach"
+).split()
+
+UP, DOWN, PAUSED = "up", "down", "paused"
+REQUESTS = (AppendEntries, RequestVote)
+
+
+def server_name(i: int) -> str:
+    """alice, bob, ..., zach, alice2, bob2, ..."""
+    base = NAMES[i % len(NAMES)]
+    return base if i < len(NAMES) else f"{base}{i // len(NAMES) + 1}"
+
+
+class UnknownServerError(RaftsimError):
+    """No server of that name exists in this cluster."""
+
+
+class SafetyViolationError(RaftsimError):
+    """A safety checker found a violation."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerView:
+    """What one server believes, as the API and the scenarios show it."""
+
+    name: str
+    id: str
+    address: str
+    status: str
+    role: str
+    term: int
+    leader: str
+    commit_index: int
+    last_index: int
+    last_term: int
+    latest: Configuration
+    latest_index: int
+    committed: Configuration
+    committed_index: int
+    applied: int
+
+
+class SimServer:
+    """One simulated Nomad server process: durable storage plus, while up, a Raft node."""
+
+    __slots__ = ("address", "fsm", "held", "id", "incarnation", "name", "node", "status", "storage")
+
+    def __init__(self, name: str, server_id: str, address: str) -> None:
+        self.name = name
+        self.id = server_id
+        self.address = address
+        self.storage = Storage()
+        self.node: RaftNode | None = None
+        self.status = DOWN
+        self.incarnation = 0
+        self.held: list[tuple[Callable[[Any], None], Any]] = []
+        self.fsm: list[str] = []
+
+
+class Cluster:
+    """A simulated cluster of Nomad servers; see the module docstring."""
+
+    def __init__(
+        self,
+        servers: int = 3,
+        seed: int = 0,
+        timing: Timing | None = None,
+        profile: Profile = P1,
+        network: LinkConditions | None = None,
+        faults: Iterable[Fault] = (),
+        trace: str = "all",
+    ) -> None:
+        if servers < 1:
+            raise ValueError(f"a cluster needs at least one server, got {servers}")
+        if trace not in ("all", "state", "off"):
+            raise ValueError(f"trace must be all, state or off, got {trace!r}")
+        self.seed = seed
+        self.timing = timing or Timing.nomad()
+        self.profile = profile
+        self.faults = frozenset(faults)
+        self.streams = Streams(seed)
+        if network is None:
+            network = PAPER_LAN if self.timing.model is TimerModel.PAPER else NOMAD_LAN
+        self.network = Network(self.streams.get("network"), network)
+        self.sched = Scheduler()
+        self.servers: dict[str, SimServer] = {}
+        self._by_id: dict[str, SimServer] = {}
+        self.names: dict[str, str] = {}  # server ID -> name, for rendering
+        self.records: list[tuple[object, ...]] = []
+        self._trace_messages = trace == "all"
+        self._trace_state = trace != "off"
+        self.checker = SafetyChecker(seed, {})
+        for i in range(servers):
+            self._create(i)
+        bootstrap = Storage.bootstrap_entry(
+            Configuration(
+                tuple(Server(Suffrage.VOTER, s.id, s.address) for s in self.servers.values())
+            )
+        )
+        for server in self.servers.values():
+            server.storage.bootstrap(bootstrap)
+            self._boot(server)
+
+    # ------------------------------------------------------------ construction
+
+    def _create(self, i: int) -> SimServer:
+        name = server_name(i)
+        address = f"127.0.0.{i + 1}:4647" if i < 254 else f"127.0.{i // 254}.{i % 254 + 1}:4647"
+        if self.profile.id_is_address:
+            server_id = address
+        else:
+            server_id = str(uuid.UUID(int=self.streams.get(f"id/{name}").getrandbits(128), version=4))
+        server = SimServer(name, server_id, address)
+        self.servers[name] = server
+        self._by_id[server_id] = server
+        self.names[server_id] = name
+        self.checker.storages = {n: s.storage for n, s in self.servers.items()}
+        return server
+
+    def _boot(self, server: SimServer) -> None:
+        server.incarnation += 1
+        node = RaftNode(
+            server.id,
+            server.address,
+            server.storage,
+            self.timing,
+            self.streams.get(f"node/{server.name}"),
+            self.profile,
+            self.faults,
+            rpc_base=server.incarnation << 40,
+        )
+        server.node = node
+        server.status = UP
+        server.fsm = []
+        self.checker.add_server(server.name)
+        node.start(self.sched.now)
+        self._drain(server)
+
+    # ------------------------------------------------------------ time
+
+    @property
+    def now(self) -> int:
+        return self.sched.now
+
+    def run_for(self, span: int | str) -> None:
+        """Advance virtual time by `span` (µs, or a string such as '1.5s')."""
+        self.sched.run_until(self.sched.now + duration(span))
+
+    def run_until(self, predicate: Callable[[Cluster], bool], within: int | str = "60s") -> bool:
+        """Run until predicate(cluster) holds (True) or `within` passes (False)."""
+        if predicate(self):
+            return True
+        return self.sched.run_until(self.sched.now + duration(within), lambda: predicate(self))
+
+    def step(self) -> bool:
+        """Run the next event, whatever its time; False when nothing is scheduled."""
+        return self.sched.step()
+
+    # ------------------------------------------------------------ the event loop's work
+
+    def _drain(self, server: SimServer) -> None:
+        """Carry out what the node asked for: trace and check events, apply, send, arm."""
+        node = server.node
+        assert node is not None
+        now = self.sched.now
+        name = server.name
+        if node.events:
+            records = self.records
+            check = self.checker.on_event
+            for event in node.events:
+                if self._trace_state:
+                    records.append((now, name, *event))
+                check(now, name, event)
+            node.events.clear()
+        if node.applied:
+            for entry in node.applied:
+                if entry.kind is EntryKind.COMMAND:
+                    server.fsm.append(entry.data)
+                if self._trace_state:
+                    self.records.append((now, name, "apply", entry))
+                self.checker.on_apply(now, name, entry)
+            node.applied.clear()
+        if node.timers:
+            at = self.sched.at
+            fire = self._fire
+            incarnation = server.incarnation
+            for timer, peer, due, token in node.timers:
+                at(due, fire, (server, incarnation, timer, peer, token))
+            node.timers.clear()
+        if node.messages:
+            messages = node.messages
+            node.messages = []
+            for msg in messages:
+                self._send(msg, name)
+
+    def _fire(self, arg: tuple[SimServer, int, str, str, int]) -> None:
+        server, incarnation, timer, peer, token = arg
+        if server.incarnation != incarnation or server.node is None:
+            return
+        if server.status == PAUSED:
+            server.held.append((self._fire, arg))
+            return
+        if server.node.fire(timer, peer, token, self.sched.now):
+            if self._trace_messages:
+                self.records.append((self.sched.now, server.name, "timer", timer, peer))
+            self._drain(server)
+
+    def _send(self, msg: Message, name: str) -> None:
+        now = self.sched.now
+        if self._trace_messages:
+            self.records.append((now, name, "send", msg))
+        dst = self._by_id.get(msg.dst)
+        is_request = isinstance(msg, REQUESTS)
+        if dst is None or dst.status == DOWN:
+            if is_request:
+                # A crashed server's port refuses the connection at once.
+                failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection refused")
+                self.sched.at(now + self.network.round_trip(msg.src, msg.dst), self._deliver, failure)
+            return
+        arrivals = self.network.route(msg.src, msg.dst, now)
+        if not arrivals:
+            if self._trace_messages:
+                self.records.append((now, name, "drop", msg, "lost"))
+            self._time_out(msg, now)
+            return
+        for due in arrivals:
+            self.sched.at(due, self._deliver, msg)
+
+    def _time_out(self, msg: Message, now: int) -> None:
+        """The caller of a lost request or reply gives up after RaftTimeout (§3.10)."""
+        if isinstance(msg, RpcFailure):
+            return
+        if isinstance(msg, REQUESTS):
+            failure = RpcFailure(msg.dst, msg.src, msg.rpc, "i/o timeout")
+        else:
+            failure = RpcFailure(msg.src, msg.dst, msg.rpc, "i/o timeout")
+        self.sched.at(now + self.timing.rpc_timeout, self._deliver, failure)
+
+    def _deliver(self, msg: Message) -> None:
+        server = self._by_id[msg.dst]
+        now = self.sched.now
+        if server.status == DOWN:
+            if self._trace_messages:
+                self.records.append((now, server.name, "drop", msg, "down"))
+            if isinstance(msg, REQUESTS):
+                failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection reset by peer")
+                self.sched.at(now + self.network.round_trip(msg.src, msg.dst) // 2, self._deliver, failure)
+            return
+        if server.status == PAUSED:
+            server.held.append((self._deliver, msg))
+            if isinstance(msg, REQUESTS):
+                self._time_out(msg, now)
+            return
+        if self._trace_messages:
+            self.records.append((now, server.name, "deliver", msg))
+        node = server.node
+        assert node is not None
+        node.step(msg, now)
+        self._drain(server)
+
+    # ------------------------------------------------------------ servers
+
+    def server(self, name: str) -> SimServer:
+        try:
+            return self.servers[name]
+        except KeyError:
+            known = ", ".join(self.servers)
+            raise UnknownServerError(f"unknown server {name!r} (servers: {known})") from None
+
+    def _note(self, name: str, kind: str, *fields: object) -> None:
+        if self._trace_state:
+            self.records.append((self.sched.now, name, kind, *fields))
+
+    def crash(self, name: str) -> None:
+        """Kill the process: volatile state is lost, storage survives, the port refuses."""
+        server = self.server(name)
+        if server.status == DOWN:
+            raise RaftsimError(f"{name} is already down")
+        node = server.node
+        assert node is not None
+        if node.leader_state is not None:
+            for future in node.leader_state.inflight.values():
+                future.fail(ShutdownError())
+            for *_, future in node.leader_state.changes:
+                future.fail(ShutdownError())
+        server.node = None
+        server.status = DOWN
+        server.held.clear()
+        server.incarnation += 1
+        self._note(name, "crash")
+
+    def restart(self, name: str) -> None:
+        """Start a crashed server from its durable state (spec §2.2 startup replay)."""
+        server = self.server(name)
+        if server.status != DOWN:
+            raise RaftsimError(f"{name} is not down")
+        self._note(name, "restart")
+        self._boot(server)
+
+    def pause(self, name: str) -> None:
+        """Freeze the process: no timers fire, arriving messages queue."""
+        server = self.server(name)
+        if server.status != UP:
+            raise RaftsimError(f"{name} is not running")
+        server.status = PAUSED
+        self._note(name, "pause")
+
+    def resume(self, name: str) -> None:
+        """Thaw a paused process: queued messages and overdue timers are handled now."""
+        server = self.server(name)
+        if server.status != PAUSED:
+            raise RaftsimError(f"{name} is not paused")
+        server.status = UP
+        self._note(name, "resume")
+        held, server.held = server.held, []
+        for fn, arg in held:
+            self.sched.at(self.sched.now, fn, arg)
+
+    def add_server(self) -> str:
+        """Start a new, empty (unbootstrapped) server; add it with add_voter/add_nonvoter."""
+        server = self._create(len(self.servers))
+        self._note(server.name, "start")
+        self._boot(server)
+        return server.name
+
+    # ------------------------------------------------------------ network
+
+    def partition(self, *groups: Iterable[str]) -> None:
+        """Only servers in the same group can talk; unnamed servers form groups of one."""
+        lists = [[self.server(n).id for n in group] for group in groups]
+        names = [[self.server(n).name for n in group] for group in groups]
+        self.network.partition(lists, [s.id for s in self.servers.values()])
+        self._note("-", "partition", " | ".join(" ".join(g) for g in names))
+
+    def isolate(self, name: str) -> None:
+        """Cut one server off from every other, both ways."""
+        self.partition([name])
+
+    def cut(self, src: str, dst: str) -> None:
+        """An asymmetric fault: messages from src to dst vanish; dst to src still flow."""
+        self.network.block(self.server(src).id, self.server(dst).id)
+        self._note("-", "cut", f"{src}->{dst}")
+
+    def heal(self) -> None:
+        """Remove every partition and cut."""
+        self.network.heal()
+        self._note("-", "heal")
+
+    def set_network(
+        self,
+        latency: tuple[int | str, int | str] | None = None,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder: bool | None = None,
+    ) -> None:
+        """Change the conditions of every link (unchanged fields keep their values)."""
+        changes: dict[str, object] = {}
+        if latency is not None:
+            changes["latency_min"], changes["latency_max"] = (duration(v) for v in latency)
+        for key, value in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
+            if value is not None:
+                changes[key] = value
+        self.network.update_default(**changes)
+        self._note("-", "network", " ".join(f"{k}={v}" for k, v in sorted(changes.items())))
+
+    # ------------------------------------------------------------ clients
+
+    def leader(self) -> str | None:
+        """The running server that leads in the highest term, if any."""
+        best: SimServer | None = None
+        for server in self.servers.values():
+            node = server.node
+            if server.status == UP and node is not None and node.role is Role.LEADER and (
+                best is None or best.storage.current_term < node.storage.current_term
+            ):
+                best = server
+        return best.name if best else None
+
+    def _via(self, via: str | None) -> SimServer:
+        name = via or self.leader()
+        if name is None:
+            return next(iter(self.servers.values()))  # any server answers ErrNotLeader
+        return self.server(name)
+
+    def _running(self, server: SimServer) -> RaftNode:
+        if server.status != UP or server.node is None:
+            raise ShutdownError()
+        return server.node
+
+    def propose(self, data: str, via: str | None = None) -> Future:
+        """Apply a command through the leader (or `via`); raises NotLeaderError."""
+        server = self._via(via)
+        node = self._running(server)
+        future = node.propose(data, self.sched.now)
+        self._note(server.name, "propose", data)
+        self._drain(server)
+        return future
+
+    def change(
+        self, command: ChangeCommand, name: str, via: str | None = None, prev_index: int = 0
+    ) -> Future:
+        """Ask the leader (or `via`) for a membership change of server `name`."""
+        target = self.servers.get(name)
+        server_id, address = (target.id, target.address) if target else (name, name)
+        server = self._via(via)
+        node = self._running(server)
+        future = node.change_configuration(command, server_id, address, prev_index, self.sched.now)
+        self._note(server.name, "change", f"{command} {name}")
+        self._drain(server)
+        return future
+
+    def add_voter(self, name: str, via: str | None = None) -> Future:
+        return self.change(ChangeCommand.ADD_VOTER, name, via)
+
+    def add_nonvoter(self, name: str, via: str | None = None) -> Future:
+        return self.change(ChangeCommand.ADD_NONVOTER, name, via)
+
+    def demote_voter(self, name: str, via: str | None = None) -> Future:
+        return self.change(ChangeCommand.DEMOTE_VOTER, name, via)
+
+    def remove_server(self, name: str, via: str | None = None) -> Future:
+        return self.change(ChangeCommand.REMOVE_SERVER, name, via)
+
+    # ------------------------------------------------------------ views
+
+    def view(self, name: str) -> ServerView:
+        server = self.server(name)
+        storage = server.storage
+        node = server.node
+        if node is None:
+            empty = Configuration()
+            return ServerView(
+                name, server.id, server.address, server.status, "-", storage.current_term, "",
+                0, storage.last_index, storage.last_term, empty, 0, empty, 0, 0,
+            )
+        return ServerView(
+            name,
+            server.id,
+            server.address,
+            server.status,
+            str(node.role),
+            storage.current_term,
+            self.names.get(node.leader_id, node.leader_id),
+            node.commit_index,
+            storage.last_index,
+            storage.last_term,
+            node.latest,
+            node.latest_index,
+            node.committed,
+            node.committed_index,
+            node.last_applied,
+        )
+
+    def views(self) -> list[ServerView]:
+        return [self.view(name) for name in self.servers]
+
+    def log(self, name: str) -> list[Entry]:
+        return list(self.server(name).storage.log)
+
+    # ------------------------------------------------------------ trace and safety
+
+    @property
+    def violations(self) -> list[Violation]:
+        return self.checker.violations
+
+    def check(self) -> None:
+        """Raise SafetyViolationError if any checker fired."""
+        if self.checker.violations:
+            raise SafetyViolationError("\n".join(str(v) for v in self.checker.violations))
+
+    def trace_lines(self, start: int = 0) -> list[str]:
+        return [fmt_record(r, self.names) for r in self.records[start:]]
+
+    def trace_text(self) -> str:
+        return "".join(line + "\n" for line in self.trace_lines())
+
+    def trace_jsonl(self) -> str:
+        return "".join(
+            json.dumps(record_json(r, self.names), sort_keys=True) + "\n" for r in self.records
+        )
