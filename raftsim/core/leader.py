@@ -132,7 +132,11 @@ class LeaderState:
         node = self.node
         wanted = set(node.latest.ids())
         for peer in node.latest.ids():
-            if peer != node.id and peer not in self.followers:
+            if peer != node.id and peer in self.followers and self.followers[peer].stop_at:
+                # Re-added before its last round finished: it is a full follower again.
+                self.followers[peer].stop_at = 0
+                self._arm_heartbeat(self.followers[peer], 0, now)
+            elif peer != node.id and peer not in self.followers:
                 f = Follower(peer, node.storage.last_index + 1, now)
                 self.followers[peer] = f
                 self._arm_heartbeat(f, 0, now)
@@ -234,7 +238,8 @@ class LeaderState:
             f.hb_rpc = 0
             f.hb_failures = 0
             f.last_contact = now
-            self._arm_heartbeat(f, 0, now)
+            if not f.stop_at:
+                self._arm_heartbeat(f, 0, now)
             return
         if resp.rpc != f.repl_rpc:
             return
@@ -266,7 +271,8 @@ class LeaderState:
         if failure.rpc == f.hb_rpc:
             f.hb_rpc = 0
             f.hb_failures += 1
-            self._arm_heartbeat(f, backoff(f.hb_failures), now)
+            if not f.stop_at:
+                self._arm_heartbeat(f, backoff(f.hb_failures), now)
         elif failure.rpc == f.repl_rpc:
             f.repl_rpc = 0
             f.repl_failures += 1

@@ -54,6 +54,7 @@ class SafetyChecker:
         self._terms: dict[str, int] = {}
         self._votes: dict[tuple[str, int], str] = {}
         self._roles: dict[str, Role] = {}
+        self._term_start: dict[str, int] = {}  # leader -> first index of its term
 
     def _violation(self, rule: str, servers: tuple[str, ...], now: int, detail: str) -> None:
         self.violations.append(Violation(rule, servers, now, self.seed, detail))
@@ -143,6 +144,7 @@ class SafetyChecker:
             assert isinstance(role, Role) and isinstance(term, int)
             self._roles[server] = role
             if role is Role.LEADER:
+                self._term_start[server] = len(self._chains[server]) + 1
                 self._on_leader(now, server, term)
         elif kind == "config":
             latest = event[3]
@@ -158,6 +160,7 @@ class SafetyChecker:
             for entry in entries:
                 if entry.kind is EntryKind.CONFIGURATION:
                     self._check_one_uncommitted(now, server, entry.index)
+                    self._check_own_term_committed(now, server, entry.index)
 
     def _check_one_uncommitted(self, now: int, server: str, index: int) -> None:
         log = self.storages[server].log
@@ -169,6 +172,16 @@ class SafetyChecker:
                     f"configuration entries at {entry.index} and {index} both uncommitted",
                 )
                 return
+
+    def _check_own_term_committed(self, now: int, server: str, index: int) -> None:
+        """§2.5 / §4.2: a new leader changes membership only after committing in its term."""
+        start = self._term_start.get(server, 0)
+        if self._commit_index.get(server, 0) < start:
+            self._violation(
+                "Change only after a commit in the leader's term", (server,), now,
+                f"configuration entry {index} appended before the leader's first entry"
+                f" ({start}) committed",
+            )
 
     def _on_truncate(self, now: int, server: str, index: int) -> None:
         chain = self._chains[server]
@@ -225,6 +238,15 @@ class SafetyChecker:
         if not as_leader or index > len(chain):
             return
         digest = chain[index - 1]
+        entry_term = self.storages[server].term_at(index)
+        if entry_term != term:
+            # Paper §5.4.2 / Fig. 8: only an entry of the leader's own term commits by
+            # counting replicas; earlier ones commit indirectly, beneath it.
+            self._violation(
+                "Commit only current-term entries by counting", (server,), now,
+                f"leader of term {term} advanced its commit index to {index}, an entry of"
+                f" term {entry_term}",
+            )
         best = self._commits.get(term)
         if best is None or best[0] < index:
             self._commits[term] = (index, digest)
