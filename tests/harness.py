@@ -123,7 +123,9 @@ class Net:
         name = "candidate" if (i, "candidate", "") in self.timers else "follower"
         self.fire(i, name)
 
-    def take(self, src: str | None = None, dst: str | None = None, kind: type | None = None) -> list[Message]:
+    def take(
+        self, src: str | None = None, dst: str | None = None, kind: type | None = None
+    ) -> list[Message]:
         """Remove matching queued messages from the queue and return them (not delivered)."""
         taken = [
             m
@@ -135,7 +137,9 @@ class Net:
         self.queue = [m for m in self.queue if not any(m is t for t in taken)]
         return taken
 
-    def deliver(self, src: str | None = None, dst: str | None = None, kind: type | None = None) -> int:
+    def deliver(
+        self, src: str | None = None, dst: str | None = None, kind: type | None = None
+    ) -> int:
         """Deliver the matching queued messages, in order; returns how many."""
         messages = self.take(src, dst, kind)
         for m in messages:

@@ -30,13 +30,37 @@ ONE_EACH = conf((V, "id1", "addr1"), (N, "id2", "addr2"))
 CASES = [
     # (start, command, id, address, expected)
     (SINGLE, ChangeCommand.ADD_VOTER, "id1", "addr2", conf((V, "id1", "addr2"))),
-    (SINGLE, ChangeCommand.ADD_VOTER, "id2", "addr2", conf((V, "id1", "addr1"), (V, "id2", "addr2"))),
-    (ONE_EACH, ChangeCommand.ADD_VOTER, "id2", "addr3", conf((V, "id1", "addr1"), (V, "id2", "addr3"))),
+    (
+        SINGLE,
+        ChangeCommand.ADD_VOTER,
+        "id2",
+        "addr2",
+        conf((V, "id1", "addr1"), (V, "id2", "addr2")),
+    ),
+    (
+        ONE_EACH,
+        ChangeCommand.ADD_VOTER,
+        "id2",
+        "addr3",
+        conf((V, "id1", "addr1"), (V, "id2", "addr3")),
+    ),
     (SINGLE, ChangeCommand.ADD_NONVOTER, "id1", "addr2", conf((V, "id1", "addr2"))),
     (SINGLE, ChangeCommand.ADD_NONVOTER, "id2", "addr2", ONE_EACH),
-    (ONE_EACH, ChangeCommand.ADD_NONVOTER, "id2", "addr3", conf((V, "id1", "addr1"), (N, "id2", "addr3"))),
+    (
+        ONE_EACH,
+        ChangeCommand.ADD_NONVOTER,
+        "id2",
+        "addr3",
+        conf((V, "id1", "addr1"), (N, "id2", "addr3")),
+    ),
     (ONE_EACH, ChangeCommand.DEMOTE_VOTER, "id2", "", ONE_EACH),
-    (conf((V, "id1", "addr1"), (V, "id2", "addr2")), ChangeCommand.DEMOTE_VOTER, "id2", "", ONE_EACH),
+    (
+        conf((V, "id1", "addr1"), (V, "id2", "addr2")),
+        ChangeCommand.DEMOTE_VOTER,
+        "id2",
+        "",
+        ONE_EACH,
+    ),
     (SINGLE, ChangeCommand.DEMOTE_VOTER, "id9", "", SINGLE),
     (ONE_EACH, ChangeCommand.REMOVE_SERVER, "id2", "", SINGLE),
     (SINGLE, ChangeCommand.REMOVE_SERVER, "id9", "", SINGLE),
@@ -49,7 +73,11 @@ CASES = [
     ids=[f"{c[1]}-{c[2]}-on-{len(c[0].servers)}" for c in CASES],
 )
 def test_next_configuration_table(
-    start: Configuration, command: ChangeCommand, server_id: str, address: str, expected: Configuration
+    start: Configuration,
+    command: ChangeCommand,
+    server_id: str,
+    address: str,
+    expected: Configuration,
 ) -> None:
     """Each command on each starting configuration gives hashicorp's result (§2.3)."""
     assert next_configuration(start, 1, command, server_id, address) == expected
@@ -99,7 +127,9 @@ def test_next_configuration_refuses_a_stale_prev_index() -> None:
     ],
     ids=["empty-id", "empty-address", "duplicate-id", "duplicate-address", "no-voter"],
 )
-def test_check_configuration_rejects_with_hashicorp_text(configuration: Configuration, text: str) -> None:
+def test_check_configuration_rejects_with_hashicorp_text(
+    configuration: Configuration, text: str
+) -> None:
     """checkConfiguration's rules and texts at rev aaad9f1 (P1, §2.4)."""
     with pytest.raises(ConfigurationError) as info:
         check_configuration(configuration, P1)

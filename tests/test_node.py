@@ -7,10 +7,11 @@ import pytest
 
 from raftsim.core import (
     P1,
-    Fault,
     P3,
     AppendEntries,
     AppendResponse,
+    ChangeCommand,
+    Fault,
     NotLeaderError,
     RequestVote,
     Role,
@@ -131,7 +132,6 @@ def test_append_rejects_a_missing_prev_entry_and_leader_backs_off() -> None:
 
 def test_append_truncates_a_conflicting_suffix_and_falls_back_configuration() -> None:
     """Fig. 2 rule 3 and §2.2: truncation that cuts latestIndex restores committed."""
-    from raftsim import ChangeCommand
 
     net = Net(5)
     net.elect("s1")
@@ -194,13 +194,12 @@ def test_leader_steps_down_on_higher_term_append_reply_without_adopting_it() -> 
 def test_propose_on_a_follower_raises_not_leader() -> None:
     """hashicorp ErrNotLeader text."""
     net = leader_of_three()
-    with pytest.raises(NotLeaderError, match="^node is not the leader$"):
+    with pytest.raises(NotLeaderError, match=r"^node is not the leader$"):
         net.nodes["s2"].propose("x", net.now)
 
 
 def test_change_waits_for_the_new_leaders_first_commit() -> None:
     """§2.5 / §4.2: no configuration entry before the leader commits an entry of its term."""
-    from raftsim import ChangeCommand
 
     net = Net(3)
     assert net.win("s1", ["s1", "s2", "s3"])  # elected; its no-op is not acknowledged yet
@@ -224,7 +223,6 @@ def test_change_waits_for_the_new_leaders_first_commit() -> None:
 def test_one_uncommitted_change_at_a_time(faults: tuple[Fault, ...], rule: str | None) -> None:
     """§2.5: a second change waits until latestIndex == committedIndex; the deliberate fault
     that skips the wait is reported by the checker."""
-    from raftsim import ChangeCommand
 
     net = Net(3, faults=faults)
     net.elect("s1")
@@ -243,7 +241,6 @@ def test_one_uncommitted_change_at_a_time(faults: tuple[Fault, ...], rule: str |
 def test_leader_removing_itself_leads_until_commit_then_stays_a_voteless_follower() -> None:
     """§2.7: keeps leading (and accepting entries) until the removal commits, then turns
     follower (Nomad's ShutdownOnRemove=false) and never campaigns."""
-    from raftsim import ChangeCommand
 
     net = leader_of_three()
     net.queue.clear()
@@ -267,7 +264,6 @@ def test_leader_removing_itself_leads_until_commit_then_stays_a_voteless_followe
 def test_removed_follower_campaigns_only_in_old_profiles(profile: object, campaigns: bool) -> None:
     """§2.8: a removed follower that never learns the commit keeps campaigning before
     hashicorp v1.3.3 (P1), and stays quiet from then on (P3)."""
-    from raftsim import ChangeCommand
 
     net = Net(3, profile=profile)  # type: ignore[arg-type]
     net.elect("s1")
@@ -298,7 +294,6 @@ def test_removed_follower_campaigns_only_in_old_profiles(profile: object, campai
 
 def test_restart_replays_configuration_entries() -> None:
     """§2.2: on start, every configuration entry in the log goes through the append rule."""
-    from raftsim import ChangeCommand
 
     net = leader_of_three()
     net.nodes["s1"].change_configuration(ChangeCommand.ADD_NONVOTER, "s4", "s4", 0, net.now)

@@ -70,9 +70,7 @@ def next_configuration(
     """
     if prev_index > 0 and prev_index != current_index:
         raise ConfigurationError(
-            profile.error(
-                f"configuration changed since {prev_index} (latest is {current_index})"
-            )
+            profile.error(f"configuration changed since {prev_index} (latest is {current_index})")
         )
     servers = list(current.servers)
     position = next((i for i, s in enumerate(servers) if s.id == server_id), None)

@@ -227,7 +227,9 @@ class LeaderState:
             self._start_replicate(f, now)
         else:
             t = self.node.timing
-            self.node.arm("replicate", f.peer, self.node.jitter(t.commit_timeout, t.commit_timeout), now)
+            self.node.arm(
+                "replicate", f.peer, self.node.jitter(t.commit_timeout, t.commit_timeout), now
+            )
 
     def on_append_response(self, resp: AppendResponse, now: int) -> None:
         f = self.followers.get(resp.src)
@@ -250,12 +252,13 @@ class LeaderState:
             return
         f.last_contact = now
         if resp.success:
-            f.match_index = max(f.match_index, f.repl_last)
             f.next_index = f.repl_last + 1
             f.repl_failures = 0
-            self._advance_commit(now)
-            if self.node.leader_state is not self:
-                return  # the commit removed this leader
+            if f.repl_last > f.match_index:
+                f.match_index = f.repl_last
+                self._advance_commit(now)
+                if self.node.leader_state is not self:
+                    return  # the commit removed this leader
         else:
             f.next_index = max(min(f.next_index - 1, resp.last_log + 1), 1)
             f.repl_failures = 0 if resp.no_retry_backoff else f.repl_failures + 1

@@ -31,7 +31,7 @@ from .messages import (
 )
 from .profile import P1, Profile
 from .storage import Storage
-from .timing import Timing, TimerModel
+from .timing import TimerModel, Timing
 from .types import Configuration, ConfigurationState, Entry, EntryKind, Role
 
 NEVER = -(1 << 62)  # lastContact before any contact: hashicorp's zero time.Time
@@ -40,7 +40,7 @@ NEVER = -(1 << 62)  # lastContact before any contact: hashicorp's zero time.Time
 class RandomSource(Protocol):
     """What the node needs of a random stream (random.Random satisfies it)."""
 
-    def randrange(self, start: int, stop: int, /) -> int: ...
+    def random(self) -> float: ...
 
 
 # Timer names. Per-peer leader timers carry the peer's ID in `Timer.peer`.
@@ -140,10 +140,9 @@ class RaftNode:
             self._on_request_vote(msg, now)
         elif isinstance(msg, VoteResponse):
             self._on_vote_response(msg, now)
-        elif isinstance(msg, RpcFailure):
-            if self.leader_state is not None:
-                self.leader_state.on_rpc_failure(msg, now)
-            # A candidate counts a failed vote RPC as a refusal: nothing to do.
+        elif isinstance(msg, RpcFailure) and self.leader_state is not None:
+            # (A candidate counts a failed vote RPC as a refusal: nothing to do.)
+            self.leader_state.on_rpc_failure(msg, now)
 
     def propose(self, data: str, now: int) -> Future:
         """Apply a command (hashicorp `Apply`); the future resolves on commit."""
@@ -176,13 +175,11 @@ class RaftNode:
 
     def jitter(self, base: int, spread: int) -> int:
         """hashicorp `randomTimeout`: U[base, base + spread)."""
-        return base + self.rand.randrange(0, spread) if spread > 0 else base
+        return base + int(self.rand.random() * spread) if spread > 0 else base
 
     def _emit(self, kind: str, *fields: object) -> None:
         if kind == "config":
-            self.events.append(
-                ("config", self.latest_index, self.committed_index, self.latest)
-            )
+            self.events.append(("config", self.latest_index, self.committed_index, self.latest))
         else:
             self.events.append((kind, *fields))
 

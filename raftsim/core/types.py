@@ -9,7 +9,7 @@ same index and term apart (a Log Matching violation) without hashing payloads.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Suffrage(enum.IntEnum):
@@ -52,6 +52,14 @@ class Configuration:
     """An ordered tuple of servers (hashicorp keeps insertion order; so do we)."""
 
     servers: tuple[Server, ...] = ()
+    # Derived once: the leader consults them on every acknowledgement.
+    _voters: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _quorum: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        voters = tuple(s.id for s in self.servers if s.suffrage is Suffrage.VOTER)
+        object.__setattr__(self, "_voters", voters)
+        object.__setattr__(self, "_quorum", len(voters) // 2 + 1)
 
     def __str__(self) -> str:
         return "{[" + " ".join(str(s) for s in self.servers) + "]}"
@@ -67,14 +75,14 @@ class Configuration:
         return server is not None and server.suffrage is Suffrage.VOTER
 
     def voters(self) -> tuple[str, ...]:
-        return tuple(s.id for s in self.servers if s.suffrage is Suffrage.VOTER)
+        return self._voters
 
     def ids(self) -> tuple[str, ...]:
         return tuple(s.id for s in self.servers)
 
     def quorum(self) -> int:
         """floor(voters/2)+1, counted over voters only (spec §2.2)."""
-        return len(self.voters()) // 2 + 1
+        return self._quorum
 
 
 class EntryKind(enum.Enum):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..core.storage import Storage
 from ..core.types import Configuration, Entry, EntryKind, Role
+from .render import fmt_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +29,9 @@ class Violation:
     detail: str
 
     def __str__(self) -> str:
-        from .render import fmt_time
-
         who = ", ".join(self.servers)
-        return f"{self.rule} violated at {fmt_time(self.time)} by {who} (seed {self.seed}): {self.detail}"
+        when = fmt_time(self.time)
+        return f"{self.rule} violated at {when} by {who} (seed {self.seed}): {self.detail}"
 
 
 class SafetyChecker:
@@ -126,7 +126,9 @@ class SafetyChecker:
             assert isinstance(term, int)
             if term < self._terms.get(server, 0):
                 self._violation(
-                    "Terms never decrease", (server,), now,
+                    "Terms never decrease",
+                    (server,),
+                    now,
                     f"term went from {self._terms[server]} to {term}",
                 )
             self._terms[server] = term
@@ -136,7 +138,9 @@ class SafetyChecker:
             earlier = self._votes.setdefault((server, term), candidate)
             if earlier != candidate:
                 self._violation(
-                    "One vote per term", (server,), now,
+                    "One vote per term",
+                    (server,),
+                    now,
                     f"voted for {earlier} and {candidate} in term {term}",
                 )
         elif kind == "role":
@@ -168,7 +172,9 @@ class SafetyChecker:
         for entry in log[commit : index - 1]:
             if entry.kind is EntryKind.CONFIGURATION:
                 self._violation(
-                    "One uncommitted configuration change", (server,), now,
+                    "One uncommitted configuration change",
+                    (server,),
+                    now,
                     f"configuration entries at {entry.index} and {index} both uncommitted",
                 )
                 return
@@ -178,7 +184,9 @@ class SafetyChecker:
         start = self._term_start.get(server, 0)
         if self._commit_index.get(server, 0) < start:
             self._violation(
-                "Change only after a commit in the leader's term", (server,), now,
+                "Change only after a commit in the leader's term",
+                (server,),
+                now,
                 f"configuration entry {index} appended before the leader's first entry"
                 f" ({start}) committed",
             )
@@ -190,9 +198,15 @@ class SafetyChecker:
                 "Leader Append-Only", (server,), now, f"leader truncated its log at {index}"
             )
         committed = self._committed
-        if index <= len(committed) and index <= len(chain) and chain[index - 1] == committed[index - 1]:
+        if (
+            index <= len(committed)
+            and index <= len(chain)
+            and chain[index - 1] == committed[index - 1]
+        ):
             self._violation(
-                "Committed entries never disappear", (server,), now,
+                "Committed entries never disappear",
+                (server,),
+                now,
                 f"removed committed entry {index}",
             )
         del chain[index - 1 :]
@@ -200,9 +214,7 @@ class SafetyChecker:
     def _on_leader(self, now: int, server: str, term: int) -> None:
         other = self._leader_of.setdefault(term, server)
         if other != server:
-            self._violation(
-                "Election Safety", (other, server), now, f"two leaders in term {term}"
-            )
+            self._violation("Election Safety", (other, server), now, f"two leaders in term {term}")
         snapshot = list(self._chains[server])
         self._leader_logs[term] = snapshot
         for commit_term, (index, digest) in sorted(self._commits.items()):
@@ -230,7 +242,9 @@ class SafetyChecker:
     def _on_commit(self, now: int, server: str, index: int, as_leader: bool, term: int) -> None:
         if index < self._commit_index.get(server, 0):
             self._violation(
-                "Commit index never decreases", (server,), now,
+                "Commit index never decreases",
+                (server,),
+                now,
                 f"from {self._commit_index[server]} to {index}",
             )
         self._commit_index[server] = index
@@ -243,7 +257,9 @@ class SafetyChecker:
             # Paper §5.4.2 / Fig. 8: only an entry of the leader's own term commits by
             # counting replicas; earlier ones commit indirectly, beneath it.
             self._violation(
-                "Commit only current-term entries by counting", (server,), now,
+                "Commit only current-term entries by counting",
+                (server,),
+                now,
                 f"leader of term {term} advanced its commit index to {index}, an entry of"
                 f" term {entry_term}",
             )
@@ -254,13 +270,17 @@ class SafetyChecker:
         if index > len(committed):
             if committed and chain[len(committed) - 1] != committed[-1]:
                 self._violation(
-                    "State Machine Safety", (server,), now,
+                    "State Machine Safety",
+                    (server,),
+                    now,
                     f"committed {index} on a log that diverges from the committed prefix",
                 )
             self._committed = chain[:index]
         elif committed[index - 1] != digest:
             self._violation(
-                "State Machine Safety", (server,), now,
+                "State Machine Safety",
+                (server,),
+                now,
                 f"committed a different entry at {index}",
             )
         for leader_term, snapshot in self._leader_logs.items():
@@ -271,14 +291,18 @@ class SafetyChecker:
         expected = self._last_applied.get(server, 0) + 1
         if entry.index != expected:
             self._violation(
-                "State Machine Safety", (server,), now,
+                "State Machine Safety",
+                (server,),
+                now,
                 f"applied {entry.index} when {expected} was next",
             )
         self._last_applied[server] = entry.index
         other = self._applied.setdefault(entry.index, entry)
         if other is not entry:
             self._violation(
-                "State Machine Safety", (server,), now,
+                "State Machine Safety",
+                (server,),
+                now,
                 f"applied {entry.index}/{entry.term} where another server applied"
                 f" {other.index}/{other.term}",
             )

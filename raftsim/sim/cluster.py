@@ -33,10 +33,34 @@ from .render import fmt_record, record_json
 from .rng import Streams
 from .timeparse import duration
 
-NAMES = (
-    "alice bob carol dave erin frank grace heidi ivan judy kate leo mallory nina oscar peggy "
-    "quinn rupert sybil trent uma victor wendy xavier yvonne zach"
-).split()
+NAMES = [
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "kate",
+    "leo",
+    "mallory",
+    "nina",
+    "oscar",
+    "peggy",
+    "quinn",
+    "rupert",
+    "sybil",
+    "trent",
+    "uma",
+    "victor",
+    "wendy",
+    "xavier",
+    "yvonne",
+    "zach",
+]
 
 UP, DOWN, PAUSED = "up", "down", "paused"
 REQUESTS = (AppendEntries, RequestVote)
@@ -146,7 +170,9 @@ class Cluster:
         if self.profile.id_is_address:
             server_id = address
         else:
-            server_id = str(uuid.UUID(int=self.streams.get(f"id/{name}").getrandbits(128), version=4))
+            server_id = str(
+                uuid.UUID(int=self.streams.get(f"id/{name}").getrandbits(128), version=4)
+            )
         server = SimServer(name, server_id, address)
         self.servers[name] = server
         self._by_id[server_id] = server
@@ -252,7 +278,9 @@ class Cluster:
             if is_request:
                 # A crashed server's port refuses the connection at once.
                 failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection refused")
-                self.sched.at(now + self.network.round_trip(msg.src, msg.dst), self._deliver, failure)
+                self.sched.at(
+                    now + self.network.round_trip(msg.src, msg.dst), self._notify, failure
+                )
             return
         arrivals = self.network.route(msg.src, msg.dst, now)
         if not arrivals:
@@ -271,17 +299,39 @@ class Cluster:
             failure = RpcFailure(msg.dst, msg.src, msg.rpc, "i/o timeout")
         else:
             failure = RpcFailure(msg.src, msg.dst, msg.rpc, "i/o timeout")
-        self.sched.at(now + self.timing.rpc_timeout, self._deliver, failure)
+        self.sched.at(now + self.timing.rpc_timeout, self._notify, failure)
+
+    def _notify(self, failure: RpcFailure) -> None:
+        """The caller's own transport reports a failed call: no network is involved."""
+        server = self._by_id[failure.dst]
+        if server.status == DOWN:
+            return
+        if server.status == PAUSED:
+            server.held.append((self._notify, failure))
+            return
+        if self._trace_messages:
+            self.records.append((self.sched.now, server.name, "deliver", failure))
+        node = server.node
+        assert node is not None
+        node.step(failure, self.sched.now)
+        self._drain(server)
 
     def _deliver(self, msg: Message) -> None:
         server = self._by_id[msg.dst]
         now = self.sched.now
+        if self.network.blocked and (msg.src, msg.dst) in self.network.blocked:
+            # Cut while in flight: lost, like every later message on that link.
+            if self._trace_messages:
+                self.records.append((now, server.name, "drop", msg, "cut"))
+            self._time_out(msg, now)
+            return
         if server.status == DOWN:
             if self._trace_messages:
                 self.records.append((now, server.name, "drop", msg, "down"))
             if isinstance(msg, REQUESTS):
                 failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection reset by peer")
-                self.sched.at(now + self.network.round_trip(msg.src, msg.dst) // 2, self._deliver, failure)
+                delay = self.network.round_trip(msg.src, msg.dst) // 2
+                self.sched.at(now + delay, self._notify, failure)
             return
         if server.status == PAUSED:
             server.held.append((self._deliver, msg))
@@ -363,7 +413,8 @@ class Cluster:
     # ------------------------------------------------------------ network
 
     def partition(self, *groups: Iterable[str]) -> None:
-        """Only servers in the same group can talk; unnamed servers form groups of one."""
+        """Only servers in the same group can talk; servers named in no group form one more
+        group together. Messages already in flight across the new cuts are lost too."""
         lists = [[self.server(n).id for n in group] for group in groups]
         names = [[self.server(n).name for n in group] for group in groups]
         self.network.partition(lists, [s.id for s in self.servers.values()])
@@ -407,8 +458,11 @@ class Cluster:
         best: SimServer | None = None
         for server in self.servers.values():
             node = server.node
-            if server.status == UP and node is not None and node.role is Role.LEADER and (
-                best is None or best.storage.current_term < node.storage.current_term
+            if (
+                server.status == UP
+                and node is not None
+                and node.role is Role.LEADER
+                and (best is None or best.storage.current_term < node.storage.current_term)
             ):
                 best = server
         return best.name if best else None
@@ -467,8 +521,21 @@ class Cluster:
         if node is None:
             empty = Configuration()
             return ServerView(
-                name, server.id, server.address, server.status, "-", storage.current_term, "",
-                0, storage.last_index, storage.last_term, empty, 0, empty, 0, 0,
+                name,
+                server.id,
+                server.address,
+                server.status,
+                "-",
+                storage.current_term,
+                "",
+                0,
+                storage.last_index,
+                storage.last_term,
+                empty,
+                0,
+                empty,
+                0,
+                0,
             )
         return ServerView(
             name,

@@ -21,7 +21,7 @@ class LinkConditions:
 
     latency_min: int = 200
     latency_max: int = 600
-    loss: float = 0.0
+    loss: float = 0.0  # per transmission; TCP retransmits (see Network.route)
     duplicate: float = 0.0
     reorder: bool = False
 
@@ -35,6 +35,9 @@ class LinkConditions:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
 
+
+RTO_MIN = 200 * MS  # Linux's minimum TCP retransmission timeout
+TCP_RETRIES = 15  # Linux tcp_retries2
 
 NOMAD_LAN = LinkConditions()
 # Paper §9.3: a request/response round of about 15 ms including the disk write.
@@ -58,17 +61,19 @@ class Network:
         self.blocked.add((src, dst))
 
     def partition(self, groups: list[list[str]], everyone: list[str]) -> None:
-        """Servers in different groups cannot talk; servers in no group form their own."""
-        group_of = {}
+        """Servers in different groups cannot talk; servers named in no group form one more
+        group together (so partition([x]) isolates x from everyone else)."""
+        group_of = dict.fromkeys(everyone, -1)
         for i, group in enumerate(groups):
             for member in group:
                 group_of[member] = i
-        for member in everyone:
-            group_of.setdefault(member, -1 - everyone.index(member))
         for a in everyone:
             for b in everyone:
                 if a != b and group_of[a] != group_of[b]:
                     self.blocked.add((a, b))
+
+    def is_blocked(self, src: str, dst: str) -> bool:
+        return (src, dst) in self.blocked
 
     def heal(self) -> None:
         self.blocked.clear()
@@ -81,7 +86,7 @@ class Network:
             self.default = conditions
             self.links.clear()
         elif dst is None:
-            for (a, b) in list(self.links):
+            for a, b in list(self.links):
                 if src in (a, b):
                     del self.links[(a, b)]
             self.links[(src, "*")] = conditions
@@ -93,10 +98,7 @@ class Network:
         if not links:
             return self.default
         return (
-            links.get((src, dst))
-            or links.get((src, "*"))
-            or links.get((dst, "*"))
-            or self.default
+            links.get((src, dst)) or links.get((src, "*")) or links.get((dst, "*")) or self.default
         )
 
     def update_default(self, **changes: object) -> None:
@@ -105,24 +107,37 @@ class Network:
     # ------------------------------------------------------------ routing
 
     def route(self, src: str, dst: str, now: int) -> tuple[int, ...]:
-        """Arrival times of the copies of one message sent now on src -> dst (none: lost)."""
+        """Arrival times of the copies of one message sent now on src -> dst (none: lost).
+
+        Loss is TCP's, because hashicorp's transport is TCP: a lost segment is sent again
+        after the retransmission timeout (200 ms, doubling), so loss shows up as delay; a
+        message is lost outright only when a cut or partition blocks its link, or after
+        TCP gives up (15 retransmissions), and then its caller times out."""
         key = (src, dst)
         if key in self.blocked:
             return ()
-        c = self.conditions(src, dst)
-        rand = self.rand
-        if c.loss and rand.random() < c.loss:
-            return ()
+        c = self.conditions(src, dst) if self.links else self.default
+        random = self.rand.random
         spread = c.latency_max - c.latency_min
-        due = now + c.latency_min + (rand.randrange(spread + 1) if spread else 0)
+        due = now + c.latency_min
+        if spread:
+            due += int(random() * (spread + 1))
+        if c.loss:
+            rto = RTO_MIN
+            for _ in range(TCP_RETRIES):
+                if random() >= c.loss:
+                    break
+                due += rto
+                rto *= 2
+            else:
+                return ()
         if not c.reorder:
             last = self._last_due.get(key, 0)
-            if due < last:
-                due = last
+            due = max(due, last)
             self._last_due[key] = due
-        if c.duplicate and rand.random() < c.duplicate:
-            extra = now + c.latency_min + (rand.randrange(spread + 1) if spread else 0)
-            return (due, max(extra, due) if not c.reorder else extra)
+        if c.duplicate and random() < c.duplicate:
+            extra = now + c.latency_min + (int(random() * (spread + 1)) if spread else 0)
+            return (due, extra if c.reorder else max(extra, due))
         return (due,)
 
     def round_trip(self, src: str, dst: str) -> int:

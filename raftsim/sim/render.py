@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from ..core.messages import AppendEntries, AppendResponse, Message, RequestVote, RpcFailure, VoteResponse
+from ..core.messages import (
+    AppendEntries,
+    AppendResponse,
+    Message,
+    RequestVote,
+    RpcFailure,
+    VoteResponse,
+)
 from ..core.types import Configuration, Entry, EntryKind
 
 MESSAGE_TYPES = (AppendEntries, AppendResponse, RequestVote, VoteResponse, RpcFailure)
@@ -41,8 +48,10 @@ def fmt_message(msg: Message, name: Callable[[str], str] = str) -> str:
         entries = ""
         if msg.entries:
             first, last = msg.entries[0], msg.entries[-1]
-            entries = f" entries={first.index}..{last.index}" if first is not last else (
-                f" entry={fmt_entry(first, name)}"
+            entries = (
+                f" entries={first.index}..{last.index}"
+                if first is not last
+                else (f" entry={fmt_entry(first, name)}")
             )
         return (
             f"AppendEntries term={msg.term} prev={msg.prev_index}/{msg.prev_term}"
