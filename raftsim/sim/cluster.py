@@ -151,6 +151,8 @@ class Cluster:
         self._trace_messages = trace == "all"
         self._trace_state = trace != "off"
         self.checker = SafetyChecker(seed, {})
+        # Upper layers (ring 1b) learn of crash, restart, pause, resume and start here.
+        self.observers: list[Callable[[str, str], None]] = []
         for i in range(servers):
             self._create(i)
         bootstrap = Storage.bootstrap_entry(
@@ -345,6 +347,46 @@ class Cluster:
         node.step(msg, now)
         self._drain(server)
 
+    # ------------------------------------------------------------ other traffic
+
+    def transmit(
+        self,
+        src: str,
+        dst: str,
+        on_arrival: Callable[[], None],
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        """Carry one message of an upper layer (Nomad RPC, gossip) from server src to dst
+        over the simulated network, with Raft's transport rules: `on_arrival` runs when it
+        reaches a running dst (queued while dst is paused); `on_failure(reason)` runs when a
+        crashed dst refuses the connection, or after RaftTimeout when the message is lost."""
+        source, target = self.server(src), self.server(dst)
+        now = self.sched.now
+
+        def fail(reason: str, delay: int) -> None:
+            if on_failure is not None:
+                self.sched.at(now + delay, lambda _: on_failure(reason))
+
+        if target.status == DOWN:
+            fail("connection refused", self.network.round_trip(source.id, target.id))
+            return
+        arrivals = self.network.route(source.id, target.id, now)
+        if not arrivals:
+            fail("i/o timeout", self.timing.rpc_timeout)
+            return
+
+        def arrive(_: object) -> None:
+            if target.status == DOWN:
+                fail("connection reset by peer", 0)
+            elif target.status == PAUSED:
+                target.held.append((arrive, None))
+            elif self.network.blocked and (source.id, target.id) in self.network.blocked:
+                fail("i/o timeout", self.timing.rpc_timeout)
+            else:
+                on_arrival()
+
+        self.sched.at(arrivals[0], arrive)
+
     # ------------------------------------------------------------ servers
 
     def server(self, name: str) -> SimServer:
@@ -357,6 +399,10 @@ class Cluster:
     def _note(self, name: str, kind: str, *fields: object) -> None:
         if self._trace_state:
             self.records.append((self.sched.now, name, kind, *fields))
+
+    def _tell(self, kind: str, name: str) -> None:
+        for observer in list(self.observers):
+            observer(kind, name)
 
     def crash(self, name: str) -> None:
         """Kill the process: volatile state is lost, storage survives, the port refuses."""
@@ -375,6 +421,7 @@ class Cluster:
         server.held.clear()
         server.incarnation += 1
         self._note(name, "crash")
+        self._tell("crash", name)
 
     def restart(self, name: str) -> None:
         """Start a crashed server from its durable state (spec §2.2 startup replay)."""
@@ -383,6 +430,7 @@ class Cluster:
             raise RaftsimError(f"{name} is not down")
         self._note(name, "restart")
         self._boot(server)
+        self._tell("restart", name)
 
     def pause(self, name: str) -> None:
         """Freeze the process: no timers fire, arriving messages queue."""
@@ -391,6 +439,7 @@ class Cluster:
             raise RaftsimError(f"{name} is not running")
         server.status = PAUSED
         self._note(name, "pause")
+        self._tell("pause", name)
 
     def resume(self, name: str) -> None:
         """Thaw a paused process: queued messages and overdue timers are handled now."""
@@ -402,12 +451,14 @@ class Cluster:
         held, server.held = server.held, []
         for fn, arg in held:
             self.sched.at(self.sched.now, fn, arg)
+        self._tell("resume", name)
 
     def add_server(self) -> str:
         """Start a new, empty (unbootstrapped) server; add it with add_voter/add_nonvoter."""
         server = self._create(len(self.servers))
         self._note(server.name, "start")
         self._boot(server)
+        self._tell("start", server.name)
         return server.name
 
     # ------------------------------------------------------------ network
