@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run scenarios test lint typecheck bench regressions clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
+# Three simulated Nomad 0.5.6 servers with their HTTP API (127.0.0.N:4646) until Ctrl-C.
 run: $(STAMP)
+	$(BIN)/raftsim serve
+
+# Replay the scenario library in virtual time and print the transcripts.
+scenarios: $(STAMP)
 	$(BIN)/raftsim run scenarios/*.txt
 
 test: $(STAMP)
@@ -27,6 +32,17 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# One shrunk scenario per deliberate core bug: the first failing seed of a campaign with the
+# bug built in, shrunk, written as a transcript (tests/test_regressions.py replays them).
+FAULTS := double-vote commit-previous-term no-truncate concurrent-config early-config
+regressions: $(STAMP)
+	@for fault in $(FAULTS); do \
+	  seed=$$($(BIN)/raftsim check --inject $$fault --seeds 200 --json 2>/dev/null \
+	    | $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["violations"][0]["seed"])'); \
+	  $(BIN)/raftsim check --inject $$fault --replay $$seed --shrink \
+	    --write tests/regressions/$$fault.txt || test -s tests/regressions/$$fault.txt; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

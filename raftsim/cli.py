@@ -1,6 +1,7 @@
-"""The command line (ring 2): `raftsim run SCENARIO... [--rewrite]` replays scenario files in
-virtual time. Subcommands are argparse subparsers so that `serve` and `check` (DESIGN.md,
-"Command line") slot in beside `run` without changing how it is called.
+"""The command line (ring 2): `raftsim serve` starts a simulated cluster with Nomad's HTTP
+API per server; `raftsim run SCENARIO... [--rewrite]` replays scenario files in virtual
+time. Subcommands are argparse subparsers so that `check` (DESIGN.md, "Command line") slots
+in beside them without changing how they are called.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .campaign import add_parser as add_check_parser
 from .scenario import ScenarioError, replay_file
 
 
@@ -44,6 +46,35 @@ def _cmd_run(options: argparse.Namespace) -> int:
     return 0
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _cmd_serve(options: argparse.Namespace) -> int:
+    # Imported here: only `serve` needs aiohttp, and `run` should not pay for importing it.
+    from .web.serve import run  # noqa: PLC0415
+    from .web.simulation import Options  # noqa: PLC0415
+
+    try:
+        sim_options = Options(
+            servers=options.servers,
+            seed=options.seed,
+            speed=options.speed,
+            timing=options.timing,
+            mode=options.clock,
+            version=options.nomad_version,
+            trace=options.trace,
+        )
+        control = None if options.no_control else options.control
+        return run(sim_options, options.http_port, True if options.ports else None, control)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="raftsim",
@@ -63,6 +94,53 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="print only mismatches, not transcripts"
     )
     run.set_defaults(handler=_cmd_run)
+
+    serve = commands.add_parser(
+        "serve",
+        help="start a simulated cluster and serve Nomad's HTTP API for each server",
+        description=(
+            "Start a simulated cluster of Nomad 0.5.6 servers and serve each one's HTTP API "
+            "(127.0.0.N:4646 by default) plus the /v1/sim/ control surface; Ctrl-C stops it."
+        ),
+    )
+    serve.add_argument("--servers", type=int, default=3, help="number of servers (default 3)")
+    serve.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    serve.add_argument(
+        "--speed", type=float, default=1.0, help="virtual seconds per wall second (default 1.0)"
+    )
+    serve.add_argument(
+        "--timing", choices=("nomad", "paper"), default="nomad", help="Raft timers (default nomad)"
+    )
+    serve.add_argument(
+        "--clock",
+        choices=("paced", "paused", "autojump", "demand"),
+        default="paced",
+        help="how virtual time moves (default paced; see README)",
+    )
+    serve.add_argument(
+        "--nomad-version", choices=("0.5.6",), default="0.5.6", help="emulated Nomad release"
+    )
+    serve.add_argument(
+        "--http-port", type=int, default=4646, help="HTTP port of each server (0: any free port)"
+    )
+    serve.add_argument(
+        "--ports",
+        action="store_true",
+        help="one host, distinct ports (127.0.0.1:4646, :5646, ...) instead of 127.0.0.N",
+    )
+    serve.add_argument(
+        "--control",
+        type=_address,
+        default=("127.0.0.1", 4649),
+        metavar="HOST:PORT",
+        help="the control listener (default 127.0.0.1:4649)",
+    )
+    serve.add_argument("--no-control", action="store_true", help="no control listener")
+    serve.add_argument(
+        "--trace", choices=("all", "state", "off"), default="state", help="trace kept in memory"
+    )
+    serve.set_defaults(handler=_cmd_serve)
+    add_check_parser(commands)
     return parser
 
 

@@ -6,7 +6,8 @@ line, a `----` line and the exact expected output (possibly empty); a paragraph 
 alone is kept as it is. A command's words are positionals or `key=value` options. Commands:
 
     cluster servers=3 seed=1 [timing=nomad|paper] [profile=P1|P2|P3] [faults=a,b]
-    run-for 2s | run-until leader|leader=NAME|no-leader|stable [within=60s]
+            [trace=all|state|off]
+    run-for 2s | run-until leader|leader=NAME|new-leader|no-leader|stable [within=60s]
     await [#N] [within=60s]            (the latest client request by default)
     crash|restart|pause|resume|isolate NAME | partition a b | c | cut a->b | heal
     network [latency=1ms-5ms] [loss=P] [duplicate=P] [reorder=true|false]
@@ -322,6 +323,10 @@ class Runner:
 
     def _run(self, span: int, stop: Callable[[Cluster], bool] | None = None) -> bool:
         """Run for `span` µs, or until `stop` holds (True), polling after every event."""
+        if stop is None and not self.pending:
+            # Nothing to watch: let the cluster run freely (and skip idle stretches).
+            self.cluster.run_for(span)
+            return False
 
         def predicate(cluster: Cluster) -> bool:
             self._poll()
@@ -348,11 +353,16 @@ class Runner:
             except ValueError:
                 known = ", ".join(f.value for f in Fault)
                 raise _ArgError(f"cluster: unknown fault {value!r} (faults: {known})") from None
+        trace = args.take("trace") or "all"
+        if trace not in ("all", "state", "off"):
+            raise _ArgError(f"cluster: trace= must be all, state or off, got {trace!r}")
         args.finish()
         if servers < 1:
             raise _ArgError(f"cluster: servers= must be at least 1, got {servers}")
         timings = Timing.nomad() if timing == "nomad" else Timing.paper()
-        self._cluster = Cluster(servers, seed, timings, PROFILES[profile], faults=faults)
+        self._cluster = Cluster(
+            servers, seed, timings, PROFILES[profile], faults=faults, trace=trace
+        )
         self.requests, self.pending, self.seen_violations = [], [], 0
         return []
 
@@ -371,14 +381,26 @@ class Runner:
             "no-leader": lambda c: c.leader() is None,
             "stable": _stable,
         }
-        still = {"leader": "no leader", "no-leader": "a leader remains", "stable": "not stable"}
+        # new-leader: a leader other than the one (name and term) leading now, if any.
+        before = cluster.leader()
+        old = (before, cluster.view(before).term) if before else None
+        conditions["new-leader"] = lambda c: (
+            (now := c.leader()) is not None and (now, c.view(now).term) != old
+        )
+        still = {
+            "leader": "no leader",
+            "no-leader": "a leader remains",
+            "stable": "not stable",
+            "new-leader": "no new leader",
+        }
         if named is not None:
             cluster.server(named)
             conditions["leader"] = lambda c: c.view(named).role == "Leader"
             still["leader"] = f"{named} is not the leader"
         if what not in conditions:
             raise _ArgError(
-                f"run-until: unknown condition {what!r} (leader, leader=NAME, no-leader, stable)"
+                f"run-until: unknown condition {what!r}"
+                " (leader, leader=NAME, new-leader, no-leader, stable)"
             )
         at = fmt_time
         if not self._run(within, conditions[what]):

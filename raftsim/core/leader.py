@@ -16,6 +16,7 @@ from .configuration import ChangeCommand, next_configuration
 from .errors import ConfigurationError, LeadershipLostError, NotLeaderError, RaftsimError
 from .faults import Fault
 from .messages import AppendEntries, AppendResponse, RpcFailure
+from .timing import RandomSource, jitter
 from .types import Configuration, Entry, EntryKind, Role
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class Follower:
     __slots__ = (
         "backing_off",
         "hb_failures",
+        "hb_rand",
         "hb_rpc",
         "last_contact",
         "match_index",
@@ -70,13 +72,21 @@ class Follower:
         "peer",
         "repl_failures",
         "repl_last",
+        "repl_rand",
         "repl_rpc",
         "stop_at",
         "target",
         "triggered",
     )
 
-    def __init__(self, peer: str, next_index: int, now: int) -> None:
+    def __init__(
+        self,
+        peer: str,
+        next_index: int,
+        now: int,
+        hb_rand: RandomSource,
+        repl_rand: RandomSource,
+    ) -> None:
         self.peer = peer
         self.next_index = next_index
         self.match_index = 0
@@ -90,6 +100,9 @@ class Follower:
         self.stop_at = 0  # removed from latest: one last round up to here, then drop
         self.hb_rpc = 0
         self.hb_failures = 0
+        # Each loop's own jitter stream: the loops' timings never depend on each other.
+        self.hb_rand = hb_rand
+        self.repl_rand = repl_rand
 
 
 class LeaderState:
@@ -137,7 +150,13 @@ class LeaderState:
                 self.followers[peer].stop_at = 0
                 self._arm_heartbeat(self.followers[peer], 0, now)
             elif peer != node.id and peer not in self.followers:
-                f = Follower(peer, node.storage.last_index + 1, now)
+                f = Follower(
+                    peer,
+                    node.storage.last_index + 1,
+                    now,
+                    node.streams("heartbeat", peer),
+                    node.streams("replicate", peer),
+                )
                 self.followers[peer] = f
                 self._arm_heartbeat(f, 0, now)
                 # The replicate loop starts in its select; dispatch's trigger wakes it.
@@ -170,7 +189,7 @@ class LeaderState:
 
     def _arm_heartbeat(self, f: Follower, extra: int, now: int) -> None:
         t = self.node.timing
-        delay = extra + self.node.jitter(t.heartbeat_min, t.heartbeat_max - t.heartbeat_min)
+        delay = extra + jitter(f.hb_rand, t.heartbeat_min, t.heartbeat_max - t.heartbeat_min)
         self.node.arm("heartbeat", f.peer, delay, now)
 
     def _send_heartbeat(self, f: Follower) -> None:
@@ -220,16 +239,21 @@ class LeaderState:
 
     def _replicate_idle(self, f: Follower, now: int) -> None:
         """Back in the replicate loop's select: more to send, a trigger, or the CT timer."""
-        if f.stop_at and f.next_index > f.target:
-            del self.followers[f.peer]
+        if f.stop_at:
+            # Removed from the configuration: stopCh holds the last index, and the loop
+            # makes a best effort to replicate up to it (replicateTo(maxIndex)), even when
+            # the removal came while a call was in flight; then the loop ends.
+            if f.next_index > f.stop_at:
+                del self.followers[f.peer]
+            else:
+                self._start_replicate(f, now)
             return
         if f.triggered:
             self._start_replicate(f, now)
         else:
             t = self.node.timing
-            self.node.arm(
-                "replicate", f.peer, self.node.jitter(t.commit_timeout, t.commit_timeout), now
-            )
+            delay = jitter(f.repl_rand, t.commit_timeout, t.commit_timeout)
+            self.node.arm("replicate", f.peer, delay, now)
 
     def on_append_response(self, resp: AppendResponse, now: int) -> None:
         f = self.followers.get(resp.src)

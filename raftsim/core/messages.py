@@ -56,6 +56,9 @@ class AppendResponse:
     last_log: int
     success: bool
     no_retry_backoff: bool
+    # Echoes the request's flag: the reply travels back on the heartbeat loop's own
+    # connection (the simulated network keeps one per loop, as hashicorp's transport does).
+    heartbeat: bool = False
 
 
 @dataclass(slots=True, eq=False)

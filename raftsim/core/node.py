@@ -4,9 +4,15 @@ Theory of operation. A caller feeds a node three kinds of input, each stamped wi
 current virtual time `now` (integer microseconds): `fire(timer)` when a timer it asked for
 comes due, `step(message)` when a message arrives, and client requests (`propose`,
 `change_configuration`). The node never reads a clock, never draws random numbers of its
-own (jitter comes from the injected `rand`), and never does I/O: durable state goes to the
-caller's `Storage`, and everything else it wants done is appended to its outboxes
-(`messages`, `timers`, `events`, `applied`) for the caller to drain, like etcd-raft's Ready.
+own, and never does I/O: durable state goes to the caller's `Storage`, and everything else
+it wants done is appended to its outboxes (`messages`, `timers`, `events`, `applied`) for the
+caller to drain, like etcd-raft's Ready.
+
+Jitter comes from random streams the caller injects, one per loop: the node's own timers
+(follower, candidate) draw from `streams("", "")`, and the leader's heartbeat and replication
+loops for peer P from `streams("heartbeat", P)` and `streams("replicate", P)`. So each loop's
+timing depends only on its own stream, as each hashicorp loop is its own goroutine; the
+simulator relies on it to compute an idle cluster's loops one at a time (sim/fastforward.py).
 
 `step` does the checks every role shares and hands over to the role's handler; the leader's
 replication, commitment, lease and membership changes live in `leader.py`.
@@ -14,8 +20,8 @@ replication, commitment, lease and membership changes live in `leader.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from .configuration import ChangeCommand
 from .errors import NotLeaderError
@@ -31,16 +37,16 @@ from .messages import (
 )
 from .profile import P1, Profile
 from .storage import Storage
-from .timing import TimerModel, Timing
+from .timing import RandomSource, TimerModel, Timing, jitter
 from .types import Configuration, ConfigurationState, Entry, EntryKind, Role
 
 NEVER = -(1 << 62)  # lastContact before any contact: hashicorp's zero time.Time
 
 
-class RandomSource(Protocol):
-    """What the node needs of a random stream (random.Random satisfies it)."""
+class StreamFactory(Protocol):
+    """Hands the node one random stream per loop: `(loop, peer)`, ("", "") for its own."""
 
-    def random(self) -> float: ...
+    def __call__(self, loop: str, peer: str, /) -> RandomSource: ...
 
 
 # Timer names. Per-peer leader timers carry the peer's ID in `Timer.peer`.
@@ -60,7 +66,7 @@ class RaftNode:
         address: str,
         storage: Storage,
         timing: Timing,
-        rand: RandomSource,
+        rand: RandomSource | StreamFactory,
         profile: Profile = P1,
         faults: frozenset[Fault] = frozenset(),
         rpc_base: int = 0,
@@ -69,7 +75,13 @@ class RaftNode:
         self.address = address
         self.storage = storage
         self.timing = timing
-        self.rand = rand
+        if callable(rand):
+            self.streams: StreamFactory = rand
+        else:
+            # One stream for every loop (hand-driven tests): still deterministic.
+            shared = rand
+            self.streams = lambda loop, peer: shared
+        self.rand = self.streams("", "")
         self.profile = profile
         self.faults = faults
         # Volatile state (lost on crash).
@@ -131,17 +143,17 @@ class RaftNode:
 
     def step(self, msg: Message, now: int) -> None:
         """Handle one message (hashicorp `processRPC` for requests, the loops for replies)."""
-        if isinstance(msg, AppendEntries):
-            self._on_append_entries(msg, now)
-        elif isinstance(msg, AppendResponse):
-            if self.leader_state is not None:
-                self.leader_state.on_append_response(msg, now)
-        elif isinstance(msg, RequestVote):
-            self._on_request_vote(msg, now)
-        elif isinstance(msg, VoteResponse):
-            self._on_vote_response(msg, now)
-        elif isinstance(msg, RpcFailure) and self.leader_state is not None:
-            # (A candidate counts a failed vote RPC as a refusal: nothing to do.)
+        # Dispatch on the exact type: one dict lookup instead of an isinstance chain, on
+        # the path every message takes.
+        _HANDLERS[type(msg)](self, msg, now)
+
+    def _on_append_response(self, msg: AppendResponse, now: int) -> None:
+        if self.leader_state is not None:
+            self.leader_state.on_append_response(msg, now)
+
+    def _on_rpc_failure(self, msg: RpcFailure, now: int) -> None:
+        # (A candidate counts a failed vote RPC as a refusal: nothing to do.)
+        if self.leader_state is not None:
             self.leader_state.on_rpc_failure(msg, now)
 
     def propose(self, data: str, now: int) -> Future:
@@ -174,8 +186,29 @@ class RaftNode:
         self._tokens.pop(name + peer if peer else name, None)
 
     def jitter(self, base: int, spread: int) -> int:
-        """hashicorp `randomTimeout`: U[base, base + spread)."""
-        return base + int(self.rand.random() * spread) if spread > 0 else base
+        """hashicorp `randomTimeout` from the node's own stream."""
+        return jitter(self.rand, base, spread)
+
+    # Timers and RPC numbers set from outside: the simulator's fast-forward computes an idle
+    # cluster's timers itself and hands the node the outcome (sim/fastforward.py).
+
+    def armed(self) -> Mapping[str, int]:
+        """Every live timer's token, by name (name + peer for the leader's loops)."""
+        return self._tokens
+
+    def timer_token(self, name: str, peer: str = "") -> int | None:
+        """The token of the live timer `name`, None when it is not armed."""
+        return self._tokens.get(name + peer if peer else name)
+
+    def mint_timer(self, name: str, peer: str = "") -> int:
+        """Arm `name` without asking the caller (who schedules it itself); its token."""
+        self._next_token += 1
+        self._tokens[name + peer if peer else name] = self._next_token
+        return self._next_token
+
+    def skip_rpcs(self, count: int) -> None:
+        """Account for `count` RPC numbers used outside `new_rpc` (only uniqueness matters)."""
+        self._next_rpc += count
 
     def _emit(self, kind: str, *fields: object) -> None:
         if kind == "config":
@@ -329,8 +362,11 @@ class RaftNode:
         checks = self.profile.vote_membership_checks
         if checks and self.latest.servers and self.latest.find(req.src) is None:
             return  # step 1: unknown candidate, term untouched
-        if self.leader_id and self.leader_id != req.src:
-            return  # step 2: leader stickiness, term untouched
+        sticky = self.timing.model is TimerModel.HASHICORP
+        if sticky and self.leader_id and self.leader_id != req.src:
+            # Step 2: leader stickiness, term untouched. hashicorp's rule; the paper's Fig. 2
+            # has none, and with it no first round after a crash could succeed (Figure 16).
+            return
         if req.term < storage.current_term:
             return
         if req.term > storage.current_term:
@@ -357,20 +393,26 @@ class RaftNode:
 
     def _on_append_entries(self, req: AppendEntries, now: int) -> None:
         """Paper Fig. 2 receiver rules as hashicorp's `appendEntries` implements them."""
+        # Every heartbeat takes this path: locals instead of property and helper calls.
         storage = self.storage
+        log = storage.log
+        term = storage.current_term
         resp = AppendResponse(
-            self.id, req.src, req.rpc, storage.current_term, storage.last_index, False, False
+            self.id, req.src, req.rpc, term, len(log), False, False, req.heartbeat
         )
         self.messages.append(resp)
-        if req.term < storage.current_term:
+        if req.term < term:
             return
-        if req.term > storage.current_term or self.role is not Role.FOLLOWER:
+        if req.term > term or self.role is not Role.FOLLOWER:
             self.step_down(req.term, now)
             resp.term = req.term
-        self.set_leader(req.src, req.leader_address)
+        if req.src != self.leader_id:
+            self.set_leader(req.src, req.leader_address)
         if self.timing.model is TimerModel.PAPER:
             self._arm_follower_timer(now)
-        if req.prev_index > 0 and storage.term_at(req.prev_index) != req.prev_term:
+        prev = req.prev_index
+        if prev > 0 and (prev > len(log) or log[prev - 1].term != req.prev_term):
+            # (storage.term_at(prev) != prev_term, inline)
             resp.no_retry_backoff = True
             return
         if req.entries:
@@ -413,3 +455,12 @@ class RaftNode:
                 break
         if new:
             self.append_to_log(new)
+
+
+_HANDLERS: dict[type, Callable[[RaftNode, Any, int], None]] = {
+    AppendEntries: RaftNode._on_append_entries,
+    AppendResponse: RaftNode._on_append_response,
+    RequestVote: RaftNode._on_request_vote,
+    VoteResponse: RaftNode._on_vote_response,
+    RpcFailure: RaftNode._on_rpc_failure,
+}

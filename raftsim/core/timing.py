@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 MS = 1_000
 SECOND = 1_000_000
+
+
+class RandomSource(Protocol):
+    """What the core needs of a random stream (random.Random satisfies it)."""
+
+    def random(self) -> float: ...
+
+
+def jitter(rand: RandomSource, base: int, spread: int) -> int:
+    """hashicorp `randomTimeout`: U[base, base + spread); no draw when there is no spread."""
+    return base + int(rand.random() * spread) if spread > 0 else base
 
 
 class TimerModel(enum.Enum):

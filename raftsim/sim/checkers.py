@@ -56,6 +56,10 @@ class SafetyChecker:
         self._roles: dict[str, Role] = {}
         self._term_start: dict[str, int] = {}  # leader -> first index of its term
 
+    def leaders_elected(self) -> dict[int, str]:
+        """Every term that had a leader, and who it was."""
+        return dict(self._leader_of)
+
     def _violation(self, rule: str, servers: tuple[str, ...], now: int, detail: str) -> None:
         self.violations.append(Violation(rule, servers, now, self.seed, detail))
 

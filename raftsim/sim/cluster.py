@@ -4,34 +4,51 @@ the trace, and the safety checkers watching every event.
 
 Servers are named alice, bob, carol, ... with Raft addresses 127.0.0.1:4647, 127.0.0.2:4647,
 ...; under P1/P2 a server's ID is its address (spec §2.11), under P3 a UUID drawn from the
-seed. The transport behaves like hashicorp's TCP one: a crashed server refuses connections
-at once; a partitioned or lossy link is silent and the caller gives up after RaftTimeout.
+seed. The transport (eventloop.py) behaves like hashicorp's TCP one.
+
+The event loop's work is the model. When nothing but an idle leader's loops and the
+servers' timers is left to run, `run_for` skips ahead with the exact outcome of those events
+(fastforward.py), unless the cluster is built with `fast_forward=False`.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from ..core.configuration import ChangeCommand
 from ..core.errors import RaftsimError, ShutdownError
 from ..core.faults import Fault
 from ..core.leader import Future
-from ..core.messages import AppendEntries, Message, RequestVote, RpcFailure
 from ..core.node import RaftNode
 from ..core.profile import P1, Profile
 from ..core.storage import Storage
 from ..core.timing import TimerModel, Timing
-from ..core.types import Configuration, Entry, EntryKind, Role, Server, Suffrage
+from ..core.types import Configuration, Entry, Role, Server, Suffrage
 from .checkers import SafetyChecker, Violation
 from .clock import Scheduler
-from .network import NOMAD_LAN, PAPER_LAN, LinkConditions, Network
+from .eventloop import DOWN, PAUSED, UP, EventLoop, SimServer
+from .fastforward import FastForward
+from .network import NOMAD_LAN, PAPER_LAN, TRANSMIT, LinkConditions, Network
 from .render import fmt_record, record_json
 from .rng import Streams
 from .timeparse import duration
+
+__all__ = [
+    "DOWN",
+    "NAMES",
+    "PAUSED",
+    "UP",
+    "Cluster",
+    "SafetyViolationError",
+    "ServerView",
+    "SimServer",
+    "UnknownServerError",
+    "server_name",
+]
 
 NAMES = [
     "alice",
@@ -61,9 +78,6 @@ NAMES = [
     "yvonne",
     "zach",
 ]
-
-UP, DOWN, PAUSED = "up", "down", "paused"
-REQUESTS = (AppendEntries, RequestVote)
 
 
 def server_name(i: int) -> str:
@@ -101,24 +115,7 @@ class ServerView:
     applied: int
 
 
-class SimServer:
-    """One simulated Nomad server process: durable storage plus, while up, a Raft node."""
-
-    __slots__ = ("address", "fsm", "held", "id", "incarnation", "name", "node", "status", "storage")
-
-    def __init__(self, name: str, server_id: str, address: str) -> None:
-        self.name = name
-        self.id = server_id
-        self.address = address
-        self.storage = Storage()
-        self.node: RaftNode | None = None
-        self.status = DOWN
-        self.incarnation = 0
-        self.held: list[tuple[Callable[[Any], None], Any]] = []
-        self.fsm: list[str] = []
-
-
-class Cluster:
+class Cluster(EventLoop):
     """A simulated cluster of Nomad servers; see the module docstring."""
 
     def __init__(
@@ -130,6 +127,7 @@ class Cluster:
         network: LinkConditions | None = None,
         faults: Iterable[Fault] = (),
         trace: str = "all",
+        fast_forward: bool = True,
     ) -> None:
         if servers < 1:
             raise ValueError(f"a cluster needs at least one server, got {servers}")
@@ -142,8 +140,9 @@ class Cluster:
         self.streams = Streams(seed)
         if network is None:
             network = PAPER_LAN if self.timing.model is TimerModel.PAPER else NOMAD_LAN
-        self.network = Network(self.streams.get("network"), network)
+        self.network = Network(self.streams.get, network, self.timing.rpc_timeout)
         self.sched = Scheduler()
+        self._init_event_loop()
         self.servers: dict[str, SimServer] = {}
         self._by_id: dict[str, SimServer] = {}
         self.names: dict[str, str] = {}  # server ID -> name, for rendering
@@ -163,6 +162,9 @@ class Cluster:
         for server in self.servers.values():
             server.storage.bootstrap(bootstrap)
             self._boot(server)
+        # trace="all" records every message and timer, which a jump would skip: no jumps.
+        self.fast_forward = FastForward(self) if fast_forward and trace != "all" else None
+        self.sched.jumper = self.fast_forward
 
     # ------------------------------------------------------------ construction
 
@@ -189,7 +191,7 @@ class Cluster:
             server.address,
             server.storage,
             self.timing,
-            self.streams.get(f"node/{server.name}"),
+            self._node_streams(server.name),
             self.profile,
             self.faults,
             rpc_base=server.incarnation << 40,
@@ -200,6 +202,19 @@ class Cluster:
         self.checker.add_server(server.name)
         node.start(self.sched.now)
         self._drain(server)
+
+    def _node_streams(self, name: str) -> Callable[[str, str], random.Random]:
+        """A node's random streams: node/NAME for its own timers, node/NAME/LOOP/PEER for
+        the leader's loop LOOP (heartbeat, replicate) to PEER (named by its server name)."""
+        get = self.streams.get
+        names = self.names
+
+        def stream(loop: str, peer: str) -> random.Random:
+            if not loop:
+                return get(f"node/{name}")
+            return get(f"node/{name}/{loop}/{names.get(peer, peer)}")
+
+        return stream
 
     # ------------------------------------------------------------ time
 
@@ -220,132 +235,6 @@ class Cluster:
     def step(self) -> bool:
         """Run the next event, whatever its time; False when nothing is scheduled."""
         return self.sched.step()
-
-    # ------------------------------------------------------------ the event loop's work
-
-    def _drain(self, server: SimServer) -> None:
-        """Carry out what the node asked for: trace and check events, apply, send, arm."""
-        node = server.node
-        assert node is not None
-        now = self.sched.now
-        name = server.name
-        if node.events:
-            records = self.records
-            check = self.checker.on_event
-            for event in node.events:
-                if self._trace_state:
-                    records.append((now, name, *event))
-                check(now, name, event)
-            node.events.clear()
-        if node.applied:
-            for entry in node.applied:
-                if entry.kind is EntryKind.COMMAND:
-                    server.fsm.append(entry.data)
-                if self._trace_state:
-                    self.records.append((now, name, "apply", entry))
-                self.checker.on_apply(now, name, entry)
-            node.applied.clear()
-        if node.timers:
-            at = self.sched.at
-            fire = self._fire
-            incarnation = server.incarnation
-            for timer, peer, due, token in node.timers:
-                at(due, fire, (server, incarnation, timer, peer, token))
-            node.timers.clear()
-        if node.messages:
-            messages = node.messages
-            node.messages = []
-            for msg in messages:
-                self._send(msg, name)
-
-    def _fire(self, arg: tuple[SimServer, int, str, str, int]) -> None:
-        server, incarnation, timer, peer, token = arg
-        if server.incarnation != incarnation or server.node is None:
-            return
-        if server.status == PAUSED:
-            server.held.append((self._fire, arg))
-            return
-        if server.node.fire(timer, peer, token, self.sched.now):
-            if self._trace_messages:
-                self.records.append((self.sched.now, server.name, "timer", timer, peer))
-            self._drain(server)
-
-    def _send(self, msg: Message, name: str) -> None:
-        now = self.sched.now
-        if self._trace_messages:
-            self.records.append((now, name, "send", msg))
-        dst = self._by_id.get(msg.dst)
-        is_request = isinstance(msg, REQUESTS)
-        if dst is None or dst.status == DOWN:
-            if is_request:
-                # A crashed server's port refuses the connection at once.
-                failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection refused")
-                self.sched.at(
-                    now + self.network.round_trip(msg.src, msg.dst), self._notify, failure
-                )
-            return
-        arrivals = self.network.route(msg.src, msg.dst, now)
-        if not arrivals:
-            if self._trace_messages:
-                self.records.append((now, name, "drop", msg, "lost"))
-            self._time_out(msg, now)
-            return
-        for due in arrivals:
-            self.sched.at(due, self._deliver, msg)
-
-    def _time_out(self, msg: Message, now: int) -> None:
-        """The caller of a lost request or reply gives up after RaftTimeout (§3.10)."""
-        if isinstance(msg, RpcFailure):
-            return
-        if isinstance(msg, REQUESTS):
-            failure = RpcFailure(msg.dst, msg.src, msg.rpc, "i/o timeout")
-        else:
-            failure = RpcFailure(msg.src, msg.dst, msg.rpc, "i/o timeout")
-        self.sched.at(now + self.timing.rpc_timeout, self._notify, failure)
-
-    def _notify(self, failure: RpcFailure) -> None:
-        """The caller's own transport reports a failed call: no network is involved."""
-        server = self._by_id[failure.dst]
-        if server.status == DOWN:
-            return
-        if server.status == PAUSED:
-            server.held.append((self._notify, failure))
-            return
-        if self._trace_messages:
-            self.records.append((self.sched.now, server.name, "deliver", failure))
-        node = server.node
-        assert node is not None
-        node.step(failure, self.sched.now)
-        self._drain(server)
-
-    def _deliver(self, msg: Message) -> None:
-        server = self._by_id[msg.dst]
-        now = self.sched.now
-        if self.network.blocked and (msg.src, msg.dst) in self.network.blocked:
-            # Cut while in flight: lost, like every later message on that link.
-            if self._trace_messages:
-                self.records.append((now, server.name, "drop", msg, "cut"))
-            self._time_out(msg, now)
-            return
-        if server.status == DOWN:
-            if self._trace_messages:
-                self.records.append((now, server.name, "drop", msg, "down"))
-            if isinstance(msg, REQUESTS):
-                failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection reset by peer")
-                delay = self.network.round_trip(msg.src, msg.dst) // 2
-                self.sched.at(now + delay, self._notify, failure)
-            return
-        if server.status == PAUSED:
-            server.held.append((self._deliver, msg))
-            if isinstance(msg, REQUESTS):
-                self._time_out(msg, now)
-            return
-        if self._trace_messages:
-            self.records.append((now, server.name, "deliver", msg))
-        node = server.node
-        assert node is not None
-        node.step(msg, now)
-        self._drain(server)
 
     # ------------------------------------------------------------ other traffic
 
@@ -370,7 +259,7 @@ class Cluster:
         if target.status == DOWN:
             fail("connection refused", self.network.round_trip(source.id, target.id))
             return
-        arrivals = self.network.route(source.id, target.id, now)
+        arrivals = self.network.route(source.id, target.id, now, TRANSMIT)
         if not arrivals:
             fail("i/o timeout", self.timing.rpc_timeout)
             return
@@ -395,6 +284,9 @@ class Cluster:
         except KeyError:
             known = ", ".join(self.servers)
             raise UnknownServerError(f"unknown server {name!r} (servers: {known})") from None
+
+    def server_by_id(self, server_id: str) -> SimServer | None:
+        return self._by_id.get(server_id)
 
     def _note(self, name: str, kind: str, *fields: object) -> None:
         if self._trace_state:
@@ -451,6 +343,7 @@ class Cluster:
         held, server.held = server.held, []
         for fn, arg in held:
             self.sched.at(self.sched.now, fn, arg)
+        self.in_flight_until = max(self.in_flight_until, self.sched.now)
         self._tell("resume", name)
 
     def add_server(self) -> str:

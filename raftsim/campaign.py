@@ -1,0 +1,366 @@
+"""Seeded fault campaigns (`raftsim check`): run N schedules with every checker on, spread
+over worker processes or over machines (`--shard I/N` takes a deterministic slice of the
+seeds; `--json` outputs merge with `--merge`), and hand back each violation as a seed plus
+the command that replays it as a scenario transcript, shrunk if asked.
+
+This sits above the simulation (ring 2): the schedules themselves are
+`raftsim.testing.schedules`, run in virtual time without asyncio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TextIO
+
+from tqdm import tqdm
+
+from .core.faults import Fault
+from .core.timing import SECOND
+from .sim.render import fmt_time
+from .sim.timeparse import duration as parse_duration
+from .testing.schedules import ALL_KINDS, Op, Outcome, ScheduleRunner, generate
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Everything that determines a campaign's schedules, besides the seeds."""
+
+    servers: int = 5
+    duration: int = 60 * SECOND
+    kinds: tuple[str, ...] = ALL_KINDS
+    rate: float = 0.5
+    inject: tuple[str, ...] = ()  # deliberate core faults (Fault values)
+
+    def replay_command(self, seed: int) -> str:
+        words = ["raftsim check", f"--replay {seed}", f"--servers {self.servers}"]
+        words.append(f"--duration {self.duration // SECOND}s")
+        if self.kinds != ALL_KINDS:
+            words.append(f"--faults {','.join(self.kinds)}")
+        if self.rate != 0.5:
+            words.append(f"--rate {self.rate}")
+        if self.inject:
+            words.append(f"--inject {','.join(self.inject)}")
+        words.append(f"--shrink --write seed-{seed}.txt")
+        return " ".join(words)
+
+
+@dataclass(slots=True)
+class Summary:
+    """What a campaign (or a shard of one) covered and found; shards add up."""
+
+    options: dict[str, object]
+    seeds: list[int] = field(default_factory=list)  # [first, stop) of the seed range
+    shard: str = "0/1"
+    schedules: int = 0
+    simulated: int = 0  # µs
+    elections: int = 0
+    changes_committed: int = 0
+    not_converged: list[int] = field(default_factory=list)
+    violations: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, outcome: Outcome, options: Options) -> None:
+        self.schedules += 1
+        self.simulated += outcome.simulated
+        self.elections += outcome.elections
+        self.changes_committed += outcome.changes_committed
+        if not outcome.converged:
+            self.not_converged.append(outcome.seed)
+        for violation in outcome.violations[:1]:
+            self.violations.append(
+                {
+                    "seed": outcome.seed,
+                    "violation": violation,
+                    "replay": options.replay_command(outcome.seed),
+                }
+            )
+
+    def merge(self, other: Summary) -> None:
+        if other.options != self.options:
+            raise ValueError("cannot merge campaigns run with different options")
+        self.schedules += other.schedules
+        self.simulated += other.simulated
+        self.elections += other.elections
+        self.changes_committed += other.changes_committed
+        self.not_converged = sorted(self.not_converged + other.not_converged)
+        self.violations = sorted(
+            self.violations + other.violations, key=lambda v: int(str(v["seed"]))
+        )
+
+    def line(self) -> str:
+        return (
+            f"schedules {self.schedules}, simulated {_span(self.simulated)}, "
+            f"elections {self.elections}, membership changes committed "
+            f"{self.changes_committed}, not converged {len(self.not_converged)}, "
+            f"violations {len(self.violations)}"
+        )
+
+
+def _span(us: int) -> str:
+    seconds = us // SECOND
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s"
+
+
+def parse_faults(text: str) -> tuple[str, ...]:
+    kinds = tuple(k for k in text.split(",") if k)
+    unknown = [k for k in kinds if k not in ALL_KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"unknown fault kinds {unknown}; known: {', '.join(ALL_KINDS)}")
+    return kinds
+
+
+def parse_inject(text: str) -> tuple[str, ...]:
+    names = tuple(n for n in text.split(",") if n)
+    known = [f.value for f in Fault]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown core faults {unknown}; known: {', '.join(known)}")
+    return names
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()) or not 0 <= int(index) < int(count):
+        raise ValueError(f"--shard takes I/N with 0 <= I < N, got {text!r}")
+    return int(index), int(count)
+
+
+def parse_span(text: str) -> int:
+    return parse_duration(text)
+
+
+# ------------------------------------------------------------------ running schedules
+
+
+def run_one(seed: int, options: Options, ops: Sequence[Op] | None = None) -> Outcome:
+    """One schedule: the seed's own (or the given ops) on a fresh cluster."""
+    faults = tuple(Fault(name) for name in options.inject)
+    runner = ScheduleRunner(seed, options.servers, faults)
+    if ops is None:
+        ops = generate(seed, options.duration, options.kinds, options.rate)
+    return runner.run(ops)
+
+
+def _work(job: tuple[int, Options]) -> Outcome:
+    seed, options = job
+    return run_one(seed, options)
+
+
+def outcomes(seeds: Sequence[int], options: Options, workers: int) -> Iterator[Outcome]:
+    """Run the seeds, in any order, on `workers` processes (1: in this one)."""
+    if workers <= 1:
+        for seed in seeds:
+            yield run_one(seed, options)
+        return
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with context.Pool(workers) as pool:
+        yield from pool.imap_unordered(_work, [(s, options) for s in seeds], chunksize=4)
+
+
+def campaign(
+    seeds: Sequence[int],
+    options: Options,
+    workers: int = 1,
+    report: Callable[[Outcome], None] | None = None,
+) -> Summary:
+    """Run every seed and add up what happened; `report(outcome)` sees each outcome."""
+    summary = Summary(asdict(options), [seeds[0], seeds[-1] + 1] if seeds else [])
+    for outcome in outcomes(seeds, options, workers):
+        summary.add(outcome, options)
+        if report is not None:
+            report(outcome)
+    summary.violations.sort(key=lambda v: int(str(v["seed"])))
+    summary.not_converged.sort()
+    return summary
+
+
+def shrink(seed: int, options: Options) -> tuple[list[Op], Outcome]:
+    """Drop ops while the same rule is still broken (greedy, chunks halving: ddmin)."""
+    ops = generate(seed, options.duration, options.kinds, options.rate)
+    outcome = run_one(seed, options, ops)
+    if not outcome.violations:
+        return ops, outcome
+    rule = outcome.violations[0].split(" violated")[0]
+
+    def still_fails(candidate: list[Op]) -> Outcome | None:
+        result = run_one(seed, options, candidate)
+        return result if any(v.startswith(rule) for v in result.violations) else None
+
+    chunk = max(1, len(ops) // 2)
+    while chunk >= 1 and ops:
+        i = 0
+        while i < len(ops):
+            candidate = ops[:i] + ops[i + chunk :]
+            result = still_fails(candidate)
+            if result is not None:
+                ops, outcome = candidate, result
+            else:
+                i += chunk
+        chunk //= 2
+    # Then make each remaining op as mild as it goes (value 0: the smallest burst, loss,
+    # latency) where the same rule still breaks.
+    for i, op in enumerate(ops):
+        if op.value:
+            candidate = [*ops[:i], Op(op.at, op.kind, op.pick, 0.0), *ops[i + 1 :]]
+            result = still_fails(candidate)
+            if result is not None:
+                ops, outcome = candidate, result
+    return ops, outcome
+
+
+# ------------------------------------------------------------------ command line
+
+
+def progress_printer(total: int, stream: TextIO | None = None) -> Callable[[Outcome], None]:
+    """A progress bar with rate and ETA on a terminal; plain lines otherwise."""
+    out = stream or sys.stderr
+    if out.isatty():
+        bar = tqdm(total=total, unit="schedule", file=out, smoothing=0.1)
+
+        def tick(outcome: Outcome) -> None:
+            bar.update(1)
+            if bar.n == total:
+                bar.close()
+
+        return tick
+    start = time.monotonic()
+    done = [0]
+    step = max(1, total // 20)
+
+    def line(outcome: Outcome) -> None:
+        done[0] += 1
+        if done[0] % step == 0 or done[0] == total:
+            elapsed = time.monotonic() - start
+            rate = done[0] / elapsed if elapsed else 0.0
+            eta = (total - done[0]) / rate if rate else 0.0
+            print(
+                f"{done[0]}/{total} schedules, {rate:.1f}/s, eta {eta:.0f}s",
+                file=out,
+                flush=True,
+            )
+
+    return line
+
+
+def print_summary(summary: Summary, out: TextIO | None = None) -> None:
+    stream = out or sys.stdout
+    for v in summary.violations:
+        print(f"seed {v['seed']}: {v['violation']}", file=stream)
+        print(f"  replay: {v['replay']}", file=stream)
+    if summary.not_converged:
+        seeds = ", ".join(str(s) for s in summary.not_converged[:20])
+        print(f"no leader or no convergence after healing: seeds {seeds}", file=stream)
+    print(summary.line(), file=stream)
+
+
+def write_replay(seed: int, options: Options, path: str, shrink_first: bool) -> Outcome:
+    """Replay one seed (shrunk if asked) and write it as a scenario transcript."""
+    if shrink_first:
+        _, outcome = shrink(seed, options)
+    else:
+        outcome = run_one(seed, options)
+    why = [
+        f"Schedule of `raftsim check` seed {seed} ({options.servers} servers,"
+        f" {fmt_time(options.duration)}, faults {','.join(options.kinds)}"
+        + (f", injected core faults {','.join(options.inject)})" if options.inject else ")"),
+        "shrunk: ops removed while the same rule stayed broken" if shrink_first else "",
+        *(f"{v}" for v in outcome.violations[:3]),
+    ]
+    text = outcome.scenario("\n".join(line for line in why if line))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return outcome
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The `check` subcommand."""
+    check = commands.add_parser(
+        "check",
+        help="run seeded fault campaigns with every safety checker on",
+        description=(
+            "Run N seeded fault schedules (crashes, partitions, loss, membership changes, "
+            "...) with every safety checker on; print each violation's seed and the command "
+            "that replays it as a scenario transcript."
+        ),
+    )
+    check.add_argument("--seeds", type=int, default=100, help="how many seeds (default 100)")
+    check.add_argument("--start", type=int, default=0, help="first seed (default 0)")
+    check.add_argument("--servers", type=int, default=5, help="servers per cluster (default 5)")
+    check.add_argument("--duration", default="60s", help="schedule length (default 60s)")
+    check.add_argument(
+        "--faults",
+        default=",".join(ALL_KINDS),
+        help=f"fault kinds, comma-separated (default all: {','.join(ALL_KINDS)})",
+    )
+    check.add_argument("--rate", type=float, default=0.5, help="ops per simulated second")
+    check.add_argument(
+        "--inject",
+        default="",
+        help="deliberate core bugs to build in: " + ",".join(f.value for f in Fault),
+    )
+    check.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    check.add_argument("--shard", default="0/1", help="I/N: run only seeds with seed %% N == I")
+    check.add_argument("--json", action="store_true", help="print the summary as JSON")
+    check.add_argument("--replay", type=int, metavar="SEED", help="run one seed only")
+    check.add_argument("--shrink", action="store_true", help="with --replay: shrink first")
+    check.add_argument("--write", metavar="FILE", help="with --replay: write the transcript")
+    check.add_argument("--merge", nargs="+", metavar="JSON", help="add up --json outputs")
+    check.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        if args.merge:
+            return _merge(args.merge, args.json)
+        options = Options(
+            servers=args.servers,
+            duration=parse_span(args.duration),
+            kinds=parse_faults(args.faults),
+            rate=args.rate,
+            inject=parse_inject(args.inject),
+        )
+        if args.servers < 1 or args.seeds < 0 or args.workers < 1 or options.duration <= 0:
+            raise ValueError("--servers, --workers and --duration must be positive")
+        index, count = parse_shard(args.shard)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.replay is not None:
+        path = args.write or f"seed-{args.replay}.txt"
+        outcome = write_replay(args.replay, options, path, args.shrink)
+        for violation in outcome.violations:
+            print(violation)
+        print(f"wrote {path} ({len(outcome.commands)} commands)")
+        return 1 if outcome.violations else 0
+    seeds = [s for s in range(args.start, args.start + args.seeds) if s % count == index]
+    summary = campaign(seeds, options, args.workers, report=progress_printer(len(seeds)))
+    summary.shard = args.shard
+    if args.json:
+        print(json.dumps(asdict(summary), indent=1, sort_keys=True))
+    else:
+        print_summary(summary)
+    return 1 if summary.violations else 0
+
+
+def _merge(paths: Sequence[str], as_json: bool) -> int:
+    merged: Summary | None = None
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            part = Summary(**json.load(f))
+        if merged is None:
+            merged = part
+            merged.shard = "merged"
+        else:
+            merged.merge(part)
+    assert merged is not None
+    if as_json:
+        print(json.dumps(asdict(merged), indent=1, sort_keys=True))
+    else:
+        print_summary(merged)
+    return 1 if merged.violations else 0

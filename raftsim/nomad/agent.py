@@ -1,0 +1,266 @@
+"""One Nomad server process on top of one simulated Raft server (ring 1b): its Serf agent,
+its leader loop, and the routing of every RPC an HTTP request becomes (spec nomad-api.md
+§3.1, `nomad/rpc.go` forward at v0.5.6).
+
+Routing, in order: a region other than the server's own has no path (there is one region);
+a stale read runs here; the leader runs everything itself; a follower forwards to the leader
+its Raft knows, if Serf lists that server alive, as a simulated message (`cluster.transmit`),
+and prefixes the leader's errors with `rpc error: `; with no usable leader it holds the
+request, re-checking after U[0, 5 s/16) until 5 s have passed, then answers
+`No cluster leader`. A `NomadServer` lives as long as its process: a crash drops it, failing
+the requests that entered through it (their connections close) and, with `rpc error: EOF`,
+the forwarded requests it was serving for others.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING
+
+from ..core.configuration import ChangeCommand
+from ..core.errors import RaftsimError
+from ..core.leader import Future
+from ..core.node import RaftNode
+from ..core.types import Role
+from ..sim.cluster import PAUSED
+from . import endpoints
+from .endpoints import JSON, Request
+from .errors import NO_LEADER, NO_REGION_PATH, RPC_PREFIX, NomadError, ServerGoneError
+from .process import Body, Process, Wait
+from .serf import Member, MemberInfo, SerfAgent
+
+if TYPE_CHECKING:
+    from .cluster import NomadCluster
+    from .leader import LeaderLoop
+
+Reply = Callable[[JSON, RaftsimError | None], None]
+_tokens = itertools.count(1)
+
+
+def new_token() -> int:
+    """A process-wide unique number naming one pending request."""
+    return next(_tokens)
+
+
+def dial_error(address: str, reason: str) -> str:
+    """The connection pool's error for a failed call to `address` (Go 1.8 texts)."""
+    if reason == "connection refused":
+        return f"failed to get conn: dial tcp {address}: getsockopt: connection refused"
+    if reason == "i/o timeout":
+        return f"failed to get conn: dial tcp {address}: i/o timeout"
+    return "EOF"  # the server died with the call in flight: its socket closed
+
+
+class NomadServer:
+    """The Nomad layer of one running server; see the module docstring."""
+
+    def __init__(self, world: NomadCluster, name: str) -> None:
+        self.world = world
+        self.name = name
+        self.sim = world.cluster.servers[name]
+        self.address = self.sim.address
+        self.version = world.version
+        self.region = world.region
+        self.datacenter = world.datacenter
+        self.stopped = False
+        self.rng = world.cluster.streams.get(f"nomad/rpc/{name}")
+        info = world.info(name)
+        assert info is not None
+        self.serf = SerfAgent(
+            self, info, world.serf_timing, world.cluster.streams.get(f"nomad/serf/{name}")
+        )
+        self.leader_loop: LeaderLoop | None = None
+        self.processes: list[Process] = []
+        self.entry: dict[int, Reply] = {}  # requests that came in through this server's API
+        self.inbound: dict[int, Callable[[], None]] = {}  # forwarded requests served here
+
+    # ------------------------------------------------------------ host services
+
+    @property
+    def now(self) -> int:
+        return self.world.cluster.sched.now
+
+    @property
+    def node(self) -> RaftNode:
+        node = self.sim.node
+        assert node is not None, f"{self.name} has no running Raft node"
+        return node
+
+    def after(self, delay: int, fn: Callable[[], None]) -> None:
+        """Run fn after `delay` µs on this process: never once it stopped, later if paused."""
+        sched = self.world.cluster.sched
+
+        def fire(_: object) -> None:
+            if self.stopped:
+                return
+            if self.sim.status == PAUSED:
+                self.sim.held.append((fire, None))
+                return
+            fn()
+
+        sched.at(sched.now + delay, fire)
+
+    def send(self, dst: str, msg: tuple[object, ...]) -> None:
+        self.world.gossip(self.name, dst, msg)
+
+    def info(self, server: str) -> MemberInfo | None:
+        return self.world.info(server)
+
+    def on_member_event(self, kind: str, member: Member) -> None:
+        """Serf events: Nomad's leader queues join, leave and reap for reconciliation."""
+        self.world.log(self.name, f"serf: EventMember{kind.capitalize()}: {member.info.name}")
+        if self.leader_loop is not None and kind in ("join", "leave", "reap"):
+            self.leader_loop.enqueue(kind, member)
+
+    def spawn(self, body: Body) -> Process:
+        self.processes = [p for p in self.processes if p.alive]
+        process = Process(self, body)
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        """The process died: nothing of it runs again; its callers find out."""
+        self.stopped = True
+        if self.leader_loop is not None:
+            self.leader_loop.stop()
+        for process in self.processes:
+            process.stop()
+        entry, self.entry = self.entry, {}
+        for reply in entry.values():
+            reply(None, ServerGoneError(self.name))
+        inbound, self.inbound = self.inbound, {}
+        for fail in inbound.values():
+            fail()
+
+    # ------------------------------------------------------------ Raft changes
+
+    def raft_change(self, command: ChangeCommand, address: str) -> Generator[Wait, object, Future]:
+        """AddPeer/RemovePeer(address) through this server's Raft, waiting for the result."""
+        target = self.world.name_of_address(address) or address
+        try:
+            future = self.world.cluster.change(command, target, via=self.name)
+        except RaftsimError as error:
+            future = Future()
+            future.fail(error)
+            return future
+        yield future
+        return future
+
+    # ------------------------------------------------------------ RPC routing
+
+    def accept(self, request: Request, reply: Reply) -> None:
+        """A request entering through this server's HTTP API."""
+        token = new_token()
+
+        def done(result: JSON, error: RaftsimError | None) -> None:
+            if self.entry.pop(token, None) is not None:
+                reply(result, error)
+
+        self.entry[token] = reply
+        self.handle(request, done)
+
+    def handle(self, request: Request, reply: Reply, first_check: int | None = None) -> None:
+        """nomad/rpc.go forward(), then the endpoint (spec §3.1)."""
+        if self.stopped:
+            return
+        if request.region != self.region:
+            reply(None, NomadError(NO_REGION_PATH))
+            return
+        if request.is_read and request.stale:
+            self._run_local(request, reply)
+            return
+        if self.node.role is Role.LEADER:
+            self._run_local(request, reply)
+            return
+        leader = self.known_leader()
+        if leader is not None:
+            self._forward(leader, request, reply)
+            return
+        now = self.now
+        start = now if first_check is None else first_check
+        timing = self.world.timing
+        if now - start < timing.rpc_hold_timeout:
+            jitter = int(self.rng.random() * (timing.rpc_hold_timeout // timing.jitter_fraction))
+            self.after(jitter, lambda: self.handle(request, reply, start))
+            return
+        reply(None, NomadError(NO_LEADER))
+
+    def known_leader(self) -> str | None:
+        """The leader Raft knows, if Serf lists it alive (Nomad's localPeers lookup)."""
+        address = self.node.leader_address
+        if not address:
+            return None
+        for member in self.serf.alive_members():
+            if endpoints.raft_address(member) == address:
+                return member.info.server
+        return None
+
+    def _forward(self, leader: str, request: Request, reply: Reply) -> None:
+        address = self.world.cluster.servers[leader].address
+
+        def failed(reason: str) -> None:
+            self.after(0, lambda: reply(None, NomadError(RPC_PREFIX + dial_error(address, reason))))
+
+        def arrived() -> None:
+            target = self.world.servers.get(leader)
+            if target is None:
+                failed("connection reset by peer")
+                return
+            target.serve(self, request, reply)
+
+        self.world.cluster.transmit(self.name, leader, arrived, failed)
+
+    def serve(self, caller: NomadServer, request: Request, reply: Reply) -> None:
+        """Run a request forwarded by `caller`, then carry the answer back to it."""
+        token = new_token()
+        cluster = self.world.cluster
+
+        def answer(result: JSON, error: RaftsimError | None) -> None:
+            if self.inbound.pop(token, None) is None:
+                return
+
+            def arrived() -> None:
+                if caller.stopped:
+                    return
+                if error is None:
+                    reply(result, None)
+                else:
+                    reply(None, NomadError(RPC_PREFIX + str(error)))
+
+            def lost(reason: str) -> None:
+                caller.after(0, lambda: reply(None, NomadError(RPC_PREFIX + reason)))
+
+            cluster.transmit(self.name, caller.name, arrived, lost)
+
+        def closed() -> None:
+            # This server died mid-call: the caller's read ends with EOF half a round trip on.
+            delay = cluster.network.round_trip(self.sim.id, caller.sim.id) // 2
+            caller.after(delay, lambda: reply(None, NomadError(RPC_PREFIX + "EOF")))
+
+        self.inbound[token] = closed
+        self.handle(request, answer)
+
+    def _run_local(self, request: Request, reply: Reply) -> None:
+        node = self.node
+        method = request.method
+        if method == "Status.Leader":
+            reply(endpoints.status_leader(node), None)
+        elif method == "Status.Peers":
+            reply(endpoints.status_peers(node), None)
+        elif method == "Operator.RaftGetConfiguration":
+            reply(endpoints.raft_configuration(self, node), None)
+        elif method == "Operator.RaftRemovePeerByAddress":
+            self.spawn(self._remove_peer(request, reply))
+        else:
+            reply(None, NomadError(f"rpc: can't find method {method}"))
+
+    def _remove_peer(self, request: Request, reply: Reply) -> Body:
+        try:
+            yield from endpoints.remove_peer(self, self.node, request.address)
+        except NomadError as error:
+            self.world.log(self.name, f"nomad.operator: Failed to remove Raft peer: {error}")
+            reply(None, error)
+            return
+        self.world.log(self.name, f"nomad.operator: Removed Raft peer {request.address!r}")
+        reply(None, None)

@@ -1,0 +1,228 @@
+"""`NomadCluster` (ring 1b): the Nomad servers around one simulated Raft `Cluster`, and the
+one object the HTTP layer drives for everything Nomad adds to Raft.
+
+It follows the cluster's lifecycle through `Cluster.observers`: a crashed server loses its
+Nomad process (Serf agent, leader loop, pending requests), a restarted or new one starts a
+fresh process that rejoins Serf. It carries gossip as simulated messages, notices new
+leaders (hashicorp/raft's leaderCh) by looking every 50 ms, and offers the operations as
+callbacks that fire in virtual time, so the HTTP layer can await them. Everything here is
+synchronous, uses the cluster's virtual clock and named random streams (`nomad/...`) only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from ..core.errors import RaftsimError
+from ..core.types import Role
+from ..sim.cluster import DOWN, PAUSED, UP, Cluster
+from . import endpoints
+from .agent import NomadServer, Reply, new_token
+from .endpoints import Request
+from .errors import NomadError, ServerGoneError
+from .leader import LeaderLoop, leave
+from .serf import MemberInfo
+from .version import NOMAD_0_5_6, NomadTiming, NomadVersion, SerfTiming
+
+GOSSIP_PORT = 4648
+
+
+class NomadCluster:
+    """The Nomad layer of a simulated cluster; see the module docstring."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        version: NomadVersion = NOMAD_0_5_6,
+        region: str = "global",
+        datacenter: str = "dc1",
+        timing: NomadTiming | None = None,
+        serf_timing: SerfTiming | None = None,
+    ) -> None:
+        if cluster.profile != version.profile:
+            raise ValueError(
+                f"Nomad {version.version} runs Raft profile {version.profile.name}, "
+                f"not {cluster.profile.name}"
+            )
+        self.cluster = cluster
+        self.version = version
+        self.region = region
+        self.datacenter = datacenter
+        self.timing = timing or NomadTiming()
+        self.serf_timing = serf_timing or SerfTiming()
+        self.expect = len(cluster.servers)  # bootstrap_expect of the initial servers
+        self.servers: dict[str, NomadServer] = {}
+        self.left: set[str] = set()  # servers that left gracefully and exited
+        self.leaving: set[str] = set()
+        self.lines: deque[tuple[int, str, str]] = deque(maxlen=2000)
+        self._infos: dict[str, MemberInfo] = {}
+        cluster.observers.append(self._on_lifecycle)
+        # The cluster formed before time 0: every running server already knows the others.
+        running = [n for n, s in cluster.servers.items() if s.status != DOWN]
+        for name in running:
+            self._start(name, join=False, peers=[p for p in running if p != name])
+        self._watch(None)
+
+    # ------------------------------------------------------------ membership data
+
+    def info(self, server: str) -> MemberInfo | None:
+        """What `server` advertises in Serf: Nomad 0.5.x's tags (spec §2.8)."""
+        info = self._infos.get(server)
+        if info is None and server in self.cluster.servers:
+            ip, port = self.cluster.servers[server].address.rsplit(":", 1)
+            v = self.version
+            tags = (
+                ("role", "nomad"),
+                ("region", self.region),
+                ("dc", self.datacenter),
+                ("vsn", str(v.api_major)),
+                ("mvn", str(v.api_minor)),
+                ("build", v.version),
+                ("port", port),
+                ("expect", str(self.expect)),
+            )
+            name = f"{server}.{self.region}"
+            info = self._infos[server] = MemberInfo(server, name, ip, GOSSIP_PORT, tags)
+        return info
+
+    def name_of_address(self, address: str) -> str | None:
+        """The simulated server whose Raft address this is."""
+        for name, server in self.cluster.servers.items():
+            if server.address == address:
+                return name
+        return None
+
+    def log(self, server: str, text: str) -> None:
+        """Nomad's log lines, kept for the curious (and the tests)."""
+        self.lines.append((self.cluster.sched.now, server, text))
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _start(self, name: str, join: bool, peers: list[str]) -> None:
+        server = self.servers[name] = NomadServer(self, name)
+        infos = [i for i in (self.info(p) for p in peers) if i is not None]
+        server.serf.start(infos, join=join)
+
+    def _on_lifecycle(self, kind: str, name: str) -> None:
+        if kind == "crash":
+            server = self.servers.pop(name, None)
+            if server is not None:
+                server.stop()
+            self.leaving.discard(name)
+        elif kind in ("restart", "start"):
+            self.left.discard(name)
+            # Serf's snapshot (or the server's retry_join list) names the other servers.
+            self._start(name, join=True, peers=[p for p in self.cluster.servers if p != name])
+
+    def _watch(self, _: object) -> None:
+        """Start a leader loop on every new leader, stop it on lost leadership."""
+        for server in self.servers.values():
+            node = server.sim.node
+            loop = server.leader_loop
+            leading = server.sim.status == UP and node is not None and node.role is Role.LEADER
+            if leading and node is not None:
+                term = node.storage.current_term
+                if loop is None or loop.term != term:
+                    if loop is not None:
+                        loop.stop()
+                    server.leader_loop = LeaderLoop(server, term)
+            elif loop is not None and server.sim.status != PAUSED:
+                loop.stop()
+                server.leader_loop = None
+        sched = self.cluster.sched
+        sched.at(sched.now + self.timing.leader_watch, self._watch)
+
+    def gossip(self, src: str, dst: str, msg: tuple[object, ...]) -> None:
+        """Carry one Serf packet over the simulated network."""
+        if dst not in self.cluster.servers:
+            return
+
+        def arrived() -> None:
+            target = self.servers.get(dst)
+            if target is not None:
+                target.serf.receive(src, msg)
+
+        self.cluster.transmit(src, dst, arrived)
+
+    # ------------------------------------------------------------ operations
+
+    def _running(self, name: str) -> NomadServer:
+        self.cluster.server(name)  # UnknownServerError for a wrong name
+        server = self.servers.get(name)
+        if server is None:
+            raise ServerGoneError(name)
+        return server
+
+    def _when_running(self, entry: str, fn: Callable[[NomadServer], None]) -> None:
+        """Run fn on server `entry` now, or when it resumes if it is paused (a stopped
+        process answers nothing until it runs again)."""
+        server = self._running(entry)
+        if server.sim.status == PAUSED:
+            server.sim.held.append((lambda _: self._when_running(entry, fn), None))
+            return
+        fn(server)
+
+    def call(self, entry: str, request: Request, reply: Reply) -> None:
+        """Send an RPC into server `entry`; `reply(result, error)` fires in virtual time
+        (at once for local answers); a `ServerGoneError` means the connection closed."""
+        if request.method not in endpoints.METHODS:
+            raise ValueError(f"unknown RPC method {request.method!r}")
+        try:
+            self._when_running(entry, lambda server: server.accept(request, reply))
+        except RaftsimError as error:
+            reply(None, error)
+
+    def members(self, entry: str, reply: Reply) -> None:
+        """GET /v1/agent/members as server `entry` answers it (never forwarded)."""
+        try:
+            self._when_running(entry, lambda server: reply(endpoints.members(server), None))
+        except RaftsimError as error:
+            reply(None, error)
+
+    def force_leave(self, entry: str, node: str, reply: Reply) -> None:
+        """PUT /v1/agent/force-leave?node=...: Serf RemoveFailedNode on server `entry`;
+        replies once the leave intent is broadcast (or with Serf's timeout error)."""
+
+        def run(server: NomadServer) -> None:
+            token = new_token()
+
+            def finished(error: str) -> None:
+                if server.entry.pop(token, None) is not None:
+                    reply(None, NomadError(error) if error else None)
+
+            server.entry[token] = reply
+            server.serf.force_leave(node, finished)
+
+        try:
+            self._when_running(entry, run)
+        except RaftsimError as error:
+            reply(None, error)
+
+    def leave(self, name: str, done: Callable[[], None]) -> None:
+        """A graceful leave of server `name`, which then exits (`done` fires after)."""
+        server = self._running(name)
+        if server.sim.status != UP:
+            raise RaftsimError(f"{name} is not running")
+        if name in self.leaving:
+            raise RaftsimError(f"{name} is already leaving")
+        self.leaving.add(name)
+
+        def exit_process() -> None:
+            self.leaving.discard(name)
+            if self.cluster.servers[name].status != DOWN:
+                self.cluster.crash(name)
+            self.left.add(name)
+            done()
+
+        server.spawn(leave(server, exit_process))
+
+    # ------------------------------------------------------------ views
+
+    def serf_view(self, name: str) -> list[dict[str, str]]:
+        """Server `name`'s Serf members and their statuses ([] when it is down)."""
+        server = self.servers.get(name)
+        if server is None:
+            return []
+        members = sorted(server.serf.members.values(), key=lambda m: m.info.name)
+        return [{"name": m.info.name, "status": m.status} for m in members]

@@ -1,0 +1,267 @@
+"""The event loop's work (ring 1): what the cluster does when an event comes due. A timer
+fires or a message arrives at a server's Raft node, and `_drain` carries out what the node
+asked for: trace and check its events, apply committed entries, arm timers, send messages.
+
+The transport behaves like hashicorp's TCP one: a crashed server refuses connections at once;
+a partitioned or lossy link is silent and the caller gives up after RaftTimeout; a paused
+server's messages queue. Each kind of call travels on its own connection (network.py): a
+heartbeat and its reply on the heartbeat loop's, other AppendEntries on the replication
+loop's, votes on their own, as each hashicorp loop keeps its own pooled connection.
+
+This is the model. fastforward.py computes stretches of it faster, and must agree with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..core.messages import AppendEntries, AppendResponse, Message, RequestVote, RpcFailure
+from ..core.node import RaftNode
+from ..core.storage import Storage
+from ..core.timing import Timing
+from ..core.types import EntryKind
+from .checkers import SafetyChecker
+from .clock import Scheduler
+from .network import Network
+
+UP, DOWN, PAUSED = "up", "down", "paused"
+REQUESTS = (AppendEntries, RequestVote)
+
+# Channels (network.py): the connection each kind of message travels on.
+HEARTBEAT, APPEND, VOTE = "heartbeat", "append", "vote"
+HEARTBEAT_REPLY, APPEND_REPLY, VOTE_REPLY = "heartbeat-reply", "append-reply", "vote-reply"
+
+
+class SimServer:
+    """One simulated Nomad server process: durable storage plus, while up, a Raft node."""
+
+    __slots__ = ("address", "fsm", "held", "id", "incarnation", "name", "node", "status", "storage")
+
+    def __init__(self, name: str, server_id: str, address: str) -> None:
+        self.name = name
+        self.id = server_id
+        self.address = address
+        self.storage = Storage()
+        self.node: RaftNode | None = None
+        self.status = DOWN
+        self.incarnation = 0
+        self.held: list[tuple[Callable[[Any], None], Any]] = []
+        self.fsm: list[str] = []
+
+
+class EventLoop:
+    """The event callbacks of `Cluster`, which sets up the state they work on."""
+
+    sched: Scheduler
+    network: Network
+    timing: Timing
+    checker: SafetyChecker
+    records: list[tuple[object, ...]]
+    _by_id: dict[str, SimServer]
+    _trace_messages: bool
+    _trace_state: bool
+
+    def _init_event_loop(self) -> None:
+        # The event callbacks, bound once: the fast-forward recognises events by them.
+        self.fire_event = self._fire
+        self.deliver_event = self._deliver
+        self.notify_event = self._notify
+        # Every delivery and failure notice is due at or before this time: once the clock
+        # passes it, no message is in flight (the fast-forward's cheapest precondition).
+        self.in_flight_until = 0
+
+    def _drain(self, server: SimServer) -> None:
+        """Carry out what the node asked for: trace and check events, apply, arm, send."""
+        node = server.node
+        assert node is not None
+        if node.events or node.applied:
+            self._drain_state(server, node)
+        timers = node.timers
+        if timers:
+            at = self.sched.at
+            fire = self.fire_event
+            incarnation = server.incarnation
+            for timer, peer, due, token in timers:
+                at(due, fire, (server, incarnation, timer, peer, token))
+            timers.clear()
+        if node.messages:
+            messages = node.messages
+            node.messages = []
+            self._send_all(messages, server.name)
+
+    def _drain_state(self, server: SimServer, node: RaftNode) -> None:
+        """State changes and applied entries: to the trace, the checkers and the FSM."""
+        now = self.sched.now
+        name = server.name
+        records = self.records
+        trace = self._trace_state
+        if node.events:
+            check = self.checker.on_event
+            for event in node.events:
+                if trace:
+                    records.append((now, name, *event))
+                check(now, name, event)
+            node.events.clear()
+        if node.applied:
+            for entry in node.applied:
+                if entry.kind is EntryKind.COMMAND:
+                    server.fsm.append(entry.data)
+                if trace:
+                    records.append((now, name, "apply", entry))
+                self.checker.on_apply(now, name, entry)
+            node.applied.clear()
+
+    def _fire(self, arg: tuple[SimServer, int, str, str, int]) -> None:
+        server, incarnation, timer, peer, token = arg
+        node = server.node
+        if server.incarnation != incarnation or node is None:
+            return
+        if server.status == PAUSED:
+            server.held.append((self.fire_event, arg))
+            return
+        if node.fire(timer, peer, token, self.sched.now):
+            if self._trace_messages:
+                self.records.append((self.sched.now, server.name, "timer", timer, peer))
+            self._drain(server)
+
+    def _send_all(self, messages: list[Message], name: str) -> None:
+        """Put a node's messages on the network.
+
+        The common case, an AppendEntries or its reply to a running server over links with
+        the default conditions, no loss, no duplication and no cut, is `Network.route` and
+        `_send` inlined: the hottest path of the simulation, one message per event. Every
+        other case goes through `_send`; test_fastforward.py checks both give one trace."""
+        now = self.sched.now
+        network = self.network
+        c = network.default
+        if network.links or network.blocked or c.loss or c.duplicate:
+            for msg in messages:
+                self._send(msg, name, now)
+            return
+        trace = self._trace_messages
+        by_id = self._by_id
+        at = self.sched.at
+        deliver = self.deliver_event
+        connections = network.connections
+        latency = c.latency_min
+        spread = c.latency_max - latency
+        fifo = not c.reorder
+        for msg in messages:
+            if isinstance(msg, AppendEntries):
+                channel = HEARTBEAT if msg.heartbeat else APPEND
+            elif isinstance(msg, AppendResponse):
+                channel = HEARTBEAT_REPLY if msg.heartbeat else APPEND_REPLY
+            else:
+                self._send(msg, name, now)
+                continue
+            src, dst = msg.src, msg.dst
+            target = by_id.get(dst)
+            if target is None or target.status == DOWN:
+                self._send(msg, name, now)
+                continue
+            if trace:
+                self.records.append((now, name, "send", msg))
+            conn = connections.get((src, dst, channel)) or network.connection(src, dst, channel)
+            due = now + latency
+            if spread:
+                due += int(conn.random() * (spread + 1))
+            if fifo:
+                if due < conn.last_due:  # noqa: PLR1730 (a call to max() costs more)
+                    due = conn.last_due
+                conn.last_due = due
+            at(due, deliver, msg)
+            if due > self.in_flight_until:  # noqa: PLR1730
+                self.in_flight_until = due
+
+    def _send(self, msg: Message, name: str, now: int) -> None:
+        """Put one message on the network."""
+        if self._trace_messages:
+            self.records.append((now, name, "send", msg))
+        # The message's connection; RpcFailure is never sent (the caller's transport makes
+        # it, _notify). AppendEntries and their replies first: nearly every message is one.
+        if isinstance(msg, AppendEntries):
+            is_request, channel = True, HEARTBEAT if msg.heartbeat else APPEND
+        elif isinstance(msg, AppendResponse):
+            is_request, channel = False, HEARTBEAT_REPLY if msg.heartbeat else APPEND_REPLY
+        else:
+            is_request = isinstance(msg, RequestVote)
+            channel = VOTE if is_request else VOTE_REPLY
+        dst = self._by_id.get(msg.dst)
+        if dst is None or dst.status == DOWN:
+            if is_request:
+                # A crashed server's port refuses the connection at once.
+                failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection refused")
+                self._post(now + self.network.round_trip(msg.src, msg.dst), failure)
+            return
+        arrivals = self.network.route(msg.src, msg.dst, now, channel)
+        if not arrivals:
+            if self._trace_messages:
+                self.records.append((now, name, "drop", msg, "lost"))
+            self._time_out(msg, now)
+            return
+        at = self.sched.at
+        deliver = self.deliver_event
+        for due in arrivals:
+            at(due, deliver, msg)
+            if due > self.in_flight_until:  # noqa: PLR1730 (a call to max() costs more)
+                self.in_flight_until = due
+
+    def _post(self, due: int, failure: RpcFailure) -> None:
+        """Schedule the caller's transport's failure notice."""
+        self.sched.at(due, self.notify_event, failure)
+        self.in_flight_until = max(self.in_flight_until, due)
+
+    def _time_out(self, msg: Message, now: int) -> None:
+        """The caller of a lost request or reply gives up after RaftTimeout (§3.10)."""
+        if isinstance(msg, RpcFailure):
+            return
+        if isinstance(msg, REQUESTS):
+            failure = RpcFailure(msg.dst, msg.src, msg.rpc, "i/o timeout")
+        else:
+            failure = RpcFailure(msg.src, msg.dst, msg.rpc, "i/o timeout")
+        self._post(now + self.timing.rpc_timeout, failure)
+
+    def _notify(self, failure: RpcFailure) -> None:
+        """The caller's own transport reports a failed call: no network is involved."""
+        server = self._by_id[failure.dst]
+        if server.status == DOWN:
+            return
+        if server.status == PAUSED:
+            server.held.append((self.notify_event, failure))
+            return
+        if self._trace_messages:
+            self.records.append((self.sched.now, server.name, "deliver", failure))
+        node = server.node
+        assert node is not None
+        node.step(failure, self.sched.now)
+        self._drain(server)
+
+    def _deliver(self, msg: Message) -> None:
+        server = self._by_id[msg.dst]
+        now = self.sched.now
+        if self.network.blocked and (msg.src, msg.dst) in self.network.blocked:
+            # Cut while in flight: lost, like every later message on that link.
+            if self._trace_messages:
+                self.records.append((now, server.name, "drop", msg, "cut"))
+            self._time_out(msg, now)
+            return
+        status = server.status
+        if status != UP:
+            if status == DOWN:
+                if self._trace_messages:
+                    self.records.append((now, server.name, "drop", msg, "down"))
+                if isinstance(msg, REQUESTS):
+                    failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection reset by peer")
+                    self._post(now + self.network.round_trip(msg.src, msg.dst) // 2, failure)
+                return
+            server.held.append((self.deliver_event, msg))
+            if isinstance(msg, REQUESTS):
+                self._time_out(msg, now)
+            return
+        if self._trace_messages:
+            self.records.append((now, server.name, "deliver", msg))
+        node = server.node
+        assert node is not None
+        node.step(msg, now)
+        self._drain(server)

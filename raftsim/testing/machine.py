@@ -1,0 +1,102 @@
+"""A hypothesis `RuleBasedStateMachine` over a cluster, for membership changes under faults.
+
+Its invariants are the safety checkers; its teardown checks liveness where it must hold:
+once every fault is undone and every server restarted, a leader is elected and the
+configuration converges within a bounded virtual time. Everything it does goes through the
+scenario language, so a failing example is reported as a scenario transcript (written to
+`.raftsim/failures/<machine class>.txt` and shown in hypothesis' notes) that `raftsim run` replays.
+
+Subclass it to add rules and invariants of your own; `self.cluster` is the `Cluster`,
+`self.runner.do(command)` runs any scenario command and records it for the transcript.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from hypothesis import note
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from ..core.faults import Fault
+from ..core.timing import MS, SECOND
+from ..sim.cluster import Cluster
+from .schedules import ALL_KINDS, Op, ScheduleRunner
+
+FAILURES = Path(".raftsim") / "failures"
+
+
+class RaftMachine(RuleBasedStateMachine):
+    """Faults, client requests and membership changes, one rule at a time."""
+
+    servers: ClassVar[tuple[int, ...]] = (3, 5)
+    faults: ClassVar[tuple[Fault, ...]] = ()  # deliberate core bugs, for self-tests
+    kinds: ClassVar[tuple[str, ...]] = ALL_KINDS
+    settle_within: ClassVar[int] = 60 * SECOND
+
+    runner: ScheduleRunner
+
+    @initialize(servers=st.sampled_from(servers), seed=st.integers(0, 2**16))
+    def start(self, servers: int, seed: int) -> None:
+        self.runner = ScheduleRunner(seed, servers, self.faults, trace="state")
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.runner.cluster
+
+    @rule(
+        kind=st.sampled_from(kinds),
+        pick=st.integers(0, 2**30),
+        value=st.floats(0.0, 1.0, allow_nan=False),
+    )
+    def act(self, kind: str, pick: int, value: float) -> None:
+        """One fault, request or membership change (see schedules.py for what each does)."""
+        self.runner.wait_limit = 5 * SECOND
+        self.runner.apply(Op(0, kind, pick, value))
+
+    @rule(span=st.integers(1, 5_000))
+    def wait(self, span: int) -> None:
+        """Let virtual time pass (milliseconds)."""
+        self.runner.do(f"run-for {span * MS}us")
+
+    @invariant()
+    def safety(self) -> None:
+        """Every safety checker holds (spec §1.6)."""
+        if hasattr(self, "runner") and self.cluster.violations:
+            self.fail(str(self.cluster.violations[0]))
+
+    def teardown(self) -> None:
+        """Liveness: with every fault undone, a leader is elected and the configuration
+        converges (every running member holds the leader's latest, committed)."""
+        if not hasattr(self, "runner"):
+            return
+        if self.cluster.violations:
+            return  # already reported by the invariant
+        self.runner.settle(self.settle_within)
+        outcome = self.runner.finish()
+        if outcome.violations:
+            self.fail(outcome.violations[0])
+        if not outcome.converged:
+            self.fail(
+                f"no convergence within {self.settle_within // SECOND}s after healing:"
+                f" leader {outcome.leader_at_end}"
+            )
+
+    def fail(self, why: str) -> None:
+        """Report a failure with the schedule as a replayable scenario file."""
+        outcome = self.runner.outcome
+        commands = list(outcome.commands)
+        if not commands or commands[-1] != "check":
+            commands.append("check")
+        outcome.commands = commands
+        transcript = outcome.scenario(
+            f"Found by raftsim.testing.RaftMachine: {why}\nReplay: raftsim run FILE"
+        )
+        # One file per machine class, rewritten by every failing run: hypothesis replays
+        # the minimal example last, so what stays is the shrunk schedule.
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        path = FAILURES / f"{type(self).__name__}.txt"
+        path.write_text(transcript, encoding="utf-8")
+        note(transcript)
+        raise AssertionError(f"{why}\nscenario: {path} ({len(commands)} commands)")

@@ -1,0 +1,355 @@
+"""Seeded fault schedules: crashes, restarts, pauses, partitions (symmetric and asymmetric),
+loss, latency, client proposals and membership changes, at random virtual times.
+
+A schedule is plain data (a list of `Op`), generated from a seed (or by hypothesis) and run
+against a cluster through the scenario language itself: every op becomes one or more
+scenario commands (`crash bob`, `partition alice | bob carol`, `remove-server carol`), which
+are executed and recorded. So what a campaign ran is, verbatim, a scenario file that
+`raftsim run` replays exactly: a failing schedule is handed back as a transcript.
+
+Targets are symbolic ("the leader", "a follower", "a down server") and resolved when the op
+runs, from the op's own draw, so the same seed always does the same thing; an op that does
+not apply at its time (restart a server that is up) is skipped. Membership changes and
+crashes can also be fired the instant a new leader is elected, where the 2015
+single-server-change bug (spec §4.2) and Figure 8 of the paper live.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..core.faults import Fault
+from ..core.leader import Future
+from ..core.timing import MS, SECOND
+from ..core.types import Role
+from ..scenario import Runner as ScenarioRunner
+from ..scenario import replay
+from ..sim.cluster import DOWN, PAUSED, UP, Cluster
+from ..sim.render import fmt_time
+from ..sim.rng import derive_seed
+
+FAULT_KINDS = (
+    "crash",
+    "pause",
+    "partition",
+    "cut",
+    "loss",
+    "latency",
+    "crash-mid-replication",
+    "crash-at-election",
+)
+CHANGE_KINDS = ("add", "remove", "remove-leader", "demote", "add-nonvoter", "change-at-election")
+ALL_KINDS = (*FAULT_KINDS, "propose", *CHANGE_KINDS)
+MAX_SERVERS = 9  # `add` starts new servers up to this many
+SETTLE = 20 * SECOND
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One scheduled action: at `at` µs after the schedule starts, do `kind`, choosing
+    targets with `pick` and sizes with `value` (0..1)."""
+
+    at: int
+    kind: str
+    pick: int = 0
+    value: float = 0.0
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What running one schedule did."""
+
+    seed: int
+    servers: int
+    faults: tuple[Fault, ...]
+    commands: list[str] = field(default_factory=list)  # the scenario commands, in order
+    simulated: int = 0  # µs of virtual time covered
+    elections: int = 0  # distinct (leader, term) pairs seen
+    changes_committed: int = 0
+    violations: list[str] = field(default_factory=list)
+    leader_at_end: str | None = None
+    converged: bool = False  # after settling: a leader, latest committed everywhere
+
+    def scenario(self, why: str = "") -> str:
+        """This schedule as a scenario transcript, outputs filled in by replaying it."""
+        comments = [f"# {line}" if line else "#" for line in why.splitlines()]
+        text = "\n".join([*comments, ""]) if comments else ""
+        text += "\n\n".join(f"{command}\n----" for command in self.commands) + "\n"
+        return replay(text).actual
+
+
+def generate(
+    seed: int,
+    duration: int = 60 * SECOND,
+    kinds: Sequence[str] = ALL_KINDS,
+    rate: float = 0.5,
+) -> list[Op]:
+    """About `rate` ops per simulated second, of the given kinds, at uniform times."""
+    unknown = sorted(set(kinds) - set(ALL_KINDS))
+    if unknown:
+        raise ValueError(f"unknown fault kinds {unknown}; known: {', '.join(ALL_KINDS)}")
+    if not kinds:
+        raise ValueError("no fault kinds given")
+    rand = random.Random(derive_seed(seed, "schedule"))
+    count = max(1, round(rate * duration / SECOND))
+    ops = [
+        Op(
+            rand.randrange(duration),
+            rand.choice(list(kinds)),
+            rand.randrange(1 << 30),
+            rand.random(),
+        )
+        for _ in range(count)
+    ]
+    ops.sort(key=lambda op: (op.at, op.kind, op.pick))
+    return ops
+
+
+class ScheduleRunner:
+    """Runs ops on a fresh cluster through scenario commands, recording each one."""
+
+    def __init__(
+        self,
+        seed: int,
+        servers: int = 5,
+        faults: Sequence[Fault] = (),
+        trace: str = "off",
+        profile: str = "P1",
+    ) -> None:
+        self.scenario = ScenarioRunner()
+        self.outcome = Outcome(seed, servers, tuple(faults))
+        options = f" faults={','.join(f.value for f in faults)}" if faults else ""
+        options += f" profile={profile}" if profile != "P1" else ""
+        self.do(f"cluster servers={servers} seed={seed}{options}", trace=trace)
+        self.cluster: Cluster = self.scenario.cluster
+        self.do("run-until leader within=30s")
+        self.start = self.cluster.now
+        self.proposals = 0
+        self.wait_limit = 10 * SECOND
+        self.changes: list[Future] = []
+        self.leaders: set[tuple[str, int]] = set()
+        self._note_leaders()
+
+    def do(self, command: str, trace: str | None = None) -> list[str]:
+        """Execute one scenario command (recorded as written; `trace` only speeds it up)."""
+        self.outcome.commands.append(command)
+        return self.scenario.execute(command + (f" trace={trace}" if trace else ""))
+
+    def _note_leaders(self) -> None:
+        for name, server in self.cluster.servers.items():
+            if server.node is not None and server.node.role is Role.LEADER:
+                self.leaders.add((name, server.storage.current_term))
+
+    def names(self, status: str) -> list[str]:
+        return [n for n, s in self.cluster.servers.items() if s.status == status]
+
+    def members(self) -> list[str]:
+        """Servers in the leader's latest configuration (anyone's, with no leader)."""
+        leader = self.cluster.leader()
+        views = [self.cluster.view(leader)] if leader else self.cluster.views()
+        ids = {s.id for v in views for s in v.latest.servers}
+        return [n for n, s in self.cluster.servers.items() if s.id in ids]
+
+    # ------------------------------------------------------------ running
+
+    def run(self, ops: Sequence[Op], settle: int = SETTLE) -> Outcome:
+        for i, op in enumerate(ops):
+            delay = self.start + op.at - self.cluster.now
+            if delay > 0:
+                self.do(f"run-for {delay}us")
+            # Ops that wait for an election wait at most until the next op is due.
+            following = ops[i + 1].at if i + 1 < len(ops) else op.at + 10 * SECOND
+            self.wait_limit = max(MS, self.start + following - self.cluster.now)
+            self._note_leaders()
+            self.apply(op)
+        self.settle(settle)
+        return self.finish()
+
+    def settle(self, span: int) -> None:
+        """Undo every fault, then run `span` so that the cluster can converge."""
+        self.do("heal")
+        self.do("network latency=200us-600us loss=0 duplicate=0 reorder=false")
+        for name in self.names(PAUSED):
+            self.do(f"resume {name}")
+        for name in self.names(DOWN):
+            self.do(f"restart {name}")
+        self.do(f"run-for {span}us")
+
+    def finish(self) -> Outcome:
+        self._note_leaders()
+        cluster, outcome = self.cluster, self.outcome
+        self.do("check")
+        outcome.simulated = cluster.now
+        outcome.elections = len(cluster.checker.leaders_elected())
+        outcome.changes_committed = sum(1 for f in self.changes if f.done and not f.error)
+        outcome.violations = [str(v) for v in cluster.violations]
+        leader = cluster.leader()
+        outcome.leader_at_end = leader
+        if leader is not None:
+            view = cluster.view(leader)
+            members = {s.id for s in view.latest.servers}
+            outcome.converged = view.committed_index == view.latest_index and all(
+                v.latest_index == view.latest_index and v.commit_index >= view.latest_index
+                for v in cluster.views()
+                if v.id in members and v.status == UP
+            )
+        return outcome
+
+    def _request(self, command: str) -> None:
+        self.do(command)
+        request = self.scenario.requests[-1] if self.scenario.requests else None
+        if request is not None and command.startswith(("add-", "remove-", "demote-")):
+            self.changes.append(request.future)
+
+    def apply(self, op: Op) -> None:
+        rand = random.Random(op.pick)
+        handler = getattr(self, "_op_" + op.kind.replace("-", "_"))
+        handler(rand, op)
+
+    # ------------------------------------------------------------ faults
+
+    def _op_crash(self, rand: random.Random, op: Op) -> None:
+        down, up = self.names(DOWN), self.names(UP)
+        leader = self.cluster.leader()
+        if down and op.value < 0.5:
+            self.do(f"restart {rand.choice(down)}")
+        elif up:
+            self.do(f"crash {leader if leader and op.value < 0.75 else rand.choice(up)}")
+
+    def _op_pause(self, rand: random.Random, op: Op) -> None:
+        paused, up = self.names(PAUSED), self.names(UP)
+        if paused and op.value < 0.5:
+            self.do(f"resume {rand.choice(paused)}")
+        elif up:
+            self.do(f"pause {rand.choice(up)}")
+
+    def _op_partition(self, rand: random.Random, op: Op) -> None:
+        if op.value < 0.3:
+            self.do("heal")
+            return
+        names = sorted(self.cluster.servers)
+        if len(names) < 2:
+            return
+        rand.shuffle(names)
+        cut = rand.randrange(1, len(names))
+        self.do(f"partition {' '.join(sorted(names[:cut]))} | {' '.join(sorted(names[cut:]))}")
+
+    def _op_cut(self, rand: random.Random, op: Op) -> None:
+        names = sorted(self.cluster.servers)
+        if len(names) >= 2:
+            src, dst = rand.sample(names, 2)
+            self.do(f"cut {src}->{dst}")
+
+    def _op_loss(self, rand: random.Random, op: Op) -> None:
+        self.do(f"network loss={round(op.value * 0.3, 3)}")
+
+    def _op_latency(self, rand: random.Random, op: Op) -> None:
+        self.do(f"network latency=200us-{1 + int(op.value * 50)}ms")
+
+    def _op_crash_mid_replication(self, rand: random.Random, op: Op) -> None:
+        """The leader dies while a burst of entries is still reaching its followers: the
+        tail it leaves on a minority is what Figure 8 of the paper is about."""
+        leader = self.cluster.leader()
+        if not leader:
+            return
+        for _ in range(1 + int(op.value * 100)):
+            self.proposals += 1
+            self.do(f"propose x{self.proposals}")
+        self.do(f"run-for {rand.randrange(3 * MS)}us")
+        if self.cluster.servers[leader].status == UP:
+            self.do(f"crash {leader}")
+
+    def _op_crash_at_election(self, rand: random.Random, op: Op) -> None:
+        """A leader that dies before its no-op spreads leaves its followers' logs behind."""
+        leader = self._next_leader()
+        if leader is None:
+            return
+        self.do(f"run-for {rand.randrange(2 * MS)}us")
+        if self.cluster.servers[leader].status == UP:
+            self.do(f"crash {leader}")
+
+    def _next_leader(self) -> str | None:
+        before = self.cluster.leader()
+        old = (before, self.cluster.view(before).term) if before else None
+        self.do(f"run-until new-leader within={self.wait_limit}us")
+        now = self.cluster.leader()
+        return now if now and (now, self.cluster.view(now).term) != old else None
+
+    # ------------------------------------------------------------ clients
+
+    def _op_propose(self, rand: random.Random, op: Op) -> None:
+        if not self.cluster.leader():
+            return
+        # Mostly single commands, sometimes a burst that leaves a slow follower more than
+        # one AppendEntries batch (64 entries) behind.
+        for _ in range(1 + int(op.value**4 * 150)):
+            self.proposals += 1
+            self.do(f"propose x{self.proposals}")
+
+    def _op_change_at_election(self, rand: random.Random, op: Op) -> None:
+        if self._next_leader() is not None:
+            self._op_remove(rand, op)
+
+    def _op_add(self, rand: random.Random, op: Op) -> None:
+        if not self.cluster.leader():
+            return
+        outsiders = sorted(set(self.cluster.servers) - set(self.members()))
+        if outsiders and op.value < 0.5:
+            name = rand.choice(outsiders)
+        elif len(self.cluster.servers) < MAX_SERVERS:
+            self.do("add-server")
+            name = list(self.cluster.servers)[-1]
+        else:
+            return
+        self._request(f"add-voter {name}")
+
+    def _op_add_nonvoter(self, rand: random.Random, op: Op) -> None:
+        outsiders = sorted(set(self.cluster.servers) - set(self.members()))
+        if self.cluster.leader() and outsiders:
+            self._request(f"add-nonvoter {rand.choice(outsiders)}")
+
+    def _op_remove_leader(self, rand: random.Random, op: Op) -> None:
+        leader = self.cluster.leader()
+        if leader:
+            self._request(f"remove-server {leader}")
+
+    def _op_remove(self, rand: random.Random, op: Op) -> None:
+        leader = self.cluster.leader()
+        if not leader:
+            return
+        members = self.members()
+        if len(members) <= 2:
+            self._op_add(rand, op)
+            return
+        followers = [n for n in members if n != leader]
+        if followers:
+            self._request(f"remove-server {rand.choice(followers)}")
+
+    def _op_demote(self, rand: random.Random, op: Op) -> None:
+        leader = self.cluster.leader()
+        followers = [n for n in self.members() if n != leader]
+        if leader and followers:
+            self._request(f"demote-voter {rand.choice(followers)}")
+
+
+def run_seed(
+    seed: int,
+    servers: int = 5,
+    duration: int = 60 * SECOND,
+    kinds: Sequence[str] = ALL_KINDS,
+    faults: Sequence[Fault] = (),
+    rate: float = 0.5,
+) -> Outcome:
+    """Generate and run one seeded schedule with every checker on."""
+    runner = ScheduleRunner(seed, servers, faults)
+    return runner.run(generate(seed, duration, kinds, rate))
+
+
+def describe(outcome: Outcome) -> str:
+    return (
+        f"seed {outcome.seed}: {len(outcome.commands)} commands, "
+        f"{fmt_time(outcome.simulated)} simulated, {outcome.elections} elections, "
+        f"{outcome.changes_committed} changes committed, {len(outcome.violations)} violations"
+    )

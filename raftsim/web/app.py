@@ -1,0 +1,240 @@
+"""The aiohttp application (ring 2): one app for every listener of a simulation; each request
+is answered as the server whose listener it reached (`Listeners`), or, on the control
+listener, only under /v1/sim/.
+
+Built as aiohttp's guidance says: an app factory taking its dependencies, typed `AppKey`s,
+the time driver started and stopped by `cleanup_ctx`, one catch-all route (Nomad's routing
+is Go's ServeMux, reproduced in `nomad_api`), and one place where an answer that must not be
+an answer (the server crashed mid-request) becomes a closed connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import weakref
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..sim.cluster import DOWN
+from . import nomad_api
+from .control import Control, problem
+from .simulation import Simulation
+
+SIMULATION = web.AppKey("simulation", Simulation)
+DEFAULT_SERVER = web.AppKey("default_server", str)
+CONTROL = web.AppKey("control", Control)
+log = logging.getLogger("raftsim.web")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where to listen: each server's (host, port), and the control listener's."""
+
+    servers: dict[str, tuple[str, int]]
+    control: tuple[str, int] | None
+
+
+def loopback_usable(host: str = "127.0.0.2") -> bool:
+    """Can this machine bind extra loopback addresses (Linux yes, macOS not by default)?"""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+    except OSError:
+        return False
+    return True
+
+
+def plan(
+    sim: Simulation,
+    http_port: int = 4646,
+    ports: bool | None = None,
+    control: tuple[str, int] | None = ("127.0.0.1", 4649),
+) -> Plan:
+    """127.0.0.N:http_port per server (its Raft IP), or with `ports` one host and ports
+    http_port, +1000, +2000, ...; `ports=None` picks ports only where 127.0.0.2 cannot be
+    bound. Port 0 lets the kernel choose (tests)."""
+    names = list(sim.cluster.servers)
+    if ports is None:
+        ports = not loopback_usable()
+    servers: dict[str, tuple[str, int]] = {}
+    for i, name in enumerate(names):
+        if ports:
+            port = http_port + 1000 * i if http_port else 0
+            if port > 65535:
+                raise ValueError(
+                    f"--ports puts server {i + 1} on port {port}: use a lower --http-port or 0"
+                )
+            servers[name] = ("127.0.0.1", port)
+        else:
+            servers[name] = (sim.cluster.servers[name].address.rsplit(":", 1)[0], http_port)
+    return Plan(servers, control)
+
+
+class Listeners:
+    """One TCP site per running server, closed when it crashes, reopened on restart."""
+
+    def __init__(self, sim: Simulation, where: Plan) -> None:
+        self.sim = sim
+        self.runner: web.AppRunner | None = None  # set once the app's runner is set up
+        self.plan = where
+        self.bound: dict[str, tuple[str, int]] = {}
+        self.sites: dict[str, web.TCPSite] = {}
+        self.by_socket: dict[tuple[str, int], str] = {}
+        self.control: web.TCPSite | None = None
+        self.connections: dict[str, weakref.WeakSet[asyncio.BaseTransport]] = {}
+        self.spared: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+        self._pending: set[asyncio.Task[None]] = set()
+        sim.cluster.observers.append(self._on_lifecycle)
+
+    async def start(self, runner: web.AppRunner) -> None:
+        self.runner = runner
+        for name, server in self.sim.cluster.servers.items():
+            if server.status != DOWN:
+                await self._open(name)
+        if self.plan.control is not None:
+            host, port = self.plan.control
+            self.control = web.TCPSite(runner, host, port, reuse_address=True)
+            await self.control.start()
+            self.sim.control_url = f"http://{host}:{self.control.port}"
+
+    async def _open(self, name: str) -> None:
+        if name in self.sites:
+            return
+        if self.runner is None:
+            return
+        host, port = self.bound.get(name) or self.plan.servers[name]
+        site = web.TCPSite(self.runner, host, port, reuse_address=True)
+        await site.start()
+        self.sites[name] = site
+        self.bound[name] = (host, site.port)
+        self.by_socket[(host, site.port)] = name
+        self.sim.http[name] = f"http://{host}:{site.port}"
+
+    async def _close(self, name: str) -> None:
+        site = self.sites.pop(name, None)
+        if site is not None:
+            await site.stop()
+        self._drop_connections(name)
+
+    def _drop_connections(self, name: str) -> None:
+        for transport in list(self.connections.get(name, ())):
+            if transport not in self.spared and isinstance(transport, asyncio.Transport):
+                transport.abort()
+
+    async def _reopen(self, name: str) -> None:
+        try:
+            await self._open(name)
+        except OSError as error:  # someone took the port meanwhile: the server runs unheard
+            log.warning("cannot reopen the HTTP listener of %s: %s", name, error)
+
+    def _on_lifecycle(self, kind: str, name: str) -> None:
+        if kind == "crash":
+            self._drop_connections(name)  # a dead process's sockets close at once
+            self._schedule(self._close(name))
+        elif kind in ("restart", "start") and (name in self.plan.servers or name in self.bound):
+            self._schedule(self._reopen(name))
+
+    def _schedule(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def settle(self) -> None:
+        """Wait until the listeners follow the servers' latest lifecycle changes."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    def identity(self, request: web.Request) -> str | None:
+        """The server whose listener this request reached; None for any other socket."""
+        transport = request.transport
+        if transport is None:
+            return None
+        sockname = transport.get_extra_info("sockname")
+        name = self.by_socket.get(tuple(sockname[:2])) if sockname else None
+        if name is not None:
+            self.connections.setdefault(name, weakref.WeakSet()).add(transport)
+        return name
+
+
+LISTENERS = web.AppKey("listeners", Listeners)
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    sim = app[SIMULATION]
+    listeners = app.get(LISTENERS)
+    name = listeners.identity(request) if listeners is not None else None
+    if name is None:
+        name = app.get(DEFAULT_SERVER) or None
+    path = request.path
+    try:
+        if path.startswith("/v1/sim/") or path == "/v1/sim":
+            return await _control(request, app[CONTROL], name)
+        if name is None:
+            return nomad_api.not_found()  # the control listener serves /v1/sim/ only
+        if sim.cluster.servers[name].status == DOWN:
+            raise nomad_api.ConnectionDropped(name)
+        return await nomad_api.handle(request, sim, name)
+    except nomad_api.ConnectionDropped:
+        if request.transport is not None:
+            request.transport.abort()
+        raise web.HTTPServiceUnavailable() from None  # never sent: the socket is gone
+
+
+async def _control(request: web.Request, control: Control, name: str | None) -> web.Response:
+    listeners = request.app.get(LISTENERS)
+    transport = request.transport
+    if listeners is not None and transport is not None:
+        listeners.spared.add(transport)  # the reply to "crash me" still goes out
+    try:
+        response = await control.handle(request)
+    except Exception:
+        log.exception("control request failed: %s %s", request.method, request.path)
+        return problem(500, "internal error in the simulation control surface")
+    finally:
+        if listeners is not None and transport is not None:
+            listeners.spared.discard(transport)
+    if name is not None and request.app[SIMULATION].cluster.servers[name].status == DOWN:
+        response.headers["Connection"] = "close"
+        response.force_close()
+    return response
+
+
+async def _strip_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Go's net/http sends no Server header; neither does a Nomad agent."""
+    response.headers.popall("Server", None)
+
+
+def make_app(
+    sim: Simulation, default_server: str | None = None, listeners: Listeners | None = None
+) -> web.Application:
+    """The application; `default_server` answers requests on sockets that are not a
+    server's listener (the aiohttp test client's), else they get the control surface."""
+    if default_server is not None and default_server not in sim.cluster.servers:
+        raise ValueError(f"unknown server {default_server!r}")
+    app = web.Application()
+    app[SIMULATION] = sim
+    app[DEFAULT_SERVER] = default_server or ""
+    settle = listeners.settle if listeners is not None else _nothing
+    app[CONTROL] = Control(sim, settle)
+    if listeners is not None:
+        app[LISTENERS] = listeners
+    app.cleanup_ctx.append(_drive)
+    app.on_response_prepare.append(_strip_server_header)
+    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    return app
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _drive(app: web.Application) -> AsyncIterator[None]:
+    driver = app[SIMULATION].driver
+    driver.start()
+    yield
+    await driver.stop()

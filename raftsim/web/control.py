@@ -1,0 +1,227 @@
+"""The simulation-control surface under /v1/sim/ (ring 2), a prefix Nomad does not use.
+
+JSON in, JSON out. Every action validates all of its input before touching the cluster, so
+bad input gets a 400 with `{"error": "..."}` and changes nothing; an action answers with the
+new state (as GET /v1/sim/state). Routes are one table of (method, pattern) so that pause,
+resume, network conditions, add-server, reset and the event stream slot in later.
+
+    GET  /v1/sim/state                      every server, the network, the clock
+    GET  /v1/sim/openapi.json               the OpenAPI document of the whole HTTP surface
+    POST /v1/sim/servers/{name}/crash       kill the process (its HTTP listener stops too)
+    POST /v1/sim/servers/{name}/restart     start it again from its durable state
+    POST /v1/sim/servers/{name}/leave       graceful leave (Nomad Server.Leave), then exit
+    POST /v1/sim/partition                  {"groups": [["alice"], ["bob", "carol"]]}
+    POST /v1/sim/heal                       remove every partition and cut
+    GET  /v1/sim/clock                      {"mode", "speed", "now_us"}
+    POST /v1/sim/clock                      {"mode": "paced|paused|autojump|demand", "speed": 1.0}
+    POST /v1/sim/clock/advance              {"by": "10s"} or {"events": 100}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from ..core.errors import RaftsimError
+from ..sim.cluster import UP
+from ..sim.timeparse import duration
+from .simulation import Simulation
+
+MAX_ADVANCE = 3_600_000_000  # µs: one hour of virtual time per call
+MAX_EVENTS = 10_000_000
+MAX_BODY = 64 * 1024
+
+Route = Callable[[web.Request, dict[str, str]], Awaitable[web.Response]]
+
+
+class BadInput(Exception):
+    """Invalid control input: answered with 400 and changes nothing."""
+
+
+def reply(obj: object, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(obj).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def problem(status: int, message: str) -> web.Response:
+    return reply({"error": message}, status)
+
+
+async def body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
+    """The JSON object in the body ({} when empty); unknown fields are refused."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise BadInput(f"the body is larger than {MAX_BODY} bytes")
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadInput(f"the body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise BadInput("the body must be a JSON object")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        fields = ", ".join(sorted(allowed))
+        raise BadInput(f"unknown field(s): {', '.join(unknown)} (allowed: {fields})")
+    return data
+
+
+def server_name(sim: Simulation, name: str) -> str:
+    if name not in sim.cluster.servers:
+        known = ", ".join(sim.cluster.servers)
+        raise BadInput(f"unknown server {name!r} (servers: {known})")
+    return name
+
+
+class Control:
+    """Handlers bound to one simulation and a hook to wait for listeners to follow."""
+
+    def __init__(self, sim: Simulation, settle: Callable[[], Awaitable[None]]) -> None:
+        self.sim = sim
+        self.settle = settle
+
+    async def state(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        self.sim.driver.sync()
+        return reply(self.sim.state())
+
+    async def openapi(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        text = resources.files("raftsim.web").joinpath("openapi.json").read_bytes()
+        return web.Response(body=text, headers={"Content-Type": "application/json"})
+
+    async def _act(self, action: Callable[[], None]) -> web.Response:
+        self.sim.driver.sync()
+        try:
+            action()
+        except RaftsimError as error:
+            raise BadInput(str(error)) from None
+        await self.settle()
+        self.sim.driver.kick()
+        return reply(self.sim.state())
+
+    async def crash(self, request: web.Request, match: dict[str, str]) -> web.Response:
+        name = server_name(self.sim, match["name"])
+        return await self._act(lambda: self.sim.cluster.crash(name))
+
+    async def restart(self, request: web.Request, match: dict[str, str]) -> web.Response:
+        name = server_name(self.sim, match["name"])
+        return await self._act(lambda: self.sim.cluster.restart(name))
+
+    async def leave(self, request: web.Request, match: dict[str, str]) -> web.Response:
+        name = server_name(self.sim, match["name"])
+        cluster, nomad = self.sim.cluster, self.sim.nomad
+        if name in nomad.leaving:
+            raise BadInput(f"{name} is already leaving")
+        if cluster.servers[name].status != UP:
+            raise BadInput(f"{name} is not running")
+        try:
+            await self.sim.wait(lambda done: nomad.leave(name, lambda: done(None, None)))
+        except RaftsimError as error:
+            raise BadInput(str(error)) from None
+        await self.settle()
+        return reply(self.sim.state())
+
+    async def partition(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        data = await body(request, {"groups"})
+        groups = data.get("groups")
+        if not isinstance(groups, list) or not groups:
+            raise BadInput('"groups" must be a non-empty list of lists of server names')
+        seen: set[str] = set()
+        for group in groups:
+            if not isinstance(group, list) or not group:
+                raise BadInput("each group must be a non-empty list of server names")
+            for name in group:
+                if not isinstance(name, str):
+                    raise BadInput(f"server names are strings, got {name!r}")
+                server_name(self.sim, name)
+                if name in seen:
+                    raise BadInput(f"{name} is in more than one group")
+                seen.add(name)
+        cluster = self.sim.cluster
+
+        def apply() -> None:
+            # The new partition replaces any earlier partition or cut.
+            cluster.heal()
+            cluster.partition(*groups)
+
+        return await self._act(apply)
+
+    async def heal(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        return await self._act(self.sim.cluster.heal)
+
+    async def clock(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        if request.method == "GET":
+            return reply(self.sim.driver.state())
+        data = await body(request, {"mode", "speed"})
+        driver = self.sim.driver
+        try:
+            driver.set_mode(data.get("mode", driver.mode), data.get("speed"))
+        except ValueError as error:
+            raise BadInput(str(error)) from None
+        return reply(driver.state())
+
+    async def advance(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        data = await body(request, {"by", "events"})
+        if ("by" in data) == ("events" in data):
+            raise BadInput('give exactly one of "by" (a duration such as "10s") or "events"')
+        span = events = 0
+        if "by" in data:
+            by = data["by"]
+            if not isinstance(by, str | int) or isinstance(by, bool):
+                raise BadInput(f'"by" must be a duration such as "1.5s", got {by!r}')
+            try:
+                span = duration(by)
+            except ValueError as error:
+                raise BadInput(str(error)) from None
+            if span > MAX_ADVANCE:
+                raise BadInput(f'"by" is at most 1h per call, got {by!r}')
+        else:
+            count = data["events"]
+            if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_EVENTS:
+                raise BadInput(f'"events" must be an integer from 1 to {MAX_EVENTS}, got {count!r}')
+            events = count
+        await self.sim.driver.advance(span, events)
+        return reply(self.sim.state())
+
+    def routes(self) -> list[tuple[str, re.Pattern[str], Route]]:
+        name = r"(?P<name>[^/]+)"
+        table: list[tuple[str, str, Route]] = [
+            ("GET", r"/v1/sim/state", self.state),
+            ("GET", r"/v1/sim/openapi\.json", self.openapi),
+            ("POST", rf"/v1/sim/servers/{name}/crash", self.crash),
+            ("POST", rf"/v1/sim/servers/{name}/restart", self.restart),
+            ("POST", rf"/v1/sim/servers/{name}/leave", self.leave),
+            ("POST", r"/v1/sim/partition", self.partition),
+            ("POST", r"/v1/sim/heal", self.heal),
+            ("GET", r"/v1/sim/clock", self.clock),
+            ("POST", r"/v1/sim/clock", self.clock),
+            ("POST", r"/v1/sim/clock/advance", self.advance),
+        ]
+        return [(m, re.compile(p + "$"), h) for m, p, h in table]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        allowed = []
+        for method, pattern, handler in self.routes():
+            match = pattern.match(request.path)
+            if match is None:
+                continue
+            if method != request.method:
+                allowed.append(method)
+                continue
+            try:
+                return await handler(request, match.groupdict())
+            except BadInput as error:
+                return problem(400, str(error))
+        if allowed:
+            response = problem(405, f"{request.method} is not allowed here")
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        return problem(404, f"no such simulation endpoint: {request.path}")

@@ -1,0 +1,246 @@
+"""The time driver (ring 2): one asyncio task that advances the cluster's virtual clock
+against the event loop, in one of four modes (DESIGN.md, "Time"):
+
+- `paced`: virtual time follows the loop's clock times `speed` (1.0 = real Nomad timing).
+  Between events the task sleeps until the wall time of the next one (at least `MIN_TICK`
+  unless a request waits, so that an idle cluster batches its events instead of waking per
+  event); a request that schedules something earlier wakes it (`kick`). It never spins.
+- `paused`: nothing moves until `advance` is called.
+- `autojump`: as fast as possible: run a batch of events (about 2 ms of work), yield to the
+  loop so that requests are served, repeat. Tests that wait 5 s for a leader take ms.
+- `demand`: autojump only while some request waits on virtual time (the hold, a forward,
+  a commit), frozen otherwise; a sequential client then sees the same virtual times on
+  every run, which makes end-to-end tests deterministic.
+
+Requests that wait on the simulation take a `Ticket` (`expect()`) and close it from the
+simulation callback that answers them, so `demand` stops at exactly that event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from time import perf_counter
+
+from ..sim.clock import Scheduler
+
+PACED, PAUSED, AUTOJUMP, DEMAND = "paced", "paused", "autojump", "demand"
+MODES = (PACED, PAUSED, AUTOJUMP, DEMAND)
+# s: the shortest paced sleep while no request waits: events due sooner run in the same
+# wake-up, so an idle cluster wakes at most 50 times a second (each wake-up costs the loop
+# about 0.3 ms of CPU here); a waiting request gets exact timing.
+MIN_TICK = 0.020
+BATCH = 0.002  # s: work done between two yields to the loop when jumping or catching up
+MAX_LAG = 1.0  # s: a paced cluster further behind than this drops the backlog
+MAX_SPEED = 1_000_000.0
+
+
+class Ticket:
+    """One request waiting on virtual time."""
+
+    __slots__ = ("_driver", "open")
+
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+        self.open = True
+        driver.waiting += 1
+
+    def close(self) -> None:
+        if self.open:
+            self.open = False
+            self._driver.waiting -= 1
+
+
+def check_mode(mode: object, speed: object) -> tuple[str, float]:
+    """Validate a mode and a speed (ValueError with a message fit for a user)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if isinstance(speed, bool) or not isinstance(speed, int | float):
+        raise ValueError(f"speed must be a number, got {speed!r}")
+    if not 0 < speed <= MAX_SPEED:  # (NaN fails this comparison too)
+        raise ValueError(f"speed must be above 0 and at most {MAX_SPEED:g}, got {speed!r}")
+    return str(mode), float(speed)
+
+
+class Driver:
+    """Advances `sched` in one of the modes above; `start()` inside a running loop."""
+
+    def __init__(self, sched: Scheduler, mode: str = PACED, speed: float = 1.0) -> None:
+        self.mode, self.speed = check_mode(mode, speed)
+        self.sched = sched
+        self.waiting = 0
+        self.wakeups = 0  # iterations of the driver task (the idle-spin test counts them)
+        self.backlog_drops = 0
+        self._anchor_wall = 0.0
+        self._anchor_virtual = 0
+        self._task: asyncio.Task[None] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._advancing = False
+        self._users = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the driver task (counted: several apps may share one driver)."""
+        self._users += 1
+        if self._task is None:
+            self._reanchor()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="raftsim-clock")
+
+    async def stop(self) -> None:
+        self._users -= 1
+        if self._users > 0 or self._task is None:
+            return
+        task, self._task = self._task, None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # ------------------------------------------------------------ control
+
+    def set_mode(self, mode: object, speed: object = None) -> None:
+        new_mode, new_speed = check_mode(mode, self.speed if speed is None else speed)
+        self.sync()
+        self.mode, self.speed = new_mode, new_speed
+        self._reanchor()
+        self.kick()
+
+    def expect(self) -> Ticket:
+        """A request starts waiting on virtual time (`demand` runs while any waits); the
+        caller kicks the driver if the answer did not come at once."""
+        return Ticket(self)
+
+    def kick(self) -> None:
+        """Something may now be due earlier than the driver's sleep: wake it."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def sync(self) -> None:
+        """Paced: bring virtual time up to the wall clock before a request acts on it."""
+        if self.mode == PACED and not self._advancing and self._task is not None:
+            self._catch_up()
+
+    async def advance(self, span: int = 0, events: int = 0) -> None:
+        """Run `span` µs of virtual time (or `events` events) now, in any mode, yielding to
+        the loop between slices; a paced clock then continues from the new time."""
+        self.sync()
+        self._advancing = True
+        try:
+            sched = self.sched
+            target = sched.now + span
+            while events > 0 and sched.step():
+                events -= 1
+                if events % 256 == 0:
+                    await asyncio.sleep(0)
+            while span and sched.now < target:
+                deadline = perf_counter() + BATCH * 10
+                count = 0
+
+                def over(deadline: float = deadline) -> bool:
+                    nonlocal count
+                    count += 1
+                    return count % 64 == 0 and perf_counter() > deadline
+
+                sched.run_until(target, over)
+                await asyncio.sleep(0)
+        finally:
+            self._advancing = False
+            self._reanchor()
+            self.kick()
+
+    def state(self) -> dict[str, object]:
+        return {"mode": self.mode, "speed": self.speed, "now_us": self.sched.now}
+
+    # ------------------------------------------------------------ the task
+
+    def _loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _reanchor(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._anchor_wall = self._loop_time()
+            self._anchor_virtual = self.sched.now
+
+    def _target(self) -> int:
+        elapsed = self._loop_time() - self._anchor_wall
+        return self._anchor_virtual + int(elapsed * self.speed * 1_000_000)
+
+    def _catch_up(self) -> bool:
+        """Run what is due by now; True if the time budget ran out first."""
+        sched = self.sched
+        target = self._target()
+        if target <= sched.now:
+            return False
+        deadline = perf_counter() + BATCH * 10
+        count = 0
+
+        def over() -> bool:
+            nonlocal count
+            count += 1
+            return count % 64 == 0 and perf_counter() > deadline
+
+        if not sched.run_until(target, over):
+            return False
+        if (target - sched.now) > MAX_LAG * self.speed * 1e6:
+            # Too slow for this speed: forget the backlog rather than race to catch up.
+            self.backlog_drops += 1
+            self._reanchor()
+        return True
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self.wakeups += 1
+            mode = self.mode
+            if self._advancing:
+                await self._sleep(loop, None)
+            elif mode == PACED:
+                if self._catch_up():
+                    await asyncio.sleep(0)
+                    continue
+                due = self.sched.next_due()
+                if due is None:
+                    await self._sleep(loop, None)
+                else:
+                    wall = self._anchor_wall + (due - self._anchor_virtual) / (self.speed * 1e6)
+                    least = 0.0 if self.waiting else MIN_TICK
+                    await self._sleep(loop, max(wall - loop.time(), least))
+            elif mode == AUTOJUMP or (mode == DEMAND and self.waiting > 0):
+                if not self._jump():
+                    await self._sleep(loop, None)
+                else:
+                    await asyncio.sleep(0)
+            else:
+                await self._sleep(loop, None)
+
+    def _jump(self) -> bool:
+        """Run events for about BATCH seconds; False when there is nothing to run."""
+        sched = self.sched
+        demand = self.mode == DEMAND
+        deadline = perf_counter() + BATCH
+        count = 0
+        while sched.step():
+            count += 1
+            if demand and self.waiting == 0:
+                return True
+            if count % 32 == 0 and perf_counter() > deadline:
+                return True
+        return count > 0
+
+    async def _sleep(self, loop: asyncio.AbstractEventLoop, delay: float | None) -> None:
+        waiter = self._waiter = loop.create_future()
+        handle = None
+        if delay is not None:
+            handle = loop.call_later(delay, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            if handle is not None:
+                handle.cancel()
+            self._waiter = None
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

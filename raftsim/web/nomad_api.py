@@ -1,0 +1,246 @@
+"""Nomad's HTTP endpoints as a Nomad 0.5.6 agent serves them (ring 2): spec nomad-api.md §1
+and §2.1, 2.2, 2.6-2.9, after `command/agent/http.go`, `operator_endpoint.go`,
+`status_endpoint.go` and `agent_endpoint.go` at v0.5.5/v0.5.6.
+
+Thin handlers: parse the request as Go would (`gocompat`), call the server's Nomad layer,
+write the answer as Nomad's `wrap` does: JSON in struct field order, or the bare error text
+with its status (500 unless coded), an empty 200 for a handler that returns nothing; no
+X-Nomad-* headers (these endpoints never call setMeta). Routing is Go's ServeMux: exact
+paths, the `/v1/operator/` subtree matched by prefix inside the handler, path cleaning with
+301 redirects, and `404 page not found` for everything else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from html import escape
+
+from aiohttp import web
+
+from ..core.errors import RaftsimError
+from ..nomad.endpoints import JSON, Request
+from ..nomad.errors import NomadError, ServerGoneError
+from .gocompat import clean_path, first, parse_duration, parse_query, parse_uint
+from .simulation import Simulation
+
+INVALID_METHOD = "Invalid method"  # ErrInvalidMethod
+MISSING_ADDRESS = "Must specify ?address with IP:port of peer to remove"
+MISSING_NODE = "missing node to force leave"
+TEXT = "text/plain; charset=utf-8"
+
+
+class ConnectionDropped(Exception):
+    """The server that took the request stopped: close the connection without a reply."""
+
+
+@dataclass
+class Context:
+    request: web.Request
+    sim: Simulation
+    server: str
+    query: dict[str, list[str]]
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def region(self) -> str:
+        """parseRegion: `?region=` when non-empty, else the agent's region (spec §1)."""
+        return first(self.query, "region") or self.sim.nomad.region
+
+    @property
+    def pretty(self) -> bool:
+        values = self.query.get("pretty")
+        return values is not None and (values[0] == "" or values[0] != "0")
+
+
+# ------------------------------------------------------------ responses
+
+
+def text(status: int, body: str) -> web.Response:
+    """An error as Nomad writes it: the status, then the bare text (no newline)."""
+    return web.Response(
+        status=status, body=body.encode("utf-8", "surrogateescape"), headers={"Content-Type": TEXT}
+    )
+
+
+def empty(status: int = 200) -> web.Response:
+    """A handler that wrote nothing: no body and no Content-Type."""
+    return web.Response(status=status)
+
+
+def encode(obj: JSON, pretty: bool) -> web.Response:
+    """Nomad's JSON: compact, or 4-space indented with a trailing newline for ?pretty."""
+    if pretty:
+        body = json.dumps(obj, indent=4, ensure_ascii=False) + "\n"
+    else:
+        body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return web.Response(
+        body=body.encode("utf-8", "surrogateescape"),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def not_found() -> web.Response:
+    """net/http's NotFound, which ServeMux answers for an unregistered path."""
+    return text(404, "404 page not found\n")
+
+
+def redirect(request: web.Request, path: str) -> web.Response:
+    """ServeMux's 301 to a cleaned path (with the query), with Go's note for GET."""
+    raw_query = request.rel_url.raw_query_string
+    location = path + ("?" + raw_query if raw_query else "")
+    headers = {"Location": location}
+    if request.method != "GET":
+        return web.Response(status=301, headers=headers)
+    note = f'<a href="{escape(location)}">Moved Permanently</a>.\n\n'
+    headers["Content-Type"] = "text/html; charset=utf-8"
+    return web.Response(status=301, body=note.encode(), headers=headers)
+
+
+def answer(ctx: Context, result: JSON, error: RaftsimError | None) -> web.Response:
+    """Nomad's `wrap`: error → status and text; nil → empty 200; else JSON."""
+    if isinstance(error, ServerGoneError):
+        raise ConnectionDropped(str(error))
+    if isinstance(error, NomadError):
+        return text(error.code, error.text)
+    if error is not None:
+        return text(500, str(error))
+    if result is None:
+        return empty()
+    return encode(result, ctx.pretty)
+
+
+def parse_wait(ctx: Context) -> web.Response | None:
+    """parseWait: a bad `wait` or `index` ends the request with a 400 (spec §1 step 5);
+    good values are ignored: none of these endpoints blocks (open question 4 is moot)."""
+    wait = first(ctx.query, "wait")
+    if wait and parse_duration(wait) is None:
+        return text(400, "Invalid wait time")
+    index = first(ctx.query, "index")
+    if index and parse_uint(index) is None:
+        return text(400, "Invalid index")
+    return None
+
+
+def stale(ctx: Context) -> bool:
+    """parseConsistency (before 1.5): the key's mere presence allows a stale read, so
+    python-nomad's `?stale=False` is a stale read too (spec §6; open question 1: 0.5.6)."""
+    if ctx.sim.nomad.version.stale_by_presence:
+        return "stale" in ctx.query
+    raise NotImplementedError("only the 0.5.x rule is emulated")
+
+
+async def rpc(ctx: Context, request: Request) -> web.Response:
+    nomad = ctx.sim.nomad
+    result, error = await ctx.sim.wait(lambda reply: nomad.call(ctx.server, request, reply))
+    return answer(ctx, result, error)
+
+
+# ------------------------------------------------------------ endpoints
+
+
+async def raft_configuration(ctx: Context) -> web.Response:
+    """spec §2.1; wrong method: 405 with an empty body (0.5.5-0.7)."""
+    if ctx.method != "GET":
+        return empty(405)
+    bad = parse_wait(ctx)
+    if bad is not None:
+        return bad
+    request = Request("Operator.RaftGetConfiguration", ctx.region, stale=stale(ctx))
+    return await rpc(ctx, request)
+
+
+async def raft_peer(ctx: Context) -> web.Response:
+    """spec §2.2 (0.5.5-0.7.x): DELETE with `?address=`, a write: always to the leader
+    (`stale` has no effect: open question 2 decided by the code, hashicorp/nomad#4430)."""
+    if ctx.method != "DELETE":
+        return empty(ctx.sim.nomad.version.peer_wrong_method_status)
+    if "address" not in ctx.query:
+        return text(400, MISSING_ADDRESS)
+    address = first(ctx.query, "address")
+    return await rpc(ctx, Request("Operator.RaftRemovePeerByAddress", ctx.region, address=address))
+
+
+async def operator(ctx: Context) -> web.Response:
+    """OperatorRequest: sub-paths matched by prefix (`configurationX`, `peers`), else 404."""
+    rest = ctx.request.path.removeprefix("/v1/operator/raft/")
+    if rest.startswith("configuration"):
+        return await raft_configuration(ctx)
+    if rest.startswith("peer"):
+        return await raft_peer(ctx)
+    return text(404, INVALID_METHOD)
+
+
+async def status_leader(ctx: Context) -> web.Response:
+    """spec §2.6."""
+    if ctx.method != "GET":
+        return text(405, INVALID_METHOD)
+    bad = parse_wait(ctx)
+    if bad is not None:
+        return bad
+    return await rpc(ctx, Request("Status.Leader", ctx.region, stale=stale(ctx)))
+
+
+async def status_peers(ctx: Context) -> web.Response:
+    """spec §2.7."""
+    if ctx.method != "GET":
+        return text(405, INVALID_METHOD)
+    bad = parse_wait(ctx)
+    if bad is not None:
+        return bad
+    return await rpc(ctx, Request("Status.Peers", ctx.region, stale=stale(ctx)))
+
+
+async def agent_members(ctx: Context) -> web.Response:
+    """spec §2.8: the receiving server's own Serf view, never forwarded."""
+    if ctx.method != "GET":
+        return text(405, INVALID_METHOD)
+    nomad = ctx.sim.nomad
+    result, error = await ctx.sim.wait(lambda reply: nomad.members(ctx.server, reply))
+    return answer(ctx, result, error)
+
+
+async def agent_force_leave(ctx: Context) -> web.Response:
+    """spec §2.9: Serf RemoveFailedNode on the receiving server; 200 even for unknown names.
+
+    Open question 9, decided: `node` is the Serf member name (`carol.global`); a bare
+    `carol` matches no member and, as Serf does, is accepted without effect."""
+    if ctx.method not in ("PUT", "POST"):
+        return text(405, INVALID_METHOD)
+    node = first(ctx.query, "node")
+    if not node:
+        return text(400, MISSING_NODE)
+    nomad = ctx.sim.nomad
+    result, error = await ctx.sim.wait(lambda reply: nomad.force_leave(ctx.server, node, reply))
+    return answer(ctx, result, error)
+
+
+Handler = Callable[[Context], Awaitable[web.Response]]
+ROUTES: dict[str, Handler] = {
+    "/v1/status/leader": status_leader,
+    "/v1/status/peers": status_peers,
+    "/v1/agent/members": agent_members,
+    "/v1/agent/force-leave": agent_force_leave,
+}
+
+
+async def handle(request: web.Request, sim: Simulation, server: str) -> web.Response:
+    """Serve one Nomad request as server `server` (ServeMux, then the handler)."""
+    path = request.path
+    cleaned = clean_path(path)
+    if cleaned != path:
+        return redirect(request, cleaned)
+    if path == "/v1/operator":
+        return redirect(request, "/v1/operator/")  # a subtree root without its slash
+    query = parse_query(request.rel_url.raw_query_string)
+    ctx = Context(request, sim, server, query)
+    route = ROUTES.get(path)
+    if route is not None:
+        return await route(ctx)
+    if path.startswith("/v1/operator/"):
+        return await operator(ctx)
+    return not_found()

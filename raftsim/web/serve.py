@@ -1,0 +1,134 @@
+"""`raftsim serve` (ring 2): a simulated cluster with one HTTP listener per server and a
+control listener, until Ctrl-C. Also `Background`, the same thing on a thread of its own,
+for tests and benchmarks that talk to it with blocking clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .app import Listeners, make_app, plan
+from .simulation import Options, Simulation
+
+CONTROL = ("127.0.0.1", 4649)
+
+
+@dataclass
+class Served:
+    """A running simulation and its listeners."""
+
+    sim: Simulation
+    runner: web.AppRunner
+    listeners: Listeners
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start(
+    options: Options,
+    http_port: int = 4646,
+    ports: bool | None = None,
+    control: tuple[str, int] | None = CONTROL,
+) -> Served:
+    """Build the simulation and open every listener (OSError if one cannot be bound)."""
+    sim = Simulation(options)
+    listeners = Listeners(sim, plan(sim, http_port, ports, control))
+    runner = web.AppRunner(make_app(sim, listeners=listeners), shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        await listeners.start(runner)
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return Served(sim, runner, listeners)
+
+
+def banner(served: Served) -> str:
+    sim = served.sim
+    o = sim.options
+    clock = f"clock {o.mode}" + (f" x{o.speed:g}" if o.mode == "paced" else "")
+    lines = [
+        f"raftsim serve: {o.servers} server(s) emulating Nomad {sim.nomad.version.version} "
+        f"(Raft profile {sim.cluster.profile.name}), seed {o.seed}, timing {o.timing}, {clock}"
+    ]
+    width = max(len(n) for n in sim.cluster.servers)
+    for name, server in sim.cluster.servers.items():
+        lines.append(f"  {name:<{width}}  raft {server.address}  http {sim.http.get(name, '-')}")
+    if sim.control_url:
+        lines.append(f"  control  {sim.control_url}/v1/sim/state")
+    first = next(iter(sim.http.values()), "")
+    if first:
+        lines.append(f"example: curl -s '{first}/v1/operator/raft/configuration?stale'")
+    lines.append("Ctrl-C stops it.")
+    return "\n".join(lines)
+
+
+def run(
+    options: Options,
+    http_port: int = 4646,
+    ports: bool | None = None,
+    control: tuple[str, int] | None = CONTROL,
+) -> int:
+    """The CLI's main: serve until SIGINT or SIGTERM."""
+
+    async def main() -> int:
+        try:
+            served = await start(options, http_port, ports, control)
+        except OSError as error:
+            print(f"error: cannot listen: {error}", file=sys.stderr)
+            return 1
+        print(banner(served), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await served.close()
+            print("raftsim serve: stopped", flush=True)
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:  # where signal handlers cannot be installed
+        return 0
+
+
+class Background:
+    """`serve` on its own thread and loop: `with Background(options) as served: ...`.
+    Only talk to it over HTTP: the simulation belongs to that thread."""
+
+    def __init__(
+        self,
+        options: Options,
+        http_port: int = 0,
+        ports: bool | None = None,
+        control: tuple[str, int] | None = ("127.0.0.1", 0),
+    ) -> None:
+        self._args = (options, http_port, ports, control)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.served: Served | None = None
+
+    def __enter__(self) -> Served:
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(start(*self._args), self._loop)
+        self.served = future.result(timeout=30)
+        return self.served
+
+    def __exit__(self, *exc: object) -> None:
+        if self.served is not None:
+            asyncio.run_coroutine_threadsafe(self.served.close(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()

@@ -1,0 +1,151 @@
+"""`Simulation` (ring 2): one simulated cluster as the HTTP edge serves it: the `Cluster`,
+its Nomad layer, the time driver, and where each server's HTTP API listens; plus the two
+bridges from asyncio to the synchronous simulation: `wait` (turn a simulation callback into
+an awaitable, counted by the driver) and `state` (the JSON of GET /v1/sim/state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..core.errors import RaftsimError
+from ..core.timing import Timing
+from ..nomad import VERSIONS, NomadCluster
+from ..nomad.endpoints import JSON
+from ..sim.cluster import Cluster
+from ..sim.render import fmt_time
+from .driver import PACED, Driver
+
+Outcome = tuple[JSON, RaftsimError | None]
+Start = Callable[[Callable[[JSON, RaftsimError | None], None]], None]
+
+
+@dataclass
+class Options:
+    """How `raftsim serve` (and tests) build a simulation."""
+
+    servers: int = 3
+    seed: int = 0
+    speed: float = 1.0
+    timing: str = "nomad"
+    mode: str = PACED
+    version: str = "0.5.6"
+    trace: str = "state"  # bounded memory for a long-running serve (no message records)
+
+
+class Simulation:
+    """Everything one served cluster is made of; see the module docstring."""
+
+    def __init__(self, options: Options | None = None) -> None:
+        o = options or Options()
+        if o.timing not in ("nomad", "paper"):
+            raise ValueError(f"timing must be nomad or paper, got {o.timing!r}")
+        if o.version not in VERSIONS:
+            raise ValueError(f"unknown Nomad version {o.version!r} (known: {', '.join(VERSIONS)})")
+        if not 1 <= o.servers <= 250:
+            raise ValueError(f"servers must be between 1 and 250, got {o.servers}")
+        version = VERSIONS[o.version]
+        timing = Timing.nomad() if o.timing == "nomad" else Timing.paper()
+        self.options = o
+        self.cluster = Cluster(
+            o.servers, seed=o.seed, timing=timing, profile=version.profile, trace=o.trace
+        )
+        self.nomad = NomadCluster(self.cluster, version)
+        self.driver = Driver(self.cluster.sched, o.mode, o.speed)
+        self.http: dict[str, str] = {}  # server name -> "http://host:port" once listening
+        self.control_url = ""
+
+    async def wait(self, start: Start) -> Outcome:
+        """Run `start(reply)` against the simulation and await the reply in virtual time."""
+        self.driver.sync()
+        ticket = self.driver.expect()
+        answered: list[Outcome] = []
+        later: asyncio.Future[Outcome] | None = None
+
+        def reply(result: JSON, error: RaftsimError | None) -> None:
+            ticket.close()
+            if later is None:
+                answered.append((result, error))
+            elif not later.done():
+                later.set_result((result, error))
+
+        try:
+            start(reply)
+            if answered:  # a local answer: no future, no wake-up of the driver
+                return answered[0]
+            later = asyncio.get_running_loop().create_future()
+            self.driver.kick()  # it may sleep past what the request scheduled
+            return await later
+        finally:
+            ticket.close()
+
+    def state(self) -> dict[str, object]:
+        """GET /v1/sim/state: what every server believes, the network, the clock."""
+        cluster = self.cluster
+        names = cluster.names
+        servers = []
+        for view in cluster.views():
+            servers.append(
+                {
+                    "name": view.name,
+                    "id": view.id,
+                    "address": view.address,
+                    "http": self.http.get(view.name, ""),
+                    "status": view.status,
+                    "left": view.name in self.nomad.left,
+                    "role": view.role,
+                    "term": view.term,
+                    "leader": view.leader,
+                    "commit_index": view.commit_index,
+                    "last_index": view.last_index,
+                    "last_term": view.last_term,
+                    "applied": view.applied,
+                    "latest": _configuration(view.latest, view.latest_index),
+                    "committed": _configuration(view.committed, view.committed_index),
+                    "serf": self.nomad.serf_view(view.name),
+                }
+            )
+        blocked = sorted(
+            (names.get(src, src), names.get(dst, dst)) for src, dst in cluster.network.blocked
+        )
+        return {
+            "time_us": cluster.now,
+            "time": fmt_time(cluster.now),
+            "clock": self.driver.state(),
+            "seed": cluster.seed,
+            "nomad_version": self.nomad.version.version,
+            "raft_profile": cluster.profile.name,
+            "leader": cluster.leader(),
+            "servers": servers,
+            "network": {
+                "partitioned": bool(blocked),
+                "groups": _groups(list(cluster.servers), set(blocked)),
+                "blocked": [f"{a}->{b}" for a, b in blocked],
+            },
+            "violations": [str(v) for v in cluster.violations],
+        }
+
+
+def _configuration(configuration: object, index: int) -> dict[str, object]:
+    servers = getattr(configuration, "servers", ())
+    return {
+        "index": index,
+        "servers": [
+            {"id": s.id, "address": s.address, "suffrage": str(s.suffrage)} for s in servers
+        ],
+    }
+
+
+def _groups(names: list[str], blocked: set[tuple[str, str]]) -> list[list[str]]:
+    """Servers that can talk both ways, grouped (exact for partitions; cuts split pairs)."""
+    groups: list[list[str]] = []
+    for name in names:
+        for group in groups:
+            if all((name, o) not in blocked and (o, name) not in blocked for o in group):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return groups

@@ -1,0 +1,341 @@
+"""The exact quiescent fast-forward (raftsim/sim/fastforward.py) against the event loop it
+skips: the same scenario run with jumps and without must leave every server, every pending
+timer and message, every random stream and the state-level trace exactly alike."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from raftsim import Cluster
+from raftsim.core import MS, SECOND, TimerModel, Timing
+from raftsim.sim import fastforward
+from raftsim.sim.network import LinkConditions
+from raftsim.sim.render import fmt_message
+
+STATE_KINDS = {"role", "term", "leader", "config", "commit", "truncate", "vote", "append", "apply"}
+STATE_KINDS |= {"lease-lost", "crash", "restart", "partition", "heal", "propose", "network"}
+
+
+def snapshot(cluster: Cluster) -> dict[str, Any]:
+    """Everything observable, and everything that decides what happens next."""
+    state: dict[str, Any] = {"now": cluster.now}
+    for name, server in cluster.servers.items():
+        node = server.node
+        storage = server.storage
+        entry = {
+            "status": server.status,
+            "term": storage.current_term,
+            "vote": (storage.vote_term, storage.vote_for),
+            # Entries by content: each cluster creates its own entry objects.
+            "log": [
+                (e.index, e.term, e.kind.value, e.data, str(e.configuration)) for e in storage.log
+            ],
+            "fsm": list(server.fsm),
+        }
+        if node is not None:
+            entry |= {
+                "role": str(node.role),
+                "leader": node.leader_id,
+                "commit": node.commit_index,
+                "applied": node.last_applied,
+                "last_contact": node.last_contact,
+                "configurations": (node.latest_index, node.committed_index),
+                "timers": sorted(node.armed()),
+            }
+            if node.leader_state is not None:
+                entry["followers"] = {
+                    peer: (
+                        f.next_index,
+                        f.match_index,
+                        f.last_contact,
+                        f.hb_failures,
+                        f.repl_failures,
+                        f.hb_rpc != 0,  # RPC numbers: only uniqueness matters
+                        f.repl_rpc != 0,
+                        f.backing_off,
+                        f.triggered,
+                        f.target,
+                        f.stop_at,
+                        f.repl_last,
+                    )
+                    for peer, f in sorted(node.leader_state.followers.items())
+                }
+        state[name] = entry
+    state["pending"] = pending(cluster)
+    state["streams"] = {name: s.getstate() for name, s in sorted(cluster.streams._streams.items())}
+    state["fifo"] = {k: c.last_due for k, c in sorted(cluster.network.connections.items())}
+    state["trace"] = [
+        line
+        for line, r in zip(cluster.trace_lines(), cluster.records, strict=True)
+        if r[2] in STATE_KINDS
+    ]
+    return state
+
+
+def pending(cluster: Cluster) -> list[tuple[object, ...]]:
+    """The heap in the order it will run: live timers with their due times, messages."""
+    events: list[tuple[object, ...]] = []
+    for due, _, fn, arg in sorted(cluster.sched.heap, key=lambda e: (e[0], e[1])):
+        if fn == cluster.fire_event:
+            server, incarnation, timer, peer, token = arg
+            node = server.node
+            live = node is not None and incarnation == server.incarnation
+            if live and node.timer_token(timer, peer) == token:
+                events.append((due, "timer", server.name, timer, peer))
+        elif fn == cluster.deliver_event:
+            events.append((due, "deliver", arg.src, arg.dst, fmt_message(arg), arg.rpc != 0))
+        elif fn == cluster.notify_event:
+            events.append((due, "notify", arg.src, arg.dst, arg.reason))
+        else:
+            events.append((due, "other"))
+    return events
+
+
+def twins(servers: int, seed: int, **options: Any) -> tuple[Cluster, Cluster]:
+    """The same cluster twice: jumping, and running every event."""
+    options.setdefault("trace", "state")
+    return (
+        Cluster(servers, seed=seed, fast_forward=True, **options),
+        Cluster(servers, seed=seed, fast_forward=False, **options),
+    )
+
+
+def both(pair: tuple[Cluster, Cluster], act: Callable[[Cluster], object]) -> None:
+    for cluster in pair:
+        act(cluster)
+
+
+def assert_alike(pair: tuple[Cluster, Cluster], when: str) -> None:
+    jumping, eager = (snapshot(c) for c in pair)
+    for key in eager:
+        assert jumping[key] == eager[key], f"{key} differs {when}"
+
+
+def down(cluster: Cluster) -> str:
+    return next(name for name, s in cluster.servers.items() if s.status == "down")
+
+
+def a_follower(cluster: Cluster) -> str:
+    leader = cluster.leader()
+    return next(name for name in sorted(cluster.servers) if name != leader)
+
+
+@pytest.mark.parametrize(("servers", "seed"), [(3, 1), (3, 2), (5, 1), (5, 2), (9, 1)], ids=str)
+def test_fastforward_matches_event_loop_through_faults(servers: int, seed: int) -> None:
+    """An idle hour, a leader crash, a proposal, a partition and its healing, more idle time,
+    a new nonvoter, stopped at odd instants (in-flight messages, ties): jumping changes
+    nothing."""
+    pair = twins(servers, seed)
+    steps: list[tuple[str, Callable[[Cluster], object]]] = [
+        ("idle hour", lambda c: c.run_for(3600 * SECOND + 7_919)),
+        ("crash leader", lambda c: c.crash(c.leader() or "alice")),
+        ("elect", lambda c: c.run_until(lambda c: c.leader() is not None, "30s")),
+        ("propose", lambda c: c.propose("job-1")),
+        ("idle", lambda c: c.run_for(600 * SECOND + 104_729)),
+        ("isolate", lambda c: c.isolate(a_follower(c))),
+        ("partitioned", lambda c: c.run_for("30s")),
+        ("heal", lambda c: c.heal()),
+        ("restart", lambda c: c.restart(down(c))),
+        ("idle again", lambda c: c.run_for(600 * SECOND + 1_299_709)),
+        # New loops, connections and streams come into being mid-run, as the event loop's.
+        ("add a nonvoter", lambda c: c.add_nonvoter(c.add_server())),
+        ("just after", lambda c: c.run_for(60 * MS + 7)),
+        ("idle with it", lambda c: c.run_for(300 * SECOND)),
+    ]
+    for when, act in steps:
+        both(pair, act)
+        assert_alike(pair, f"after {when}")
+    jumping = pair[0].fast_forward
+    assert jumping is not None and jumping.jumps > 0
+    assert jumping.jumped > 4000 * SECOND  # the idle stretches were skipped, not run
+    assert pair[0].violations == pair[1].violations == []
+
+
+def test_fastforward_matches_event_loop_at_random_stops() -> None:
+    """Run for random spans (microseconds to minutes), add a server midway, and compare
+    after each."""
+    rand = random.Random(7)
+    for servers, seed in ((3, 4), (5, 5)):
+        pair = twins(servers, seed)
+        for step in range(40):
+            span = rand.choice([rand.randrange(1, 2_000), rand.randrange(1, 300 * MS)])
+            span = rand.randrange(SECOND, 120 * SECOND) if step % 4 == 0 else span
+            both(pair, lambda c, span=span: c.run_for(span))
+            if step == 20:
+                both(pair, lambda c: c.add_nonvoter(c.add_server()))
+            assert_alike(pair, f"at step {step}")
+
+
+def test_fastforward_orders_same_microsecond_events_as_the_heap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With microsecond timers and latencies, events due at the same instant are common; the
+    jump must order them (and leave them in the heap) as the scheduler's sequence does."""
+    resolved = 0
+    precedes = fastforward._precedes
+
+    def counting(*args: Any) -> bool:
+        nonlocal resolved
+        resolved += 1
+        return precedes(*args)
+
+    monkeypatch.setattr(fastforward, "_precedes", counting)
+    timing = Timing(
+        model=TimerModel.HASHICORP,
+        heartbeat_timeout=1_000,
+        election_timeout=1_000,
+        election_spread=3,
+        leader_lease_timeout=100,
+        commit_timeout=10,
+        heartbeat_min=20,
+        heartbeat_max=23,
+        rpc_timeout=10_000,
+    )
+    rand = random.Random(3)
+    for seed in (1, 2):
+        pair = twins(5, seed, timing=timing, network=LinkConditions(0, 2))
+        both(pair, lambda c: c.run_until(lambda c: c.leader() is not None, 100_000))
+        for step in range(12):
+            span = rand.randrange(1, 60_000)
+            both(pair, lambda c, span=span: c.run_for(span))
+            assert_alike(pair, f"at step {step}")
+        assert pair[0].fast_forward is not None and pair[0].fast_forward.jumps > 0
+    assert resolved > 0  # ties were met and ordered
+
+
+def test_fastforward_state_trace_matches_the_full_trace() -> None:
+    """trace="all" runs every event (no jumps); its state-level records are those of a
+    jumping trace="state" cluster."""
+    full = Cluster(5, seed=3, trace="all")
+    jumping = Cluster(5, seed=3, trace="state")
+    assert full.fast_forward is None and jumping.fast_forward is not None
+    pair = (jumping, full)
+    both(pair, lambda c: c.run_for("600s"))
+    both(pair, lambda c: c.crash(c.leader() or "alice"))
+    both(pair, lambda c: c.run_for("600s"))
+    assert jumping.fast_forward.jumps > 0
+    assert snapshot(jumping)["trace"] == snapshot(full)["trace"]
+    assert jumping.views() == full.views()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fastforward_failover_after_an_idle_hour_is_unchanged(seed: int) -> None:
+    """The time without a leader after an idle hour is the same with and without jumps."""
+    outcomes = []
+    for cluster in twins(5, seed):
+        cluster.run_until(lambda c: c.leader() is not None, "30s")
+        cluster.run_for("3600s")
+        crashed = cluster.leader()
+        assert crashed is not None
+        cluster.crash(crashed)
+        start = cluster.now
+        assert cluster.run_until(lambda c: c.leader() is not None, "60s")
+        leader = cluster.leader()
+        assert leader is not None
+        outcomes.append((cluster.now - start, leader, cluster.view(leader).term))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_fastforward_is_deterministic() -> None:
+    """Same seed, same jumps, same trace (DESIGN.md's determinism with jumps on)."""
+    runs = []
+    for _ in range(2):
+        cluster = Cluster(5, seed=11, trace="state")
+        cluster.run_for("900s")
+        cluster.crash(cluster.leader() or "alice")
+        cluster.run_for("900s")
+        runs.append(cluster.trace_text())
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize(
+    "disturb",
+    [
+        lambda c: c.set_network(loss=0.01),
+        lambda c: c.set_network(duplicate=0.01),
+        lambda c: c.pause(a_follower(c)),
+        lambda c: c.crash(a_follower(c)),
+        lambda c: c.cut(c.leader() or "alice", a_follower(c)),
+        lambda c: c.add_server(),
+    ],
+    ids=["loss", "duplicate", "paused", "down", "cut", "outsider"],
+)
+def test_fastforward_does_not_jump_a_disturbed_cluster(
+    disturb: Callable[[Cluster], object],
+) -> None:
+    """Loss, duplication, a paused, crashed, cut-off or unconfigured server: no jump."""
+    cluster = Cluster(3, seed=1, trace="off")
+    cluster.run_for("20s")
+    assert cluster.fast_forward is not None
+    jumps = cluster.fast_forward.jumps
+    disturb(cluster)
+    cluster.run_for("20s")
+    assert cluster.fast_forward.jumps == jumps
+
+
+def test_fastforward_does_not_jump_paper_timers() -> None:
+    """Paper timing re-arms the election timer at every heartbeat: not a polled timer, no jump."""
+    cluster = Cluster(3, seed=1, trace="off", timing=Timing.paper())
+    cluster.run_for("60s")
+    assert cluster.fast_forward is not None and cluster.fast_forward.jumps == 0
+    assert cluster.leader() is not None
+
+
+def test_fastforward_can_be_turned_off() -> None:
+    """fast_forward=False keeps every event (for comparisons such as these)."""
+    cluster = Cluster(3, seed=1, trace="off", fast_forward=False)
+    assert cluster.fast_forward is None and cluster.sched.jumper is None
+
+
+def test_send_fast_path_matches_the_general_path() -> None:
+    """Cluster._send_all inlines Network.route for plain links; forcing the general path (a
+    per-link setting equal to the default) gives the same trace, message for message."""
+    plain = Cluster(3, seed=2)
+    general = Cluster(3, seed=2)
+    first, second = general.servers["alice"].id, general.servers["bob"].id
+    general.network.set_conditions(general.network.default, first, second)
+    for cluster in (plain, general):
+        cluster.run_until(lambda c: c.leader() is not None, "10s")
+        cluster.propose("x")
+        cluster.run_for("5s")
+    assert plain.trace_text() == general.trace_text()
+
+
+def test_fastforward_replay_refuses_a_timer_that_would_act() -> None:
+    """The jump checks every replayed follower timer and lease check: one that would act
+    (impossible once the preconditions hold) raises instead of leaving a wrong state."""
+    cluster = Cluster(3, seed=1, trace="off")
+    cluster.run_for("20s")
+    jumper = cluster.fast_forward
+    assert jumper is not None
+    name = a_follower(cluster)
+    server = cluster.servers[name]
+    assert server.node is not None
+    follower = fastforward._Server(server, server.node)
+    quiet = SimpleNamespace(events=[], follower=SimpleNamespace(last_contact=0))
+    follower.heartbeat = follower.replicate = quiet  # type: ignore[assignment]
+    follower.timer = [5 * SECOND, 7 * SECOND]  # a firing 5 s after the last contact
+    server.node.last_contact = 0
+    with pytest.raises(fastforward.FastForwardError, match=f"{name}'s timer"):
+        jumper._check_follower(follower, SECOND)
+    leader = cluster.servers[cluster.leader() or ""].node
+    assert leader is not None
+    with pytest.raises(fastforward.FastForwardError, match="lease check"):
+        jumper._lease(leader, [follower], (5 * SECOND, 0), 6 * SECOND)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fastforward_creates_connections_when_the_event_loop_would(seed: int) -> None:
+    """A server just added: a jump that ends before the leader's first heartbeat to it must
+    not bring that loop's connections (and their streams) into being early."""
+    pair = twins(3, seed)
+    both(pair, lambda c: c.run_for("30s"))
+    both(pair, lambda c: c.add_nonvoter(c.add_server()))
+    for step in range(8):
+        both(pair, lambda c: c.run_for(55 * MS))
+        assert_alike(pair, f"at step {step}")

@@ -1,0 +1,128 @@
+"""Fuzz the whole HTTP surface from its shipped OpenAPI document with schemathesis (issue 3):
+no crash, no undocumented status (a 5xx only where the document lists it, with Nomad's
+plain-text error), bodies that match their schemas, and the cluster intact afterwards.
+
+Nomad's endpoints are fuzzed on one server's listener, /v1/sim/ on the control listener.
+The clock runs in `demand` mode; generated clock changes are kept to the fast modes and
+generated `advance` spans to a few seconds, so the whole run stays within seconds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from raftsim.web import Background, Options
+from raftsim.web.serve import Served
+
+DOCUMENT = json.loads(resources.files("raftsim.web").joinpath("openapi.json").read_text())
+schema = schemathesis.openapi.from_dict(DOCUMENT)
+CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+# What a Nomad 5xx may say (spec §1 "Error bodies", §3.1, §3.4, §2.9).
+NOMAD_500 = (
+    "No cluster leader",
+    "No path to region",
+    "rpc error: ",
+    "address ",
+    "Need at least one voter",
+    "node is not the leader",
+    "leadership lost while committing log",
+    "raft is already shutdown",
+    "timed out broadcasting node removal",
+)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    with Background(Options(mode="demand", seed=11)) as running:
+        yield running
+
+
+def tame(case: Any) -> None:
+    """Keep generated clock changes fast (no pause, no crawl) and advances short."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if case.operation.path == "/v1/sim/clock":
+        if body.get("mode") in ("paced", "paused"):
+            body["mode"] = "demand"
+        if isinstance(body.get("speed"), int | float) and not isinstance(body["speed"], bool):
+            body["speed"] = min(max(float(body["speed"]), 1.0), 1e6)
+    if case.operation.path == "/v1/sim/clock/advance":
+        if isinstance(body.get("events"), int) and not isinstance(body["events"], bool):
+            body["events"] = min(body["events"], 1000)
+        if isinstance(body.get("by"), str) and body["by"].endswith(("m", "h")):
+            body["by"] = "2s"
+
+
+def check_5xx(case: Any, response: requests.Response) -> None:
+    if response.status_code >= 500:
+        assert response.status_code == 500, response.text
+        assert response.text.startswith(NOMAD_500), response.text
+
+
+@schema.include(path_regex="^/v1/(operator|status|agent)/").parametrize()
+@FUZZ
+def test_http_fuzz_nomad_endpoints(case: Any, served: Served) -> None:
+    """Nomad's endpoints on alice's listener conform to the document; 5xx only as Nomad's."""
+    response = case.call(base_url=served.sim.http["alice"], timeout=10)
+    check_5xx(case, response)
+    case.validate_response(response, checks=CHECKS)
+
+
+@schema.include(path_regex="^/v1/sim/").parametrize()
+@FUZZ
+def test_http_fuzz_simulation_control(case: Any, served: Served) -> None:
+    """The control surface conforms to the document and never answers 5xx."""
+    tame(case)
+    response = case.call(base_url=served.sim.control_url, timeout=30)
+    assert response.status_code < 500, response.text
+    case.validate_response(response, checks=CHECKS)
+
+
+def test_http_fuzz_leaves_the_cluster_intact(served: Served) -> None:
+    """After the fuzzing: the simulator still serves, no safety violation, and once every
+    server is back and the network healed, one leader with every server as a voter."""
+    control = served.sim.control_url
+
+    def post(path: str, body: object = None) -> Any:
+        response = requests.post(f"{control}/v1/sim/{path}", json=body, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    post("clock", {"mode": "demand"})
+    state = post("heal")
+    for server in state["servers"]:
+        if server["status"] == "down":
+            post(f"servers/{server['name']}/restart")
+    deadline = time.monotonic() + 30
+    while True:
+        state = post("clock/advance", {"by": "10s"})
+        assert state["violations"] == []
+        lead = state["leader"]
+        rows = {s["name"]: s for s in state["servers"]}
+        if lead and all(s["leader"] == lead for s in rows.values()):
+            voters = [s for s in rows[lead]["committed"]["servers"] if s["suffrage"] == "Voter"]
+            if len(voters) == len(rows):
+                break
+        assert time.monotonic() < deadline, state
+    answer = requests.get(f"{served.sim.http[lead]}/v1/status/peers", timeout=10)
+    assert answer.status_code == 200 and len(answer.json()) == 3

@@ -1,0 +1,187 @@
+"""The test toolkit (raftsim.testing, raftsim check): schedules replay as scenarios, the
+stateful machine finds deliberate bugs, the pytest plugin seeds and reports, campaigns
+shard and merge deterministically."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+
+from raftsim import Cluster, Fault
+from raftsim.campaign import Options, Summary, campaign, main, parse_shard, shrink
+from raftsim.cli import build_parser
+from raftsim.scenario import replay
+from raftsim.testing import ScheduleRunner, generate, run_seed
+from raftsim.testing.machine import RaftMachine
+from raftsim.testing.strategies import cluster_specs
+
+pytest_plugins = ["pytester"]
+
+
+def test_schedule_is_recorded_as_a_scenario_that_replays_identically() -> None:
+    """A schedule's commands, replayed as a scenario file, reach the same state."""
+    outcome = run_seed(3, servers=3, duration=20_000_000)
+    text = outcome.scenario("seed 3")
+    assert replay(text).ok
+    again = ScheduleRunner(3, 3)
+    again.run(generate(3, 20_000_000))
+    assert again.outcome.commands == outcome.commands
+
+
+def test_schedule_with_injected_fault_reports_the_violation_in_its_transcript() -> None:
+    """A deliberately broken core's violation shows in the replayed transcript's `check`."""
+    options = Options(inject=("early-config",))
+    ops, outcome = shrink(4, options)
+    assert outcome.violations
+    transcript = outcome.scenario()
+    assert "Change only after a commit in the leader's term violated" in transcript
+    assert len(ops) <= 10
+    assert replay(transcript).ok
+
+
+def test_campaign_shards_cover_every_seed_once_and_merge(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`--shard I/N` slices are disjoint, cover the range, and `--merge` adds them up."""
+    paths = []
+    for i in range(3):
+        assert main_args(f"--seeds 9 --duration 10s --shard {i}/3 --json") == 0
+        path = tmp_path / f"shard{i}.json"
+        path.write_text(capsys.readouterr().out)
+        paths.append(str(path))
+    whole = campaign(list(range(9)), Options(duration=10_000_000))
+    assert main_args("--merge " + " ".join(paths) + " --json") == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert merged["schedules"] == 9 == whole.schedules
+    assert merged["simulated"] == whole.simulated
+    assert merged["elections"] == whole.elections
+
+
+def main_args(line: str) -> int:
+    return main(build_parser().parse_args(["check", *line.split()]))
+
+
+def test_campaign_reports_violation_with_replay_command(capsys) -> None:  # type: ignore[no-untyped-def]
+    """Each violation prints its seed and the exact command that replays it."""
+    assert main_args("--seeds 8 --inject early-config") == 1
+    out = capsys.readouterr().out
+    assert "violated" in out
+    assert "replay: raftsim check --replay" in out and "--inject early-config" in out
+
+
+@pytest.mark.parametrize("text", ["3/3", "x/2", "1", "-1/2"])
+def test_campaign_shard_rejects_bad_input(text: str) -> None:
+    """A malformed --shard is refused with a clear message."""
+    with pytest.raises(ValueError, match="--shard takes I/N"):
+        parse_shard(text)
+
+
+def test_summary_merge_refuses_different_options() -> None:
+    """Shards run with different options cannot be added up."""
+    a, b = Summary({"servers": 5}), Summary({"servers": 3})
+    with pytest.raises(ValueError, match="different options"):
+        a.merge(b)
+
+
+class SmallMachine(RaftMachine):
+    servers = (3,)
+
+
+TestSmallMachine = SmallMachine.TestCase
+TestSmallMachine.settings = settings(
+    max_examples=15,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+class EarlyConfigMachine(RaftMachine):
+    faults = (Fault.EARLY_CONFIG,)
+    kinds = ("change-at-election", "crash", "remove", "add")
+
+
+def test_machine_finds_a_deliberate_bug_and_writes_a_scenario(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The stateful machine finds the early-config bug and hands back a replayable file."""
+    monkeypatch.chdir(tmp_path)
+    case = EarlyConfigMachine.TestCase
+    # Shrinking is left out here to keep the suite fast; tests/regressions/ holds the
+    # shrunk scenarios, and the README shows how they were made.
+    case.settings = settings(
+        max_examples=200,
+        stateful_step_count=25,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    with pytest.raises(AssertionError, match="Change only after a commit"):
+        case().runTest()
+    written = tmp_path / ".raftsim" / "failures" / "EarlyConfigMachine.txt"
+    result = replay(written.read_text())
+    assert result.ok
+    assert "Change only after a commit in the leader's term violated" in result.actual
+
+
+def test_plugin_seeds_cluster_from_marker_and_prints_seed_on_failure(pytester) -> None:  # type: ignore[no-untyped-def]
+    """The `cluster` fixture takes the marker's seed; a failure report names it."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.raftsim(seed=1234, servers=5)
+        def test_fails(cluster, raftsim_seed):
+            assert raftsim_seed == 1234 and len(cluster.servers) == 5
+            assert cluster.run_until(lambda c: c.leader() is not None, "10s")
+            assert False, "on purpose"
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*raftsim seed: 1234*--raftsim-seed 1234*"])
+
+
+def test_plugin_seed_option_and_derived_seed_are_stable(pytester) -> None:  # type: ignore[no-untyped-def]
+    """--raftsim-seed overrides; without it the seed is derived from the test id."""
+    pytester.makepyfile(
+        """
+        def test_seed(raftsim_seed):
+            assert raftsim_seed < 0
+        """
+    )
+
+    def reported(*args: str) -> list[str]:
+        lines = pytester.runpytest(*args).stdout.lines
+        return [line for line in lines if line.startswith("raftsim seed:")]
+
+    first, second = reported(), reported()
+    assert len(first) == 1 and first == second
+    assert reported("--raftsim-seed", "7")[0].startswith("raftsim seed: 7 ")
+
+
+def test_cluster_fixture_fails_the_test_on_a_violation(pytester) -> None:  # type: ignore[no-untyped-def]
+    """The fixture checks the safety checkers when the test ends."""
+    pytester.makepyfile(
+        """
+        def test_breaks(cluster):
+            cluster.checker.on_event(1, "alice", ("term", 5))
+            cluster.checker.on_event(2, "alice", ("term", 4))
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*Terms never decrease*"])
+
+
+def test_cluster_spec_strategy_builds_clusters() -> None:
+    """cluster_specs() gives specs whose scenario command builds the cluster."""
+
+    @given(cluster_specs())
+    @settings(max_examples=10, deadline=None)
+    def check(spec) -> None:  # type: ignore[no-untyped-def]
+        result = replay(spec.command() + "\n----\n")
+        assert f"servers={spec.servers}" in result.actual
+
+    check()
+    assert Cluster  # the public import path stays

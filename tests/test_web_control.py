@@ -1,0 +1,217 @@
+"""The simulation-control surface under /v1/sim/ (ring 2, raftsim/web/control.py) and the
+listeners that follow the servers' lives (raftsim/web/app.py): actions answer with the new
+state; bad input gets a 400 with a JSON error and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from raftsim.web import Options, Simulation, make_app, start
+from raftsim.web.serve import Served
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+@pytest.fixture
+def sim() -> Simulation:
+    return Simulation(Options(mode="demand", seed=5))
+
+
+@pytest.fixture
+async def control(aiohttp_client: Callable[..., Awaitable[Client]], sim: Simulation) -> Client:
+    """A client of the control surface (no default server: Nomad paths are not served)."""
+    return await aiohttp_client(make_app(sim))
+
+
+async def post(client: Client, path: str, body: object = None) -> tuple[int, dict[str, object]]:
+    data = None if body is None else json.dumps(body)
+    async with client.post(path, data=data) as response:
+        return response.status, await response.json()
+
+
+def fingerprint(sim: Simulation) -> str:
+    """Everything /v1/sim/state shows, to prove that a refused action changed nothing."""
+    return json.dumps(sim.state(), sort_keys=True)
+
+
+async def test_web_control_state_shows_every_server(control: Client, sim: Simulation) -> None:
+    """GET /v1/sim/state: roles, terms, leaders, indexes, configurations, network, clock."""
+    await sim.driver.advance(10_000_000)
+    async with control.get("/v1/sim/state") as response:
+        assert response.status == 200
+        state = await response.json()
+    assert [s["name"] for s in state["servers"]] == ["alice", "bob", "carol"]
+    assert state["leader"] in ("alice", "bob", "carol")
+    assert state["time_us"] == sim.cluster.now == 10_000_000
+    first = state["servers"][0]
+    assert first["latest"]["servers"][0] == {
+        "id": "127.0.0.1:4647",
+        "address": "127.0.0.1:4647",
+        "suffrage": "Voter",
+    }
+    assert state["network"] == {
+        "partitioned": False,
+        "groups": [["alice", "bob", "carol"]],
+        "blocked": [],
+    }
+    assert state["clock"]["mode"] == "demand"
+
+
+async def test_web_control_crash_and_restart(control: Client, sim: Simulation) -> None:
+    """POST .../crash and .../restart act and answer with the new state."""
+    status, state = await post(control, "/v1/sim/servers/carol/crash")
+    assert status == 200
+    assert [s["status"] for s in state["servers"]] == ["up", "up", "down"]  # type: ignore[index]
+    status, state = await post(control, "/v1/sim/servers/carol/restart")
+    assert status == 200 and sim.cluster.servers["carol"].status == "up"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/v1/sim/servers/zed/crash", None, "unknown server 'zed'"),
+        ("/v1/sim/servers/alice/restart", None, "alice is not down"),
+        ("/v1/sim/partition", None, '"groups" must be a non-empty list'),
+        ("/v1/sim/partition", {"groups": []}, '"groups" must be a non-empty list'),
+        ("/v1/sim/partition", {"groups": [["alice"], []]}, "each group must be a non-empty"),
+        ("/v1/sim/partition", {"groups": [["alice"], ["alice"]]}, "alice is in more than one"),
+        ("/v1/sim/partition", {"groups": [["alice"], ["zed"]]}, "unknown server 'zed'"),
+        ("/v1/sim/partition", {"groups": [["alice", 3]]}, "server names are strings"),
+        ("/v1/sim/partition", {"groups": [["alice"]], "x": 1}, "unknown field(s): x"),
+        ("/v1/sim/partition", [1], "the body must be a JSON object"),
+        ("/v1/sim/clock", {"mode": "fast"}, "mode must be one of"),
+        ("/v1/sim/clock", {"speed": 0}, "speed must be above 0"),
+        ("/v1/sim/clock", {"speed": "1"}, "speed must be a number"),
+        ("/v1/sim/clock/advance", {}, 'give exactly one of "by"'),
+        ("/v1/sim/clock/advance", {"by": "2h"}, "at most 1h"),
+        ("/v1/sim/clock/advance", {"by": "soon"}, "not a duration"),
+        ("/v1/sim/clock/advance", {"events": 0}, '"events" must be an integer'),
+    ],
+)
+async def test_web_control_bad_input_is_400_and_changes_nothing(
+    control: Client, sim: Simulation, path: str, body: object, message: str
+) -> None:
+    """Bad control input: 400, `{"error": ...}` saying what is wrong, the cluster untouched."""
+    before = fingerprint(sim)
+    status, answer = await post(control, path, body)
+    assert status == 400
+    assert message in str(answer["error"])
+    assert fingerprint(sim) == before
+
+
+async def test_web_control_invalid_json_is_400(control: Client, sim: Simulation) -> None:
+    """A body that is not JSON at all is refused the same way."""
+    async with control.post("/v1/sim/partition", data=b"{groups") as response:
+        assert response.status == 400
+        assert "not valid JSON" in (await response.json())["error"]
+
+
+async def test_web_control_partition_replaces_and_heal_removes(
+    control: Client, sim: Simulation
+) -> None:
+    """POST /v1/sim/partition sets the groups (replacing earlier ones; servers in no group
+    form one more group); heal removes them."""
+    status, state = await post(control, "/v1/sim/partition", {"groups": [["alice"], ["bob"]]})
+    assert status == 200
+    assert state["network"]["groups"] == [["alice"], ["bob"], ["carol"]]  # type: ignore[index]
+    status, state = await post(control, "/v1/sim/partition", {"groups": [["carol"]]})
+    assert state["network"]["groups"] == [["alice", "bob"], ["carol"]]  # type: ignore[index]
+    status, state = await post(control, "/v1/sim/heal")
+    assert state["network"]["partitioned"] is False  # type: ignore[index]
+
+
+async def test_web_control_clock_and_advance(control: Client, sim: Simulation) -> None:
+    """The clock's mode and speed can be read and changed; advance runs virtual time."""
+    async with control.get("/v1/sim/clock") as response:
+        assert (await response.json())["mode"] == "demand"
+    status, clock = await post(control, "/v1/sim/clock", {"mode": "paused", "speed": 2})
+    assert (status, clock["mode"], clock["speed"]) == (200, "paused", 2.0)
+    start = sim.cluster.now
+    status, state = await post(control, "/v1/sim/clock/advance", {"by": "1.5s"})
+    assert status == 200 and state["time_us"] == start + 1_500_000
+    status, state = await post(control, "/v1/sim/clock/advance", {"events": 10})
+    assert status == 200 and state["time_us"] > start + 1_500_000  # type: ignore[operator]
+
+
+async def test_web_control_leave_is_graceful(control: Client, sim: Simulation) -> None:
+    """POST .../leave: Nomad's graceful leave, answered once the server has exited."""
+    await sim.driver.advance(10_000_000)
+    leader = sim.cluster.leader()
+    follower = next(n for n in sim.cluster.servers if n != leader)
+    status, state = await post(control, f"/v1/sim/servers/{follower}/leave")
+    assert status == 200
+    row = next(s for s in state["servers"] if s["name"] == follower)  # type: ignore[attr-defined]
+    assert (row["status"], row["left"]) == ("down", True)
+    status, answer = await post(control, f"/v1/sim/servers/{follower}/leave")
+    assert status == 400 and "not running" in str(answer["error"])
+
+
+async def test_web_control_unknown_paths_and_methods(control: Client) -> None:
+    """Unknown /v1/sim/ paths are a JSON 404; a wrong method a 405 with Allow."""
+    async with control.get("/v1/sim/nothing") as response:
+        assert response.status == 404
+    async with control.delete("/v1/sim/state") as response:
+        assert (response.status, response.headers["Allow"]) == (405, "GET")
+    async with control.get("/v1/status/leader") as response:
+        # The control listener is no Nomad server: Go's 404 for Nomad paths.
+        assert (response.status, await response.text()) == (404, "404 page not found\n")
+
+
+async def test_web_control_serves_the_openapi_document(control: Client) -> None:
+    """GET /v1/sim/openapi.json: the shipped OpenAPI document."""
+    async with control.get("/v1/sim/openapi.json") as response:
+        doc = await response.json()
+    assert doc["openapi"].startswith("3.")
+    assert "/v1/operator/raft/configuration" in doc["paths"]
+    assert "/v1/sim/partition" in doc["paths"]
+
+
+# ------------------------------------------------------------ real listeners
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    """The real thing on loopback: one listener per server (ports mode, kernel-chosen)."""
+    running = await start(
+        Options(mode="autojump", seed=2), http_port=0, ports=True, control=("127.0.0.1", 0)
+    )
+    yield running
+    await running.close()
+
+
+async def test_web_listener_of_a_crashed_server_refuses_connections(served: Served) -> None:
+    """A crashed server's own listener stops answering; restart reopens the same address."""
+    sim = served.sim
+    alice, carol = sim.http["alice"], sim.http["carol"]
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{sim.control_url}/v1/sim/servers/carol/crash") as response:
+            assert response.status == 200
+        with pytest.raises(aiohttp.ClientConnectionError):
+            async with session.get(f"{carol}/v1/status/peers?stale") as response:
+                await response.read()
+        async with session.get(f"{alice}/v1/agent/members") as response:
+            assert response.status == 200
+        async with session.post(f"{alice}/v1/sim/servers/carol/restart") as response:
+            assert response.status == 200  # the control surface is on every live listener
+        assert sim.http["carol"] == carol
+        async with session.get(f"{carol}/v1/status/peers?stale") as response:
+            assert response.status == 200
+
+
+async def test_web_crash_through_the_servers_own_listener_still_answers(served: Served) -> None:
+    """Crashing a server through its own listener: the reply goes out, then it closes."""
+    bob = served.sim.http["bob"]
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{bob}/v1/sim/servers/bob/crash") as response:
+            assert response.status == 200
+            assert response.headers.get("Connection", "").lower() == "close"
+        await asyncio.sleep(0)
+        with pytest.raises(aiohttp.ClientConnectionError):
+            async with session.get(f"{bob}/v1/agent/members") as response:
+                await response.read()
