@@ -1,6 +1,6 @@
 """`python -m bench`: measure every figure in this one run and print one table.
 
-Options: `--only abcd` runs a subset; `--quick` shortens every run (for trying the suite
+Options: `--only abcdef` runs a subset; `--quick` shortens every run (for trying the suite
 out, not for reporting figures).
 """
 
@@ -14,8 +14,11 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from . import failover, idle, scheduler
-from .common import Row, Section, perf_counter, render_table
+from . import campaign, failover, idle, scheduler
+from . import http as http_figures
+from .common import Row, Section, perf_counter, render_table, wall_limit
+
+HTTP_WALL_LIMIT_S = 180.0  # figure (e) normally takes about a minute
 
 
 def _guarded(name: str, build: Callable[[], list[Section]]) -> list[Section]:
@@ -30,9 +33,34 @@ def _guarded(name: str, build: Callable[[], list[Section]]) -> list[Section]:
         return [sec]
 
 
+def _met(text: str) -> bool | None:
+    return {"yes": True, "NO": False}.get(text)
+
+
+def http_section(quick: bool) -> Section:
+    """Figure (e): bench/http.py's rows (issue 3's HTTP figures), bounded in wall time."""
+    if quick:
+        http_figures.ROUNDS = 1
+        http_figures.IDLE_SPAN = 5.0
+    sec = Section("e")
+    with wall_limit(HTTP_WALL_LIMIT_S, "the HTTP figures (e)"):
+        rows = http_figures.run()
+    for figure, value, goal, met in rows:
+        sec.rows.append(Row(f"(e) {figure}", value, goal, _met(met)))
+    sec.params.append(
+        f"(e) bench/http.py: `raftsim serve` (3 servers, speed 1.0) against a bare aiohttp "
+        f"handler returning the same JSON; one aiohttp load generator process, "
+        f"{http_figures.CONCURRENCY} keep-alive connections, {http_figures.WARMUP:g} s warm-up "
+        f"then {http_figures.SECONDS:g} s, best of {http_figures.ROUNDS} rounds per target; "
+        f"idle CPU of `raftsim serve --servers 5 --speed 1.0` over {http_figures.IDLE_SPAN:g} s "
+        f"after {http_figures.IDLE_SETTLE:g} s settling, from /proc"
+    )
+    return sec
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="abcd", help="which figures to run (default: abcd)")
+    parser.add_argument("--only", default="abcdef", help="which figures to run (default: abcdef)")
     parser.add_argument(
         "--quick", action="store_true", help="short runs to try the suite (not for reporting)"
     )
@@ -85,7 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         print("measuring (c) leader failover ...", file=sys.stderr, flush=True)
         sections += _guarded("c", lambda: [failover.section(failover.measure(trials))])
 
-    order = {"a": 0, "b": 1, "c": 2, "d": 3}
+    if "e" in only:
+        print("measuring (e) HTTP serving ...", file=sys.stderr, flush=True)
+        sections += _guarded("e", lambda: [http_section(args.quick)])
+    if "f" in only:
+        schedules = 40 if args.quick else campaign.SCHEDULES
+        print("measuring (f) raftsim check campaigns ...", file=sys.stderr, flush=True)
+        sections += _guarded("f", lambda: [campaign.section(campaign.measure(schedules))])
+
+    order = {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4, "f": 5}
     sections.sort(key=lambda s: order.get(s.name[0], 9))
     print()
     print(render_table([row for sec in sections for row in sec.rows]))

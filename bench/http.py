@@ -43,6 +43,7 @@ IDLE_SETTLE = 3.0
 GOAL_RATIO = 0.8
 GOAL_IDLE_CPU = 3.0  # percent of one core
 PATH = "/v1/operator/raft/configuration"
+ROOT = Path(__file__).resolve().parent.parent  # so `-m bench.http` imports from any cwd
 
 
 # ------------------------------------------------------------ child processes
@@ -51,7 +52,7 @@ PATH = "/v1/operator/raft/configuration"
 @contextmanager
 def _process(command: list[str]) -> Iterator[subprocess.Popen[str]]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     try:
         yield process
     finally:
@@ -97,7 +98,9 @@ def _get(url: str, data: bytes | None = None) -> bytes:
 def _load(url: str) -> dict[str, float]:
     """Run the load generator in its own process; its JSON report."""
     command = [sys.executable, "-m", "bench.http", "--load", url]
-    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=120, cwd=ROOT
+    )
     report: dict[str, float] = json.loads(output.stdout)
     return report
 

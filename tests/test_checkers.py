@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from raftsim import Cluster, Fault
-from raftsim.sim.chaos import Runner, generate
+from raftsim import Fault
 from raftsim.sim.checkers import SafetyChecker
+from raftsim.testing import run_seed
 
 SEED_BOUND = 60
 
@@ -21,9 +21,7 @@ EXPECTED = {
 
 
 def campaign(seed: int, faults: tuple[Fault, ...]) -> set[str]:
-    cluster = Cluster(5, seed=seed, trace="off", faults=faults)
-    cluster.run_until(lambda c: c.leader() is not None, "30s")
-    outcome = Runner(cluster, seed).run(generate(seed))
+    outcome = run_seed(seed, faults=faults)
     return {v.split(" violated")[0] for v in outcome.violations}
 
 

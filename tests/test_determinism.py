@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from raftsim import Cluster
-from raftsim.sim.chaos import Runner, generate
+from raftsim.testing import ScheduleRunner, generate
 
 
 def run(seed: int) -> Cluster:
-    cluster = Cluster(5, seed=seed)
-    cluster.run_until(lambda c: c.leader() is not None, "30s")
-    Runner(cluster, seed).run(generate(seed, duration=20_000_000), settle=5_000_000)
-    return cluster
+    """Seed `seed`'s fault schedule on a 5-server cluster keeping the full message trace."""
+    runner = ScheduleRunner(seed, 5, trace="all")
+    runner.run(generate(seed, duration=20_000_000), settle=5_000_000)
+    return runner.cluster
 
 
 def test_determinism_same_seed_gives_identical_traces() -> None:

@@ -1,42 +1,40 @@
-"""Property tests: random fault schedules (crash, restart, pause, partitions symmetric and
-asymmetric, loss, latency, proposals, membership changes) with every checker on. The
-schedule is hypothesis data, so a failure shrinks to a short list of ops; the seed is shown."""
+"""Property tests with raftsim's own toolkit: random fault schedules (crash, restart, pause,
+partitions symmetric and asymmetric, loss, latency, proposals, membership changes) with
+every checker on, and the stateful machine of membership changes under faults. Failures
+shrink to short schedules and come back as scenario transcripts."""
 
 from __future__ import annotations
 
-from hypothesis import given, note
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from raftsim import Cluster
-from raftsim.sim.chaos import ALL_KINDS, Op, Runner
-
-DURATION = 40_000_000
-
-ops = st.lists(
-    st.builds(
-        Op,
-        at=st.integers(0, DURATION),
-        kind=st.sampled_from(ALL_KINDS),
-        pick=st.integers(0, 2**30),
-        value=st.floats(0.0, 1.0),
-    ),
-    max_size=25,
-).map(lambda xs: sorted(xs, key=lambda op: (op.at, op.kind, op.pick)))
+from raftsim.core.timing import SECOND
+from raftsim.testing import Op, ScheduleRunner
+from raftsim.testing.machine import RaftMachine
+from raftsim.testing.strategies import schedules
 
 
-@given(servers=st.sampled_from([3, 5]), seed=st.integers(0, 2**16), schedule=ops)
-def test_properties_safety_holds_and_a_leader_returns(
+@given(
+    servers=st.sampled_from([3, 5]),
+    seed=st.integers(0, 2**16),
+    schedule=schedules(duration=40 * SECOND, max_ops=25),
+)
+def test_properties_safety_holds_and_the_configuration_converges(
     servers: int, seed: int, schedule: list[Op]
 ) -> None:
-    """Every safety rule holds under any schedule, and once every fault is undone and every
-    server restarted, a leader is elected and knows a committed configuration."""
-    note(f"servers={servers} seed={seed}")
-    cluster = Cluster(servers, seed=seed, trace="off")
-    cluster.run_until(lambda c: c.leader() is not None, "30s")
-    outcome = Runner(cluster, seed).run(schedule, settle=30_000_000)
-    note("\n".join(outcome.ops))
+    """Every safety rule holds under any schedule; once every fault is undone and every
+    server restarted, a leader is elected and every member holds its latest configuration,
+    committed."""
+    runner = ScheduleRunner(seed, servers)
+    outcome = runner.run(schedule, settle=30 * SECOND)
+    note("\n".join(outcome.commands))
     assert outcome.violations == []
-    leader = cluster.leader()
-    assert leader is not None, [(v.name, v.role, v.term) for v in cluster.views()]
-    view = cluster.view(leader)
-    assert view.committed_index == view.latest_index
+    assert outcome.converged, f"leader at the end: {outcome.leader_at_end}"
+
+
+class MembershipUnderFaults(RaftMachine):
+    """The toolkit's machine as it ships: 3 or 5 servers, every kind of op."""
+
+
+TestMembershipUnderFaults = MembershipUnderFaults.TestCase
+TestMembershipUnderFaults.settings = settings(stateful_step_count=30)

@@ -160,6 +160,30 @@ def test_plugin_seed_option_and_derived_seed_are_stable(pytester) -> None:  # ty
     assert reported("--raftsim-seed", "7")[0].startswith("raftsim seed: 7 ")
 
 
+def test_plugin_nomad_cluster_fixture_serves_nomad_http(pytester) -> None:  # type: ignore[no-untyped-def]
+    """`nomad_cluster` serves Nomad's API per server; the 5 s no-leader hold costs little."""
+    pytester.makepyfile(
+        """
+        import json
+
+        def test_http(nomad_cluster):
+            status, leader = nomad_cluster.get("/v1/status/leader")
+            assert status == 200 and json.loads(leader).endswith(":4647")
+            configuration = nomad_cluster.json("/v1/operator/raft/configuration", "bob")
+            assert len(configuration["Servers"]) == 3
+            name = {"127.0.0.1:4647": "alice", "127.0.0.2:4647": "bob", "127.0.0.3:4647": "carol"}
+            alive = [n for n in ("alice", "bob", "carol") if n != name[json.loads(leader)]]
+            nomad_cluster.request("POST", "/v1/sim/servers/" + name[json.loads(leader)] + "/crash")
+            groups = {"groups": [[alive[0]], [alive[1]]]}
+            nomad_cluster.request("POST", "/v1/sim/partition", body=groups)
+            status, text = nomad_cluster.get("/v1/operator/raft/configuration", alive[0])
+            assert (status, text) == (500, "No cluster leader")
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+
+
 def test_cluster_fixture_fails_the_test_on_a_violation(pytester) -> None:  # type: ignore[no-untyped-def]
     """The fixture checks the safety checkers when the test ends."""
     pytester.makepyfile(

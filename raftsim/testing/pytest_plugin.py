@@ -1,18 +1,27 @@
 """raftsim's pytest plugin, registered through the `pytest11` entry point, so installing
-raftsim is enough: a `cluster` fixture giving a fresh seeded `Cluster`, a `raftsim_seed`
-fixture, a `raftsim` marker and a `--raftsim-seed` option to set the seed, the seed (and how
-to replay it) printed with every failure, and hypothesis profiles `raftsim-dev` and
-`raftsim-ci` (derandomized) for `--hypothesis-profile`."""
+raftsim is enough: a `cluster` fixture giving a fresh seeded `Cluster`, a `nomad_cluster`
+fixture giving an HTTP client to a running simulated cluster (autojump time: a 5 s hold
+costs milliseconds), a `raftsim_seed` fixture, a `raftsim` marker and a `--raftsim-seed`
+option to set the seed, the seed (and how to replay it) printed with every failure, and
+hypothesis profiles `raftsim-dev` and `raftsim-ci` (derandomized) for
+`--hypothesis-profile`."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from ..sim.cluster import Cluster
+
+if TYPE_CHECKING:
+    from ..web.serve import Served
 
 SEED_KEY = pytest.StashKey[int]()
 
@@ -75,6 +84,57 @@ def cluster(request: pytest.FixtureRequest, raftsim_seed: int) -> Iterator[Clust
     instance = Cluster(servers, seed=raftsim_seed, **options)
     yield instance
     instance.check()
+
+
+class SimulatedNomad:
+    """A running simulated cluster behind Nomad's HTTP API (one listener per server) and
+    its /v1/sim/ control surface, with a small blocking client."""
+
+    def __init__(self, served: Served) -> None:
+        self.served = served
+        self.urls = dict(served.sim.http)  # server name -> base URL
+        self.control_url = served.sim.control_url
+
+    def url(self, server: str | None = None) -> str:
+        return self.urls[server] if server else next(iter(self.urls.values()))
+
+    def request(
+        self, method: str, path: str, server: str | None = None, body: object = None
+    ) -> tuple[int, str]:
+        """(status, body text); `server` picks whose listener answers (default: the first);
+        paths under /v1/sim/ go to the control listener."""
+        base = self.control_url if path.startswith("/v1/sim/") else self.url(server)
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(base + path, data=data, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def get(self, path: str, server: str | None = None) -> tuple[int, str]:
+        return self.request("GET", path, server)
+
+    def json(self, path: str, server: str | None = None) -> object:
+        status, text = self.get(path, server)
+        if status != 200:
+            raise AssertionError(f"GET {path}: {status} {text}")
+        return json.loads(text)
+
+
+@pytest.fixture
+def nomad_cluster(request: pytest.FixtureRequest, raftsim_seed: int) -> Iterator[SimulatedNomad]:
+    """`raftsim serve` on a background thread, on free loopback ports, with autojump time
+    (the marker's `servers=` applies); stopped when the test ends."""
+    # Imported here: every pytest run of anyone who installed raftsim loads this plugin,
+    # and only this fixture needs aiohttp.
+    from ..web import AUTOJUMP, Background, Options  # noqa: PLC0415
+
+    marker = request.node.get_closest_marker("raftsim")
+    servers = int((marker.kwargs if marker else {}).get("servers", 3))
+    options = Options(servers=servers, seed=raftsim_seed, mode=AUTOJUMP)
+    with Background(options) as served:
+        yield SimulatedNomad(served)
 
 
 @pytest.hookimpl(wrapper=True)

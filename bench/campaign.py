@@ -1,0 +1,130 @@
+"""Figure (f): `raftsim check` throughput, schedules per second per core, and the speed-up
+from a second worker process.
+
+Each schedule is what `raftsim check` runs by default (`Options()`): 5 servers, 60 simulated
+seconds of seeded ops at 0.5 per simulated second drawn from every fault kind (crashes,
+pauses, partitions, cuts, loss, latency, crashes at elections and mid-replication,
+proposals and membership changes), then settling and the convergence check, with every
+safety checker on. The bench calls `raftsim.campaign.campaign(seeds, Options(), workers)`,
+the function behind the command, on seeds 0..N-1:
+
+* workers=1: the schedules run in this process. Per-core rate = N / this process's CPU
+  seconds (`time.process_time()`); the wall rate is printed too.
+* workers=2: the same seeds on a 2-process pool (fork). Per-core rate = N / (CPU seconds
+  of the pool's workers, from `getrusage(RUSAGE_CHILDREN)` once they are reaped, plus this
+  process's own). Speed-up = wall(workers=1) / wall(workers=2).
+
+Both campaigns must agree on what they covered (schedules, simulated time, elections,
+membership changes, violations): a divergence is an error, not a figure.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import asdict, dataclass
+from time import process_time
+
+from raftsim.campaign import Options, Summary, campaign
+
+from .common import Row, Section, fmt_num, fmt_ratio, fresh_heap, perf_counter, wall_limit
+
+GOAL_PER_CORE = 100  # schedules per second per core
+SCHEDULES = 400  # seeds 0..399, for each of workers=1 and workers=2
+WORKERS = 2
+RUN_WALL_LIMIT_S = 120.0
+
+
+@dataclass(frozen=True)
+class CampaignRun:
+    workers: int
+    schedules: int
+    wall_s: float
+    cpu_s: float  # this process plus, with a pool, its reaped workers
+    summary: Summary
+
+    @property
+    def wall_rate(self) -> float:
+        return self.schedules / self.wall_s
+
+    @property
+    def per_core(self) -> float:
+        return self.schedules / self.cpu_s
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_campaign(schedules: int, workers: int) -> CampaignRun:
+    fresh_heap()
+    seeds = list(range(schedules))
+    with wall_limit(RUN_WALL_LIMIT_S, f"campaign of {schedules} schedules, {workers} workers"):
+        children, cpu, start = _children_cpu(), process_time(), perf_counter()
+        summary = campaign(seeds, Options(), workers=workers)
+        wall = perf_counter() - start
+        used = process_time() - cpu + _children_cpu() - children
+    if summary.schedules != schedules:
+        raise RuntimeError(f"campaign ran {summary.schedules} schedules, not {schedules}")
+    return CampaignRun(workers, schedules, wall, used, summary)
+
+
+def _covered(summary: Summary) -> dict[str, object]:
+    fields = asdict(summary)
+    return {k: fields[k] for k in ("schedules", "simulated", "elections", "changes_committed")}
+
+
+@dataclass(frozen=True)
+class CampaignResults:
+    one: CampaignRun
+    many: CampaignRun
+
+
+def measure(schedules: int = SCHEDULES, workers: int = WORKERS) -> CampaignResults:
+    one = run_campaign(schedules, 1)
+    many = run_campaign(schedules, workers)
+    if _covered(one.summary) != _covered(many.summary) or len(one.summary.violations) != len(
+        many.summary.violations
+    ):
+        raise RuntimeError(
+            f"workers=1 and workers={workers} covered different ground: "
+            f"{one.summary.line()} / {many.summary.line()}"
+        )
+    return CampaignResults(one, many)
+
+
+def section(results: CampaignResults) -> Section:
+    one, many = results.one, results.many
+    sec = Section("f")
+    sec.rows.append(
+        Row(
+            "(f) raftsim check, 5 servers, 60 sim s, all faults and checkers: "
+            "schedules per s per core (workers=1, by CPU time)",
+            fmt_num(one.per_core, 1),
+            f">= {GOAL_PER_CORE}",
+            one.per_core >= GOAL_PER_CORE,
+        )
+    )
+    sec.rows.append(Row("(f) same, workers=1: schedules per wall s", fmt_num(one.wall_rate, 1)))
+    sec.rows.append(
+        Row(
+            f"(f) workers={many.workers}: schedules per wall s / per s per core (by CPU time)",
+            f"{fmt_num(many.wall_rate, 1)} / {fmt_num(many.per_core, 1)}",
+        )
+    )
+    sec.rows.append(
+        Row(
+            f"(f) speed-up workers={many.workers} vs workers=1 (same seeds, wall time)",
+            fmt_ratio(one.wall_s / many.wall_s),
+        )
+    )
+    load = f"; load average {os.getloadavg()[0]:.2f} after" if hasattr(os, "getloadavg") else ""
+    sec.params.append(
+        f"(f) campaign(list(range({one.schedules})), Options(), workers=w): {one.summary.line()}; "
+        f"workers=1 {one.wall_s:.1f} s wall, {one.cpu_s:.1f} s CPU; workers={many.workers} "
+        f"{many.wall_s:.1f} s wall, {many.cpu_s:.1f} s CPU (workers + parent); "
+        f"{os.cpu_count()} CPUs{load}: other processes on the machine lower the wall figures "
+        f"and the speed-up more than the per-core ones"
+    )
+    return sec
