@@ -1,41 +1,21 @@
-"""Scenario files: datadriven transcripts (after etcd-io/raft's testdata) replayed against one
-`Cluster` in virtual time, so that their output is byte-stable (DESIGN.md, "Scenario files").
-
-A file is paragraphs separated by blank lines: `#` comment lines saying why, one command
-line, a `----` line and the exact expected output (possibly empty); a paragraph of comments
-alone is kept as it is. A command's words are positionals or `key=value` options. Commands:
-
-    cluster servers=3 seed=1 [timing=nomad|paper] [profile=P1|P2|P3] [faults=a,b]
-            [trace=all|state|off]
-    run-for 2s | run-until leader|leader=NAME|new-leader|no-leader|stable [within=60s]
-    await [#N] [within=60s]            (the latest client request by default)
-    crash|restart|pause|resume|isolate NAME | partition a b | c | cut a->b | heal
-    network [latency=1ms-5ms] [loss=P] [duplicate=P] [reorder=true|false]
-    propose DATA [via=NAME] | add-server | add-voter|add-nonvoter|demote-voter|remove-server NAME
-    status | log NAME | check | trace [kinds=send,deliver,...] [servers=NAME,...]
-
-Commands print the state-level trace records they caused (not messages or timers), client
-requests' outcomes when they resolve, and safety violations where they happen; `trace`
-prints every record of the last command that ran time or acted. This module sits above the
-simulation (sim and core, never asyncio): pytest, the CLI and the page replay the same way.
-"""
+"""The scenario runner (ring 2): executes scenario commands one by one against one `Cluster`
+in virtual time and returns what each printed. See the package docstring for the commands."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .core.errors import RaftsimError
-from .core.faults import Fault
-from .core.leader import Future
-from .core.profile import PROFILES
-from .core.timing import Timing
-from .sim.cluster import Cluster, UnknownServerError
-from .sim.render import fmt_configuration, fmt_entry, fmt_record, fmt_time
-from .sim.timeparse import duration
+from ..core.errors import RaftsimError
+from ..core.faults import Fault
+from ..core.leader import Future
+from ..core.profile import PROFILES
+from ..core.timing import Timing
+from ..sim.cluster import Cluster, UnknownServerError
+from ..sim.render import fmt_configuration, fmt_entry, fmt_record, fmt_time
+from ..sim.timeparse import duration
+from .transcript import ArgError
 
-SEPARATOR = "----"
 Record = tuple[object, ...]
 
 # What a command prints by default: changes of the servers' state and the operator's own
@@ -49,121 +29,6 @@ STATE_KINDS = frozenset(
 ALL_KINDS = STATE_KINDS | {"timer", "send", "deliver", "drop", "append", "apply", "vote"}
 MESSAGE_KINDS = ("send", "deliver", "drop")
 OBSERVERS = ("status", "trace", "log", "check")  # commands that neither run time nor act
-
-
-class ScenarioError(RaftsimError):
-    """A scenario file is malformed or one of its commands is misused."""
-
-    def __init__(self, path: str, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
-        self.path, self.line, self.message = path, line, message
-
-
-class _ArgError(Exception):
-    """A command's arguments are wrong; `replay` adds the file and line."""
-
-
-# ------------------------------------------------------------------ the file format
-
-
-@dataclass(slots=True)
-class Block:
-    """One paragraph: comments and, unless it is a comment-only paragraph, a command."""
-
-    line: int  # 1-based line of the command (of the first comment if there is no command)
-    comments: list[str]
-    command: str
-    expected: list[str] = field(default_factory=list)
-
-
-def parse(text: str, path: str = "<scenario>") -> list[Block]:
-    """Split a scenario text into blocks; raise ScenarioError on a malformed paragraph."""
-    blocks: list[Block] = []
-    paragraph: list[tuple[int, str]] = []
-    for number, line in enumerate([*text.splitlines(), ""], start=1):
-        if line.strip():
-            paragraph.append((number, line))
-        elif paragraph:
-            blocks.append(_parse_paragraph(paragraph, path))
-            paragraph = []
-    return blocks
-
-
-def _parse_paragraph(paragraph: list[tuple[int, str]], path: str) -> Block:
-    comments = []
-    while paragraph and paragraph[0][1].startswith("#"):
-        comments.append(paragraph.pop(0))
-    if not paragraph:
-        return Block(comments[0][0], [line for _, line in comments], "")
-    number, command = paragraph[0]
-    if command.strip() == SEPARATOR:
-        raise ScenarioError(path, number, "'----' without a command before it")
-    if len(paragraph) < 2 or paragraph[1][1].rstrip() != SEPARATOR:
-        where = paragraph[1][0] if len(paragraph) > 1 else number
-        raise ScenarioError(path, where, f"expected '----' after the command {command.strip()!r}")
-    lines = [line for _, line in paragraph[2:]]
-    return Block(number, [line for _, line in comments], command.strip(), lines)
-
-
-def render(blocks: Sequence[Block], outputs: Sequence[list[str] | None]) -> str:
-    """The scenario text with `outputs` in place (None keeps a block's expected output)."""
-    paragraphs = []
-    for block, output in zip(blocks, outputs, strict=True):
-        lines = list(block.comments)
-        if block.command:
-            lines += [block.command, SEPARATOR, *(block.expected if output is None else output)]
-        paragraphs.append("\n".join(lines))
-    return "\n\n".join(paragraphs) + "\n"
-
-
-@dataclass(slots=True)
-class Replay:
-    """The outcome of replaying one scenario text."""
-
-    path: str
-    text: str  # the file as it is
-    actual: str  # the file with the actual outputs
-    mismatches: list[int]  # lines of the commands whose output differs
-
-    @property
-    def ok(self) -> bool:
-        return not self.mismatches
-
-    def diff(self) -> str:
-        """A unified diff from the expected transcript to the actual one."""
-        return "".join(
-            difflib.unified_diff(
-                self.text.splitlines(keepends=True),
-                self.actual.splitlines(keepends=True),
-                f"{self.path} (expected)",
-                f"{self.path} (actual)",
-            )
-        )
-
-
-def replay(text: str, path: str = "<scenario>") -> Replay:
-    """Run every command of a scenario text; raise ScenarioError on a misused command."""
-    blocks = parse(text, path)
-    runner = Runner()
-    outputs: list[list[str] | None] = []
-    mismatches = []
-    for block in blocks:
-        if not block.command:
-            outputs.append(None)
-            continue
-        try:
-            output = runner.execute(block.command)
-        except _ArgError as error:
-            raise ScenarioError(path, block.line, str(error)) from None
-        outputs.append(output)
-        if output != block.expected:
-            mismatches.append(block.line)
-    return Replay(path, text, render(blocks, outputs), mismatches)
-
-
-def replay_file(path: str) -> Replay:
-    with open(path, encoding="utf-8") as f:
-        return replay(f.read(), path)
 
 
 # ------------------------------------------------------------------ arguments
@@ -181,7 +46,7 @@ class Args:
             if not (eq and key):
                 self.positional.append(word)
             elif key in self.options:
-                raise _ArgError(f"{command}: {key}= given twice")
+                raise ArgError(f"{command}: {key}= given twice")
             else:
                 self.options[key] = value
 
@@ -194,11 +59,11 @@ class Args:
     def finish(self, count: int | None = 0) -> list[str]:
         """Reject unknown options; return the positionals (exactly `count` unless None)."""
         if self.options:
-            raise _ArgError(f"{self.command}: unknown argument {sorted(self.options)[0]}=")
+            raise ArgError(f"{self.command}: unknown argument {sorted(self.options)[0]}=")
         if count is not None and len(self.positional) != count:
             want = "no arguments" if count == 0 else f"{count} argument(s)"
             got = " ".join(self.positional) or "none"
-            raise _ArgError(f"{self.command} takes {want}, got {got}")
+            raise ArgError(f"{self.command} takes {want}, got {got}")
         return self.positional
 
 
@@ -206,14 +71,14 @@ def _duration(text: str, what: str) -> int:
     try:
         return duration(text)
     except ValueError as error:
-        raise _ArgError(f"{what} {error}") from None
+        raise ArgError(f"{what} {error}") from None
 
 
 def _number(text: str, what: str, kind: type[int] | type[float]) -> float:
     try:
         return kind(text)
     except ValueError:
-        raise _ArgError(f"{what} must be a number, got {text!r}") from None
+        raise ArgError(f"{what} must be a number, got {text!r}") from None
 
 
 # ------------------------------------------------------------------ the runner
@@ -264,7 +129,7 @@ class Runner:
     @property
     def cluster(self) -> Cluster:
         if self._cluster is None:
-            raise _ArgError("no cluster yet: the first command must be 'cluster servers=N ...'")
+            raise ArgError("no cluster yet: the first command must be 'cluster servers=N ...'")
         return self._cluster
 
     def _name(self, server_id: str) -> str:
@@ -276,13 +141,13 @@ class Runner:
         handler = self.handlers.get(command)
         if handler is None:
             known = ", ".join(sorted(self.handlers))
-            raise _ArgError(f"unknown command {command!r} (commands: {known})")
+            raise ArgError(f"unknown command {command!r} (commands: {known})")
         start = len(self._cluster.records) if self._cluster is not None else 0
         self.extra = []
         try:
             tail = handler(Args(command, words))
         except UnknownServerError as error:
-            raise _ArgError(f"{command}: {error}") from None
+            raise ArgError(f"{command}: {error}") from None
         if command == "cluster":
             start = 0
         if command not in OBSERVERS:
@@ -341,24 +206,24 @@ class Runner:
         seed = int(_number(args.take("seed") or "0", "cluster: seed=", int))
         timing = args.take("timing") or "nomad"
         if timing not in ("nomad", "paper"):
-            raise _ArgError(f"cluster: timing= must be nomad or paper, got {timing!r}")
+            raise ArgError(f"cluster: timing= must be nomad or paper, got {timing!r}")
         profile = args.take("profile") or "P1"
         if profile not in PROFILES:
             known = ", ".join(PROFILES)
-            raise _ArgError(f"cluster: profile= must be one of {known}, got {profile!r}")
+            raise ArgError(f"cluster: profile= must be one of {known}, got {profile!r}")
         faults = []
         for value in filter(None, (args.take("faults") or "").split(",")):
             try:
                 faults.append(Fault(value))
             except ValueError:
                 known = ", ".join(f.value for f in Fault)
-                raise _ArgError(f"cluster: unknown fault {value!r} (faults: {known})") from None
+                raise ArgError(f"cluster: unknown fault {value!r} (faults: {known})") from None
         trace = args.take("trace") or "all"
         if trace not in ("all", "state", "off"):
-            raise _ArgError(f"cluster: trace= must be all, state or off, got {trace!r}")
+            raise ArgError(f"cluster: trace= must be all, state or off, got {trace!r}")
         args.finish()
         if servers < 1:
-            raise _ArgError(f"cluster: servers= must be at least 1, got {servers}")
+            raise ArgError(f"cluster: servers= must be at least 1, got {servers}")
         timings = Timing.nomad() if timing == "nomad" else Timing.paper()
         self._cluster = Cluster(
             servers, seed, timings, PROFILES[profile], faults=faults, trace=trace
@@ -398,7 +263,7 @@ class Runner:
             conditions["leader"] = lambda c: c.view(named).role == "Leader"
             still["leader"] = f"{named} is not the leader"
         if what not in conditions:
-            raise _ArgError(
+            raise ArgError(
                 f"run-until: unknown condition {what!r}"
                 " (leader, leader=NAME, new-leader, no-leader, stable)"
             )
@@ -418,14 +283,14 @@ class Runner:
         within = args.duration("within", "60s")
         words = args.finish(None)
         if len(words) > 1:
-            raise _ArgError(f"await takes at most one request number, got {' '.join(words)}")
+            raise ArgError(f"await takes at most one request number, got {' '.join(words)}")
         if not self.requests:
-            raise _ArgError("await: no request has been made yet")
+            raise ArgError("await: no request has been made yet")
         request = self.requests[-1]
         if words:
             number = int(_number(words[0].lstrip("#"), "await: the request number", int))
             if not 1 <= number <= len(self.requests):
-                raise _ArgError(f"await: there is no request #{number}")
+                raise ArgError(f"await: there is no request #{number}")
             request = self.requests[number - 1]
         if request not in self.pending:
             return [f"#{request.number} {request.what}: {_outcome(request.future)} (already)"]
@@ -461,10 +326,10 @@ class Runner:
             else:
                 groups[-1].append(self.cluster.server(part).name)
         if len(groups) < 2 or not all(groups):
-            raise _ArgError("partition needs groups separated by '|': partition alice bob | carol")
+            raise ArgError("partition needs groups separated by '|': partition alice bob | carol")
         names = [n for g in groups for n in g]
         if len(names) != len(set(names)):
-            raise _ArgError("partition: a server appears in two groups")
+            raise ArgError("partition: a server appears in two groups")
         self.cluster.partition(*groups)
         return []
 
@@ -472,7 +337,7 @@ class Runner:
         (link,) = args.finish(1)
         src, arrow, dst = link.partition("->")
         if not (arrow and src and dst):
-            raise _ArgError(f"cut takes one link written src->dst, got {link!r}")
+            raise ArgError(f"cut takes one link written src->dst, got {link!r}")
         self.cluster.server(src)
         self.cluster.server(dst)
         self.cluster.cut(src, dst)
@@ -491,7 +356,7 @@ class Runner:
         loss, duplicate = (args.take(key) for key in ("loss", "duplicate"))
         reorder = args.take("reorder")
         if reorder not in (None, "true", "false"):
-            raise _ArgError(f"network: reorder= must be true or false, got {reorder!r}")
+            raise ArgError(f"network: reorder= must be true or false, got {reorder!r}")
         args.finish()
         try:
             self.cluster.set_network(
@@ -501,7 +366,7 @@ class Runner:
                 None if reorder is None else reorder == "true",
             )
         except ValueError as error:  # LinkConditions validates before anything changes
-            raise _ArgError(f"network: {error}") from None
+            raise ArgError(f"network: {error}") from None
         return []
 
     # -------------------------------------------------------------- clients
@@ -571,7 +436,7 @@ class Runner:
         args.finish()
         if unknown := sorted(kinds - ALL_KINDS):
             known = ", ".join(sorted(ALL_KINDS))
-            raise _ArgError(f"trace: unknown kind {unknown[0]!r} (kinds: {known})")
+            raise ArgError(f"trace: unknown kind {unknown[0]!r} (kinds: {known})")
         ids: set[str] = set()
         for name in filter(None, (servers or "").split(",")):
             ids |= {name, self.cluster.server(name).id}

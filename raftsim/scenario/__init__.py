@@ -1,0 +1,63 @@
+"""Scenario files: datadriven transcripts (after etcd-io/raft's testdata) replayed against one
+`Cluster` in virtual time, so that their output is byte-stable (DESIGN.md, "Scenario files").
+
+A file is paragraphs separated by blank lines: `#` comment lines saying why, one command
+line, a `----` line and the exact expected output (possibly empty); a paragraph of comments
+alone is kept as it is. A command's words are positionals or `key=value` options. Commands:
+
+    cluster servers=3 seed=1 [timing=nomad|paper] [profile=P1|P2|P3] [faults=a,b]
+            [trace=all|state|off]
+    run-for 2s | run-until leader|leader=NAME|new-leader|no-leader|stable [within=60s]
+    await [#N] [within=60s]            (the latest client request by default)
+    crash|restart|pause|resume|isolate NAME | partition a b | c | cut a->b | heal
+    network [latency=1ms-5ms] [loss=P] [duplicate=P] [reorder=true|false]
+    propose DATA [via=NAME] | add-server | add-voter|add-nonvoter|demote-voter|remove-server NAME
+    status | log NAME | check | trace [kinds=send,deliver,...] [servers=NAME,...]
+
+Commands print the state-level trace records they caused (not messages or timers), client
+requests' outcomes when they resolve, and safety violations where they happen; `trace`
+prints every record of the last command that ran time or acted. This module sits above the
+simulation (sim and core, never asyncio): pytest, the CLI and the page replay the same way.
+"""
+
+from __future__ import annotations
+
+from .runner import Runner
+from .transcript import SEPARATOR, ArgError, Block, Replay, ScenarioError, parse, render
+
+__all__ = [
+    "SEPARATOR",
+    "Block",
+    "Replay",
+    "Runner",
+    "ScenarioError",
+    "parse",
+    "render",
+    "replay",
+    "replay_file",
+]
+
+
+def replay(text: str, path: str = "<scenario>") -> Replay:
+    """Run every command of a scenario text; raise ScenarioError on a misused command."""
+    blocks = parse(text, path)
+    runner = Runner()
+    outputs: list[list[str] | None] = []
+    mismatches = []
+    for block in blocks:
+        if not block.command:
+            outputs.append(None)
+            continue
+        try:
+            output = runner.execute(block.command)
+        except ArgError as error:
+            raise ScenarioError(path, block.line, str(error)) from None
+        outputs.append(output)
+        if output != block.expected:
+            mismatches.append(block.line)
+    return Replay(path, text, render(blocks, outputs), mismatches)
+
+
+def replay_file(path: str) -> Replay:
+    with open(path, encoding="utf-8") as f:
+        return replay(f.read(), path)
