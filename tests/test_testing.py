@@ -4,13 +4,22 @@ shard and merge deterministically."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from raftsim import Cluster, Fault
-from raftsim.campaign import Options, Summary, campaign, main, parse_shard, shrink
+from raftsim.campaign import (
+    Options,
+    Summary,
+    campaign,
+    main,
+    parse_shard,
+    progress_printer,
+    shrink,
+)
 from raftsim.cli import build_parser
 from raftsim.scenario import replay
 from raftsim.testing import ScheduleRunner, generate, run_seed
@@ -209,3 +218,23 @@ def test_cluster_spec_strategy_builds_clusters() -> None:
 
     check()
     assert Cluster  # the public import path stays
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
+def test_campaign_progress_bar_on_terminal_plain_lines_otherwise(terminal: bool) -> None:
+    """A terminal gets a progress bar with rate and ETA; a pipe gets plain lines."""
+    stream = _Terminal() if terminal else io.StringIO()
+    tick = progress_printer(4, stream)
+    for _ in range(4):
+        tick(run_seed(0, servers=3, duration=1_000_000))
+    text = stream.getvalue()
+    if terminal:
+        assert "4/4" in text and "schedule/s" in text and "\r" in text
+    else:
+        assert text.splitlines()[-1].startswith("4/4 schedules, ")
+        assert "eta" in text
