@@ -33,6 +33,15 @@ def _guarded(name: str, build: Callable[[], list[Section]]) -> list[Section]:
         return [sec]
 
 
+def _autogroups() -> bool:
+    """Whether Linux's autogroup scheduling is on (nice then only ranks within a session)."""
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled", encoding="ascii") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
 def _met(text: str) -> bool | None:
     return {"yes": True, "NO": False}.get(text)
 
@@ -80,7 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "getloadavg") and os.getloadavg()[0] > 0.5:
         print(
             "warning: the machine is busy before the bench starts (load average "
-            f"{os.getloadavg()[0]:.2f}); wall-clock figures will be lower than on an idle machine",
+            f"{os.getloadavg()[0]:.2f}); wall-clock figures will be lower than on an idle machine"
+            + (
+                " (scheduler autogroups are on: a niced process started in another session "
+                "still gets its session's full share of the CPUs)"
+                if _autogroups()
+                else ""
+            ),
             flush=True,
         )
     sections: list[Section] = []

@@ -179,7 +179,7 @@ def section_a(results: IdleResults) -> Section:
             sec.rows.append(
                 Row(
                     "(a) idle 5 servers, Cluster(5, seed=s) as users get it "
-                    "(trace=state, fast-forward on): simulated s per wall s",
+                    "(trace=state, fast-forward on): sim s per wall s",
                     fmt_num(rate),
                     f">= {GOAL_SIM_PER_WALL:,}",
                     rate >= GOAL_SIM_PER_WALL,
