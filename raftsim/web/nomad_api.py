@@ -175,24 +175,24 @@ async def operator(ctx: Context) -> web.Response:
     return text(404, INVALID_METHOD)
 
 
-async def status_leader(ctx: Context) -> web.Response:
-    """spec §2.6."""
+async def _status(ctx: Context, method: str) -> web.Response:
+    """The two /v1/status/ reads: GET only, query parsed as any read, then the RPC."""
     if ctx.method != "GET":
         return text(405, INVALID_METHOD)
     bad = parse_wait(ctx)
     if bad is not None:
         return bad
-    return await rpc(ctx, Request("Status.Leader", ctx.region, stale=stale(ctx)))
+    return await rpc(ctx, Request(method, ctx.region, stale=stale(ctx)))
+
+
+async def status_leader(ctx: Context) -> web.Response:
+    """spec §2.6."""
+    return await _status(ctx, "Status.Leader")
 
 
 async def status_peers(ctx: Context) -> web.Response:
     """spec §2.7."""
-    if ctx.method != "GET":
-        return text(405, INVALID_METHOD)
-    bad = parse_wait(ctx)
-    if bad is not None:
-        return bad
-    return await rpc(ctx, Request("Status.Peers", ctx.region, stale=stale(ctx)))
+    return await _status(ctx, "Status.Peers")
 
 
 async def agent_members(ctx: Context) -> web.Response:
