@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import sys
 import time
@@ -25,6 +26,8 @@ from .core.timing import SECOND
 from .sim.render import fmt_time
 from .sim.timeparse import duration as parse_duration
 from .testing.schedules import ALL_KINDS, Op, Outcome, ScheduleRunner, generate
+
+MAX_RATE = 100.0  # ops per simulated second; more is a typo, not a schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +112,10 @@ def _span(us: int) -> str:
 
 def parse_faults(text: str) -> tuple[str, ...]:
     kinds = tuple(k for k in text.split(",") if k)
+    if not kinds:
+        raise ValueError(f"no fault kinds given; known: {', '.join(ALL_KINDS)}")
     unknown = [k for k in kinds if k not in ALL_KINDS]
-    if unknown or not kinds:
+    if unknown:
         raise ValueError(f"unknown fault kinds {unknown}; known: {', '.join(ALL_KINDS)}")
     return kinds
 
@@ -325,8 +330,7 @@ def main(args: argparse.Namespace) -> int:
             rate=args.rate,
             inject=parse_inject(args.inject),
         )
-        if args.servers < 1 or args.seeds < 0 or args.workers < 1 or options.duration <= 0:
-            raise ValueError("--servers, --workers and --duration must be positive")
+        check_arguments(args, options)
         index, count = parse_shard(args.shard)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -348,11 +352,27 @@ def main(args: argparse.Namespace) -> int:
     return 1 if summary.violations else 0
 
 
+def check_arguments(args: argparse.Namespace, options: Options) -> None:
+    """Refuse what cannot make a campaign, before running anything."""
+    if args.servers < 1 or args.workers < 1 or options.duration <= 0:
+        raise ValueError("--servers, --workers and --duration must be positive")
+    if args.seeds < 0 or args.start < 0 or (args.replay is not None and args.replay < 0):
+        raise ValueError("--seeds, --start and --replay cannot be negative")
+    if not (math.isfinite(options.rate) and 0 < options.rate <= MAX_RATE):
+        raise ValueError(f"--rate must be above 0 and at most {MAX_RATE} ops per second")
+    if (args.shrink or args.write) and args.replay is None:
+        raise ValueError("--shrink and --write go with --replay SEED")
+
+
 def _merge(paths: Sequence[str], as_json: bool) -> int:
     merged: Summary | None = None
+    fields = set(Summary.__dataclass_fields__)
     for path in paths:
         with open(path, encoding="utf-8") as f:
-            part = Summary(**json.load(f))
+            data = json.load(f)
+        if not isinstance(data, dict) or set(data) != fields:
+            raise ValueError(f"{path} is not the --json output of raftsim check")
+        part = Summary(**data)
         if merged is None:
             merged = part
             merged.shard = "merged"

@@ -170,7 +170,8 @@ def test_plugin_seed_option_and_derived_seed_are_stable(pytester) -> None:  # ty
 
 
 def test_plugin_nomad_cluster_fixture_serves_nomad_http(pytester) -> None:  # type: ignore[no-untyped-def]
-    """`nomad_cluster` serves Nomad's API per server; the 5 s no-leader hold costs little."""
+    """`nomad_cluster` serves Nomad's API per server, with a leader from the start; the 5 s
+    no-leader hold costs little, and the virtual history is the same on every run."""
     pytester.makepyfile(
         """
         import json
@@ -185,6 +186,11 @@ def test_plugin_nomad_cluster_fixture_serves_nomad_http(pytester) -> None:  # ty
             nomad_cluster.request("POST", "/v1/sim/servers/" + name[json.loads(leader)] + "/crash")
             groups = {"groups": [[alive[0]], [alive[1]]]}
             nomad_cluster.request("POST", "/v1/sim/partition", body=groups)
+            # Right after the crash the followers still know the old leader (spec §3.3):
+            status, text = nomad_cluster.get("/v1/operator/raft/configuration", alive[0])
+            assert status == 500 and text.startswith("rpc error: ")
+            # Once their timers have found no contact, there is none: the read is held 5 s.
+            nomad_cluster.request("POST", "/v1/sim/clock/advance", body={"by": "5s"})
             status, text = nomad_cluster.get("/v1/operator/raft/configuration", alive[0])
             assert (status, text) == (500, "No cluster leader")
         """
@@ -238,3 +244,42 @@ def test_campaign_progress_bar_on_terminal_plain_lines_otherwise(terminal: bool)
     else:
         assert text.splitlines()[-1].startswith("4/4 schedules, ")
         assert "eta" in text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "--rate nan",
+        "--rate 0",
+        "--rate 1e9",
+        "--seeds -1",
+        "--replay -3",
+        "--shrink",
+        "--write out.txt",
+        "--faults ,",
+        "--faults nope",
+        "--duration 0s",
+        "--shard 2/2",
+        "--servers 0",
+    ],
+)
+def test_campaign_bad_arguments_exit_2_and_run_nothing(
+    line: str, tmp_path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """Bad input gets a clear `error:` line and exit status 2, before any schedule runs."""
+    monkeypatch.chdir(tmp_path)
+    assert main_args(line) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and captured.out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", ["[1]", '{"x": 1}', "not json"], ids=["list", "dict", "text"])
+def test_campaign_merge_refuses_files_that_are_not_summaries(
+    content: str, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """--merge names the file that is not raftsim check's --json output (exit 2)."""
+    path = tmp_path / "shard.json"
+    path.write_text(content)
+    assert main_args(f"--merge {path}") == 2
+    assert "error: " in capsys.readouterr().err

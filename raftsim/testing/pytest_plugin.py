@@ -1,7 +1,7 @@
 """raftsim's pytest plugin, registered through the `pytest11` entry point, so installing
 raftsim is enough: a `cluster` fixture giving a fresh seeded `Cluster`, a `nomad_cluster`
-fixture giving an HTTP client to a running simulated cluster (autojump time: a 5 s hold
-costs milliseconds), a `raftsim_seed` fixture, a `raftsim` marker and a `--raftsim-seed`
+fixture giving an HTTP client to a running simulated cluster (time jumps while a request
+waits: a 5 s hold costs milliseconds), a `raftsim_seed` fixture, a `raftsim` marker and a `--raftsim-seed`
 option to set the seed, the seed (and how to replay it) printed with every failure, and
 hypothesis profiles `raftsim-dev` and `raftsim-ci` (derandomized) for
 `--hypothesis-profile`."""
@@ -124,17 +124,24 @@ class SimulatedNomad:
 
 @pytest.fixture
 def nomad_cluster(request: pytest.FixtureRequest, raftsim_seed: int) -> Iterator[SimulatedNomad]:
-    """`raftsim serve` on a background thread, on free loopback ports, with autojump time
-    (the marker's `servers=` applies); stopped when the test ends."""
+    """`raftsim serve` on a background thread, on free loopback ports (the marker's
+    `servers=` applies), stopped when the test ends. Time jumps whenever a request waits on
+    it ("demand" clock: autojump while someone waits, frozen otherwise), so a 5 s hold costs
+    milliseconds and the same test sees the same virtual history on every run. The cluster
+    has had 10 virtual seconds to elect its first leader before the test starts."""
     # Imported here: every pytest run of anyone who installed raftsim loads this plugin,
     # and only this fixture needs aiohttp.
-    from ..web import AUTOJUMP, Background, Options  # noqa: PLC0415
+    from ..web import DEMAND, Background, Options  # noqa: PLC0415
 
     marker = request.node.get_closest_marker("raftsim")
     servers = int((marker.kwargs if marker else {}).get("servers", 3))
-    options = Options(servers=servers, seed=raftsim_seed, mode=AUTOJUMP)
+    options = Options(servers=servers, seed=raftsim_seed, mode=DEMAND)
     with Background(options) as served:
-        yield SimulatedNomad(served)
+        nomad = SimulatedNomad(served)
+        status, text = nomad.request("POST", "/v1/sim/clock/advance", body={"by": "10s"})
+        if status != 200:
+            raise RuntimeError(f"cannot advance the simulated clock: {status} {text}")
+        yield nomad
 
 
 @pytest.hookimpl(wrapper=True)
