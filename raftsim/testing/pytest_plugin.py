@@ -1,9 +1,9 @@
 """raftsim's pytest plugin, registered through the `pytest11` entry point, so installing
-raftsim is enough: a `cluster` fixture giving a fresh seeded `Cluster`, a `nomad_cluster`
+raftsim is enough: a `cluster` fixture giving a fresh seeded `Cluster`; a `nomad_cluster`
 fixture giving an HTTP client to a running simulated cluster (time jumps while a request
-waits: a 5 s hold costs milliseconds), a `raftsim_seed` fixture, a `raftsim` marker and a `--raftsim-seed`
-option to set the seed, the seed (and how to replay it) printed with every failure, and
-hypothesis profiles `raftsim-dev` and `raftsim-ci` (derandomized) for
+waits: a 5 s hold costs milliseconds); a `raftsim_seed` fixture, a `raftsim` marker and a
+`--raftsim-seed` option to set the seed, which is printed (with how to replay it) with
+every failure; and hypothesis profiles `raftsim-dev` and `raftsim-ci` (derandomized) for
 `--hypothesis-profile`."""
 
 from __future__ import annotations
