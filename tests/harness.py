@@ -19,6 +19,7 @@ from raftsim.core import (
     Suffrage,
     Timing,
 )
+from raftsim.core.events import EntryApplied
 from raftsim.core.messages import (
     AppendEntries,
     AppendResponse,
@@ -94,10 +95,10 @@ class Net:
     def _drain(self, i: str) -> None:
         node = self.nodes[i]
         for event in node.events:
-            self.checker.on_event(self.now, i, event)
+            self.checker.on_event(event)
         node.events.clear()
         for entry in node.applied:
-            self.checker.on_apply(self.now, i, entry)
+            self.checker.on_event(EntryApplied(self.now, i, entry))
         node.applied.clear()
         for name, peer, due, token in node.timers:
             self.timers[(i, name, peer)] = (due, token)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from raftsim import Fault
+from raftsim.core.events import TermChanged
 from raftsim.sim.checkers import SafetyChecker
 from raftsim.testing import run_seed
 
@@ -58,8 +59,8 @@ def test_checkers_quiet_on_the_correct_core() -> None:
 def test_checker_violation_names_rule_servers_time_and_seed() -> None:
     """A violation's text says which rule, who, when, and under which seed."""
     checker = SafetyChecker(42, {})
-    checker.on_event(1_500, "alice", ("term", 3))
-    checker.on_event(2_000, "alice", ("term", 2))
+    checker.on_event(TermChanged(1_500, "alice", 3))
+    checker.on_event(TermChanged(2_000, "alice", 2))
     (violation,) = checker.violations
     assert str(violation) == (
         "Terms never decrease violated at 2.000ms by alice (seed 42): term went from 3 to 2"

@@ -17,9 +17,6 @@ from raftsim.sim import fastforward
 from raftsim.sim.network import LinkConditions
 from raftsim.sim.render import fmt_message
 
-STATE_KINDS = {"role", "term", "leader", "config", "commit", "truncate", "vote", "append", "apply"}
-STATE_KINDS |= {"lease-lost", "crash", "restart", "partition", "heal", "propose", "network"}
-
 
 def snapshot(cluster: Cluster) -> dict[str, Any]:
     """Everything observable, and everything that decides what happens next."""
@@ -71,8 +68,8 @@ def snapshot(cluster: Cluster) -> dict[str, Any]:
     state["fifo"] = {k: c.last_due for k, c in sorted(cluster.network.connections.items())}
     state["trace"] = [
         line
-        for line, r in zip(cluster.trace_lines(), cluster.records, strict=True)
-        if r[2] in STATE_KINDS
+        for line, event in zip(cluster.trace_lines(), cluster.records, strict=True)
+        if not event.message_level
     ]
     return state
 

@@ -203,9 +203,11 @@ def test_cluster_fixture_fails_the_test_on_a_violation(pytester) -> None:  # typ
     """The fixture checks the safety checkers when the test ends."""
     pytester.makepyfile(
         """
+        from raftsim.core.events import TermChanged
+
         def test_breaks(cluster):
-            cluster.checker.on_event(1, "alice", ("term", 5))
-            cluster.checker.on_event(2, "alice", ("term", 4))
+            cluster.checker.on_event(TermChanged(1, "alice", 5))
+            cluster.checker.on_event(TermChanged(2, "alice", 4))
         """
     )
     result = pytester.runpytest()

@@ -10,10 +10,12 @@ loop is a little state record whose waits are timers and whose calls are message
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .configuration import ChangeCommand, next_configuration
 from .errors import ConfigurationError, LeadershipLostError, NotLeaderError, RaftsimError
+from .events import LeaseLost
 from .faults import Fault
 from .messages import AppendEntries, AppendResponse, RpcFailure
 from .timing import RandomSource, jitter
@@ -38,20 +40,41 @@ def backoff(failures: int) -> int:
 
 
 class Future:
-    """The answer to a client request: the entry's index on commit, or an error."""
+    """The answer to a client request: the entry's index on commit, or an error.
 
-    __slots__ = ("done", "error", "index")
+    Done-callbacks run synchronously, inside the node's handling of the input that decided
+    the outcome (a commit, a lost leadership, a crash): a callback must not drive the node
+    again from there, only note the outcome or schedule work for later."""
+
+    __slots__ = ("_callbacks", "done", "error", "index")
 
     def __init__(self) -> None:
         self.done = False
         self.index = 0
         self.error: RaftsimError | None = None
+        self._callbacks: list[Callable[[Future], None]] = []
+
+    def add_done_callback(self, fn: Callable[[Future], None]) -> None:
+        """Call fn(self) once the future is done (at once if it already is)."""
+        if self.done:
+            fn(self)
+        else:
+            self._callbacks.append(fn)
 
     def resolve(self, index: int) -> None:
         self.done, self.index = True, index
+        self._finish()
 
     def fail(self, error: RaftsimError) -> None:
+        if self.done:
+            return  # (a crash fails what leadership loss already failed: first answer wins)
         self.done, self.error = True, error
+        self._finish()
+
+    def _finish(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for fn in callbacks:
+            fn(self)
 
     def __repr__(self) -> str:
         state = "pending" if not self.done else (self.error or f"index {self.index}")
@@ -133,11 +156,15 @@ class LeaderState:
             node.disarm("replicate", f.peer)
         node.disarm("lease")
         self.followers.clear()
+        self.fail_requests(LeadershipLostError(), NotLeaderError())
+
+    def fail_requests(self, inflight: RaftsimError, queued: RaftsimError) -> None:
+        """Fail every request in the log but uncommitted, and every change still queued."""
         for future in self.inflight.values():
-            future.fail(LeadershipLostError())
+            future.fail(inflight)
         self.inflight.clear()
         for *_, future in self.changes:
-            future.fail(NotLeaderError())
+            future.fail(queued)
         self.changes.clear()
 
     def _start_stop_replication(self, now: int) -> None:
@@ -389,7 +416,7 @@ class LeaderState:
                 contacted += 1
                 oldest = max(oldest, age)
         if contacted < node.latest.quorum():
-            node.events.append(("lease-lost", contacted))
+            node.events.append(LeaseLost(now, node.name, contacted))
             node.set_role(Role.FOLLOWER, now)
             return
         node.arm("lease", "", max(lease - oldest, MIN_LEASE_CHECK), now)

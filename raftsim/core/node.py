@@ -24,7 +24,19 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .configuration import ChangeCommand
-from .errors import NotLeaderError
+from .errors import NotLeaderError, ShutdownError
+from .events import (
+    CommitAdvanced,
+    ConfigurationChanged,
+    EntriesAppended,
+    Event,
+    LeaderChanged,
+    LogOverwritten,
+    LogTruncated,
+    RoleChanged,
+    TermChanged,
+    VoteGranted,
+)
 from .faults import Fault
 from .leader import Future, LeaderState
 from .messages import (
@@ -70,8 +82,11 @@ class RaftNode:
         profile: Profile = P1,
         faults: frozenset[Fault] = frozenset(),
         rpc_base: int = 0,
+        name: str = "",
     ) -> None:
         self.id = server_id
+        self.name = name or server_id  # the server its events are stamped with
+        self.now = 0  # the virtual time of the input being handled: events carry it
         self.address = address
         self.storage = storage
         self.timing = timing
@@ -106,18 +121,25 @@ class RaftNode:
         # Outboxes, drained by the caller after every input.
         self.messages: list[Message] = []
         self.timers: list[tuple[str, str, int, int]] = []  # (name, peer, due, token)
-        self.events: list[tuple[object, ...]] = []
+        self.events: list[Event] = []
         self.applied: list[Entry] = []
 
     # ----------------------------------------------------------------- lifecycle
 
     def start(self, now: int) -> None:
         """Start (or restart) from durable state: replay configuration entries (§2.2)."""
+        self.now = now
         for entry in self.storage.log:
             if entry.kind is EntryKind.CONFIGURATION:
                 self._adopt_configuration(entry, emit=False)
-        self._emit("config")
+        self._configuration_changed()
         self._arm_follower_timer(now)
+
+    def shutdown(self) -> None:
+        """The process dies: every request waiting on it fails with ErrRaftShutdown. The
+        node is discarded after this; its storage is what survives."""
+        if self.leader_state is not None:
+            self.leader_state.fail_requests(ShutdownError(), ShutdownError())
 
     def configuration_state(self) -> ConfigurationState:
         return ConfigurationState(
@@ -132,6 +154,7 @@ class RaftNode:
         if self._tokens.get(key) != token:
             return False
         del self._tokens[key]
+        self.now = now
         if name == FOLLOWER:
             self._on_follower_timer(now)
         elif name == CANDIDATE:
@@ -145,6 +168,7 @@ class RaftNode:
         """Handle one message (hashicorp `processRPC` for requests, the loops for replies)."""
         # Dispatch on the exact type: one dict lookup instead of an isinstance chain, on
         # the path every message takes.
+        self.now = now
         _HANDLERS[type(msg)](self, msg, now)
 
     def _on_append_response(self, msg: AppendResponse, now: int) -> None:
@@ -158,6 +182,7 @@ class RaftNode:
 
     def propose(self, data: str, now: int) -> Future:
         """Apply a command (hashicorp `Apply`); the future resolves on commit."""
+        self.now = now
         if self.leader_state is None or self.leader_state.stepping_down:
             raise NotLeaderError()
         return self.leader_state.dispatch(EntryKind.COMMAND, data, None, now)
@@ -166,6 +191,7 @@ class RaftNode:
         self, command: ChangeCommand, server_id: str, address: str, prev_index: int, now: int
     ) -> Future:
         """Queue a membership change; it waits for §2.5's gate, then commits or fails."""
+        self.now = now
         if self.leader_state is None or self.leader_state.stepping_down:
             raise NotLeaderError()
         return self.leader_state.enqueue_change(command, server_id, address, prev_index, now)
@@ -210,21 +236,27 @@ class RaftNode:
         """Account for `count` RPC numbers used outside `new_rpc` (only uniqueness matters)."""
         self._next_rpc += count
 
-    def _emit(self, kind: str, *fields: object) -> None:
-        if kind == "config":
-            self.events.append(("config", self.latest_index, self.committed_index, self.latest))
-        else:
-            self.events.append((kind, *fields))
+    def _configuration_changed(self) -> None:
+        self.events.append(
+            ConfigurationChanged(
+                self.now,
+                self.name,
+                self.latest,
+                self.latest_index,
+                self.committed,
+                self.committed_index,
+            )
+        )
 
     def set_term(self, term: int) -> None:
         self.storage.current_term = term
-        self._emit("term", term)
+        self.events.append(TermChanged(self.now, self.name, term))
 
     def set_leader(self, leader_id: str, address: str) -> None:
         if leader_id != self.leader_id:
             self.leader_id = leader_id
             self.leader_address = address
-            self._emit("leader", leader_id)
+            self.events.append(LeaderChanged(self.now, self.name, leader_id))
 
     def step_down(self, term: int, now: int) -> None:
         """Adopt a higher term (persisted) and become follower."""
@@ -239,7 +271,7 @@ class RaftNode:
             return
         old = self.role
         self.role = role
-        self._emit("role", role, self.storage.current_term)
+        self.events.append(RoleChanged(now, self.name, role, self.storage.current_term))
         if old is Role.LEADER and self.leader_state is not None:
             self.leader_state.stop()
             self.leader_state = None
@@ -264,12 +296,12 @@ class RaftNode:
         self.committed, self.committed_index = self.latest, self.latest_index
         self.latest, self.latest_index = entry.configuration, entry.index
         if emit:
-            self._emit("config")
+            self._configuration_changed()
 
     def append_to_log(self, entries: list[Entry]) -> None:
         """Persist entries at the end of the log and adopt any configuration among them."""
         self.storage.log.extend(entries)
-        self.events.append(("append", entries))
+        self.events.append(EntriesAppended(self.now, self.name, tuple(entries)))
         for entry in entries:
             if entry.kind is EntryKind.CONFIGURATION:
                 self._adopt_configuration(entry)
@@ -277,10 +309,14 @@ class RaftNode:
     def set_commit_index(self, index: int) -> None:
         """Advance the commit index, commit the latest configuration under it, apply."""
         self.commit_index = index
-        self._emit("commit", index, self.role is Role.LEADER, self.storage.current_term)
+        self.events.append(
+            CommitAdvanced(
+                self.now, self.name, index, self.role is Role.LEADER, self.storage.current_term
+            )
+        )
         if self.committed_index < self.latest_index <= index:
             self.committed, self.committed_index = self.latest, self.latest_index
-            self._emit("config")
+            self._configuration_changed()
         log = self.storage.log
         while self.last_applied < index:
             self.last_applied += 1
@@ -325,7 +361,7 @@ class RaftNode:
         for server_id in self.latest.voters():
             if server_id == self.id:
                 storage.vote_term, storage.vote_for = term, self.id
-                self._emit("vote", term, self.id)
+                self.events.append(VoteGranted(self.now, self.name, term, self.id))
                 self.votes_granted += 1
             else:
                 rpc = self.new_rpc()
@@ -385,7 +421,7 @@ class RaftNode:
         if last_term == req.last_term and storage.last_index > req.last_index:
             return
         storage.vote_term, storage.vote_for = req.term, req.src
-        self._emit("vote", req.term, req.src)
+        self.events.append(VoteGranted(self.now, self.name, req.term, req.src))
         resp.granted = True
         self.last_contact = now
         if self.timing.model is TimerModel.PAPER and self.role is Role.FOLLOWER:
@@ -443,14 +479,14 @@ class RaftNode:
                             log[e.index - 1] = e
                         else:
                             log.append(e)
-                    self.events.append(("overwrite", list(entries[i:])))
+                    self.events.append(LogOverwritten(self.now, self.name, tuple(entries[i:])))
                     return
                 del log[entry.index - 1 :]
-                self.events.append(("truncate", entry.index))
+                self.events.append(LogTruncated(self.now, self.name, entry.index))
                 if entry.index <= self.latest_index:
                     # §2.2: the latest configuration was cut off; fall back on committed.
                     self.latest, self.latest_index = self.committed, self.committed_index
-                    self._emit("config")
+                    self._configuration_changed()
                 new = list(entries[i:])
                 break
         if new:

@@ -1,11 +1,12 @@
 """`NomadCluster` (ring 1b): the Nomad servers around one simulated Raft `Cluster`, and the
 one object the HTTP layer drives for everything Nomad adds to Raft.
 
-It follows the cluster's lifecycle through `Cluster.observers`: a crashed server loses its
-Nomad process (Serf agent, leader loop, pending requests), a restarted or new one starts a
-fresh process that rejoins Serf. It carries gossip as simulated messages, notices new
-leaders (hashicorp/raft's leaderCh) by looking every 50 ms, and offers the operations as
-callbacks that fire in virtual time, so the HTTP layer can await them. Everything here is
+It follows the cluster's events (`Cluster.listeners`): a crashed server loses its Nomad
+process (Serf agent, leader loop, pending requests), a restarted or new one starts a fresh
+process that rejoins Serf, and a server's change of role starts or stops its leader loop
+(hashicorp/raft's leaderCh, read by Nomad's monitorLeadership) at the same virtual time. It
+carries gossip as simulated messages and offers the operations as callbacks that fire in
+virtual time, so the HTTP layer can await them. Everything here is
 synchronous, uses the cluster's virtual clock and named random streams (`nomad/...`) only.
 """
 
@@ -15,8 +16,10 @@ from collections import deque
 from collections.abc import Callable
 
 from ..core.errors import RaftsimError
+from ..core.events import Event, RoleChanged
 from ..core.types import Role
 from ..sim.cluster import DOWN, PAUSED, UP, Cluster
+from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
 from . import endpoints
 from .agent import NomadServer, Reply, new_token
 from .endpoints import Request
@@ -57,12 +60,12 @@ class NomadCluster:
         self.leaving: set[str] = set()
         self.lines: deque[tuple[int, str, str]] = deque(maxlen=2000)
         self._infos: dict[str, MemberInfo] = {}
-        cluster.observers.append(self._on_lifecycle)
+        cluster.listeners.append(self._on_event)
         # The cluster formed before time 0: every running server already knows the others.
         running = [n for n, s in cluster.servers.items() if s.status != DOWN]
         for name in running:
             self._start(name, join=False, peers=[p for p in running if p != name])
-        self._watch(None)
+            self._leadership(name)
 
     # ------------------------------------------------------------ membership data
 
@@ -104,34 +107,39 @@ class NomadCluster:
         infos = [i for i in (self.info(p) for p in peers) if i is not None]
         server.serf.start(infos, join=join)
 
-    def _on_lifecycle(self, kind: str, name: str) -> None:
-        if kind == "crash":
-            server = self.servers.pop(name, None)
+    def _on_event(self, event: Event) -> None:
+        name = event.server
+        if isinstance(event, RoleChanged):
+            server = self.servers.get(name)
             if server is not None:
-                server.stop()
+                # Not from inside the Raft node's step: on the server's own timer, now.
+                server.after(0, lambda: self._leadership(name))
+        elif isinstance(event, ServerCrashed):
+            crashed = self.servers.pop(name, None)
+            if crashed is not None:
+                crashed.stop()
             self.leaving.discard(name)
-        elif kind in ("restart", "start"):
+        elif isinstance(event, ServerRestarted | ServerStarted):
             self.left.discard(name)
             # Serf's snapshot (or the server's retry_join list) names the other servers.
             self._start(name, join=True, peers=[p for p in self.cluster.servers if p != name])
 
-    def _watch(self, _: object) -> None:
-        """Start a leader loop on every new leader, stop it on lost leadership."""
-        for server in self.servers.values():
-            node = server.sim.node
-            loop = server.leader_loop
-            leading = server.sim.status == UP and node is not None and node.role is Role.LEADER
-            if leading and node is not None:
-                term = node.storage.current_term
-                if loop is None or loop.term != term:
-                    if loop is not None:
-                        loop.stop()
-                    server.leader_loop = LeaderLoop(server, term)
-            elif loop is not None and server.sim.status != PAUSED:
-                loop.stop()
-                server.leader_loop = None
-        sched = self.cluster.sched
-        sched.at(sched.now + self.timing.leader_watch, self._watch)
+    def _leadership(self, name: str) -> None:
+        """Start a leader loop when server `name` leads in a new term; stop it otherwise."""
+        server = self.servers.get(name)
+        if server is None:
+            return
+        node = server.sim.node
+        loop = server.leader_loop
+        if server.sim.status == UP and node is not None and node.role is Role.LEADER:
+            term = node.storage.current_term
+            if loop is None or loop.term != term:
+                if loop is not None:
+                    loop.stop()
+                server.leader_loop = LeaderLoop(server, term)
+        elif loop is not None:
+            loop.stop()
+            server.leader_loop = None
 
     def gossip(self, src: str, dst: str, msg: tuple[object, ...]) -> None:
         """Carry one Serf packet over the simulated network."""

@@ -5,9 +5,9 @@ blocks on Raft futures and sleeps. Written as generators they read the same way:
 yields what it waits for (`Sleep`, a Raft `Future`, or `WaitFor` a `Signal`) and is resumed
 in virtual time by its host server's timers, which a crash cancels and a pause holds.
 
-The Raft core's futures have no completion callback, so a waiting process polls its future,
-first after 100 µs, then backing off to 50 ms: cheap, deterministic, and a commit (one round
-trip, about 1 ms here) is seen within a fraction of a millisecond.
+A process waiting on a Raft future is woken by the future's done-callback, through its host's
+timer at the same virtual time: the callback itself runs inside the Raft node's step, which a
+process must not re-enter (hashicorp's futures wake a goroutine; they do not run it inline).
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..core.leader import Future
-
-POLL_MIN = 100  # µs
-POLL_MAX = 50_000  # µs
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +98,9 @@ class Process:
         if isinstance(wait, Sleep):
             self.host.after(wait.span, lambda: self.wake(token, None))
         elif isinstance(wait, Future):
-            self._poll(wait, token, POLL_MIN)
+            wait.add_done_callback(
+                lambda future: self.host.after(0, lambda: self.wake(token, future))
+            )
         elif wait.signal._pending:
             wait.signal._pending = False
             self.host.after(0, lambda: self.wake(token, True))
@@ -114,10 +113,3 @@ class Process:
         if signal._waiter is not None and signal._waiter[1] == token:
             signal._waiter = None
         self.wake(token, False)
-
-    def _poll(self, future: Future, token: int, delay: int) -> None:
-        if future.done:
-            self.wake(token, future)
-        elif self.alive and token == self._token:
-            nxt = min(delay * 2, POLL_MAX)
-            self.host.after(delay, lambda: self._poll(future, token, nxt))

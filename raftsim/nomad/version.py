@@ -59,9 +59,6 @@ class NomadTiming:
     raft_remove_grace: int = 5 * SECOND  # raft-semantics §2.7 raftRemoveGracePeriod
     leave_poll: int = 50 * MS  # raft-semantics §2.7: a leaving follower polls every 50 ms
     reconcile_queue: int = 32  # reconcileCh's buffer; further events are dropped
-    # A simulation artefact, not a Nomad setting: how often the simulation notices that a
-    # server became leader and starts its leader loop (hashicorp/raft signals leaderCh).
-    leader_watch: int = 50 * MS
 
 
 @dataclass(frozen=True, slots=True)

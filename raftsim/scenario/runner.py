@@ -7,27 +7,40 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..core.errors import RaftsimError
+from ..core.events import (
+    EVENT_CLASSES,
+    CommitAdvanced,
+    ConfigurationChanged,
+    Event,
+    LeaderChanged,
+    LeaseLost,
+    LogOverwritten,
+    LogTruncated,
+    RoleChanged,
+    TermChanged,
+)
 from ..core.faults import Fault
 from ..core.leader import Future
 from ..core.profile import PROFILES
 from ..core.timing import Timing
+from ..sim import events as sim_events
 from ..sim.cluster import Cluster, UnknownServerError
-from ..sim.render import fmt_configuration, fmt_entry, fmt_record, fmt_time
+from ..sim.render import fmt_configuration, fmt_entry, fmt_event, fmt_time
 from ..sim.timeparse import duration
 from .transcript import ArgError
 
-Record = tuple[object, ...]
-
 # What a command prints by default: changes of the servers' state and the operator's own
-# actions, not message traffic and timers (`trace` shows those), so transcripts stay short.
-STATE_KINDS = frozenset(
-    {"role", "term", "leader", "config", "commit", "truncate", "overwrite", "lease-lost"}
-    | {"crash", "restart", "pause", "resume", "start", "partition", "cut", "heal", "network"}
-    | {"propose", "change"}
+# actions, not message traffic, timers, appends, applies and votes (`trace` shows those),
+# so transcripts stay short.
+SHOWN: frozenset[type[Event]] = frozenset(
+    {RoleChanged, TermChanged, LeaderChanged, ConfigurationChanged, CommitAdvanced}
+    | {LogTruncated, LogOverwritten, LeaseLost}
+    | {sim_events.ServerCrashed, sim_events.ServerRestarted, sim_events.ServerPaused}
+    | {sim_events.ServerResumed, sim_events.ServerStarted, sim_events.Partitioned}
+    | {sim_events.LinkCut, sim_events.Healed, sim_events.NetworkChanged}
+    | {sim_events.Proposed, sim_events.ChangeRequested}
 )
-# Every record kind the cluster writes, for validating `trace kinds=`.
-ALL_KINDS = STATE_KINDS | {"timer", "send", "deliver", "drop", "append", "apply", "vote"}
-MESSAGE_KINDS = ("send", "deliver", "drop")
+MESSAGE_EVENTS = (sim_events.MessageSent, sim_events.MessageDelivered, sim_events.MessageDropped)
 OBSERVERS = ("status", "trace", "log", "check")  # commands that neither run time nor act
 
 
@@ -159,7 +172,7 @@ class Runner:
 
     # -------------------------------------------------------------- output and time
 
-    def _records(self, start: int, keep: Callable[[Record], bool]) -> list[str]:
+    def _records(self, start: int, keep: Callable[[Event], bool]) -> list[str]:
         """Records from `start` that `keep` accepts, with result and violation lines."""
         cluster = self.cluster
         extra = sorted(self.extra, key=lambda item: item[0])
@@ -168,7 +181,7 @@ class Runner:
             while extra and extra[0][0] <= position:
                 lines.append(extra.pop(0)[1])
             if keep(cluster.records[position]):
-                lines.append(fmt_record(cluster.records[position], cluster.names))
+                lines.append(fmt_event(cluster.records[position], cluster.names))
         self.extra = []
         return lines + [line for _, line in extra]
 
@@ -431,24 +444,26 @@ class Runner:
         return _table(rows, numeric={3, 5, 6})
 
     def _cmd_trace(self, args: Args) -> list[str]:
-        kinds = frozenset((args.take("kinds") or ",".join(ALL_KINDS)).split(","))
+        every = frozenset(EVENT_CLASSES)
+        kinds = frozenset((args.take("kinds") or ",".join(every)).split(","))
         servers = args.take("servers")
         args.finish()
-        if unknown := sorted(kinds - ALL_KINDS):
-            known = ", ".join(sorted(ALL_KINDS))
+        if unknown := sorted(kinds - every):
+            known = ", ".join(sorted(every))
             raise ArgError(f"trace: unknown kind {unknown[0]!r} (kinds: {known})")
         ids: set[str] = set()
         for name in filter(None, (servers or "").split(",")):
             ids |= {name, self.cluster.server(name).id}
 
-        def keep(record: Record) -> bool:
-            if record[2] not in kinds:
+        def keep(event: Event) -> bool:
+            if event.kind not in kinds:
                 return False
-            if not ids or record[1] in ids:
+            if not ids or event.server in ids:
                 return True
-            # A message record also concerns the server at its other end.
-            msg = record[3] if record[2] in MESSAGE_KINDS else None
-            return getattr(msg, "src", None) in ids or getattr(msg, "dst", None) in ids
+            # A message event also concerns the server at its other end.
+            if isinstance(event, MESSAGE_EVENTS):
+                return event.message.src in ids or event.message.dst in ids
+            return False
 
         self.extra = []
         return self._records(self.last_start, keep)
@@ -465,10 +480,9 @@ class Runner:
 # ------------------------------------------------------------------ helpers
 
 
-def _default_kind(record: Record) -> bool:
-    kind = record[2]
+def _default_kind(event: Event) -> bool:
     # Followers echo every commit index they learn; the leader's commit is the decision.
-    return kind in STATE_KINDS and (kind != "commit" or bool(record[4]))
+    return type(event) in SHOWN and (not isinstance(event, CommitAdvanced) or event.leader)
 
 
 def _span(us: int) -> str:

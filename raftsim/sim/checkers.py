@@ -10,11 +10,24 @@ earlier term, whichever happened first in virtual time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from ..core.events import (
+    CommitAdvanced,
+    ConfigurationChanged,
+    EntriesAppended,
+    EntryApplied,
+    Event,
+    LogOverwritten,
+    LogTruncated,
+    RoleChanged,
+    TermChanged,
+    VoteGranted,
+)
 from ..core.storage import Storage
-from ..core.types import Configuration, Entry, EntryKind, Role
+from ..core.types import Entry, EntryKind, Role
 from .render import fmt_time
 
 
@@ -35,7 +48,8 @@ class Violation:
 
 
 class SafetyChecker:
-    """Consumes node events in virtual-time order and records every violation."""
+    """Consumes events in virtual-time order and records every violation; dispatches on
+    the event's class (`_handlers`)."""
 
     def __init__(self, seed: int, storages: Mapping[str, Storage]) -> None:
         self.seed = seed
@@ -82,7 +96,7 @@ class SafetyChecker:
             digest = self._intern[key] = len(self._intern) + 1
         return digest
 
-    def _extend(self, server: str, entries: list[Entry], now: int) -> None:
+    def _extend(self, server: str, entries: Sequence[Entry], now: int) -> None:
         chain = self._chains[server]
         for entry in entries:
             if entry.index != len(chain) + 1:
@@ -105,64 +119,64 @@ class SafetyChecker:
 
     # ------------------------------------------------------------ events
 
-    def on_event(self, now: int, server: str, event: tuple[object, ...]) -> None:
-        kind = event[0]
-        if kind == "append":
-            entries = event[1]
-            assert isinstance(entries, list)
-            self._on_append(now, server, entries)
-        elif kind == "truncate":
-            index = event[1]
-            assert isinstance(index, int)
-            self._on_truncate(now, server, index)
-        elif kind == "overwrite":
-            entries = event[1]
-            assert isinstance(entries, list)
-            self._on_truncate(now, server, entries[0].index)
-            log = self.storages[server].log
-            self._extend(server, log[entries[0].index - 1 :], now)
-        elif kind == "commit":
-            index, as_leader, term = event[1], event[2], event[3]
-            assert isinstance(index, int) and isinstance(term, int)
-            self._on_commit(now, server, index, bool(as_leader), term)
-        elif kind == "term":
-            term = event[1]
-            assert isinstance(term, int)
-            if term < self._terms.get(server, 0):
-                self._violation(
-                    "Terms never decrease",
-                    (server,),
-                    now,
-                    f"term went from {self._terms[server]} to {term}",
-                )
-            self._terms[server] = term
-        elif kind == "vote":
-            term, candidate = event[1], event[2]
-            assert isinstance(term, int) and isinstance(candidate, str)
-            earlier = self._votes.setdefault((server, term), candidate)
-            if earlier != candidate:
-                self._violation(
-                    "One vote per term",
-                    (server,),
-                    now,
-                    f"voted for {earlier} and {candidate} in term {term}",
-                )
-        elif kind == "role":
-            role, term = event[1], event[2]
-            assert isinstance(role, Role) and isinstance(term, int)
-            self._roles[server] = role
-            if role is Role.LEADER:
-                self._term_start[server] = len(self._chains[server]) + 1
-                self._on_leader(now, server, term)
-        elif kind == "config":
-            latest = event[3]
-            assert isinstance(latest, Configuration)
-            if latest.servers and not latest.voters():
-                self._violation(
-                    "No configuration without a voter", (server,), now, f"adopted {latest}"
-                )
+    def on_event(self, event: Event) -> None:
+        """Check one event; events no rule concerns are ignored."""
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(self, event)
 
-    def _on_append(self, now: int, server: str, entries: list[Entry]) -> None:
+    def _on_entries_appended(self, event: EntriesAppended) -> None:
+        self._on_append(event.time, event.server, event.entries)
+
+    def _on_log_truncated(self, event: LogTruncated) -> None:
+        self._on_truncate(event.time, event.server, event.index)
+
+    def _on_log_overwritten(self, event: LogOverwritten) -> None:
+        first = event.entries[0].index
+        self._on_truncate(event.time, event.server, first)
+        log = self.storages[event.server].log
+        self._extend(event.server, log[first - 1 :], event.time)
+
+    def _on_commit_advanced(self, event: CommitAdvanced) -> None:
+        self._on_commit(event.time, event.server, event.index, event.leader, event.term)
+
+    def _on_term_changed(self, event: TermChanged) -> None:
+        server, term = event.server, event.term
+        if term < self._terms.get(server, 0):
+            self._violation(
+                "Terms never decrease",
+                (server,),
+                event.time,
+                f"term went from {self._terms[server]} to {term}",
+            )
+        self._terms[server] = term
+
+    def _on_vote_granted(self, event: VoteGranted) -> None:
+        server, term, candidate = event.server, event.term, event.candidate
+        earlier = self._votes.setdefault((server, term), candidate)
+        if earlier != candidate:
+            self._violation(
+                "One vote per term",
+                (server,),
+                event.time,
+                f"voted for {earlier} and {candidate} in term {term}",
+            )
+
+    def _on_role_changed(self, event: RoleChanged) -> None:
+        server = event.server
+        self._roles[server] = event.role
+        if event.role is Role.LEADER:
+            self._term_start[server] = len(self._chains[server]) + 1
+            self._on_leader(event.time, server, event.term)
+
+    def _on_configuration_changed(self, event: ConfigurationChanged) -> None:
+        latest = event.latest
+        if latest.servers and not latest.voters():
+            self._violation(
+                "No configuration without a voter", (event.server,), event.time, f"adopted {latest}"
+            )
+
+    def _on_append(self, now: int, server: str, entries: Sequence[Entry]) -> None:
         self._extend(server, entries, now)
         if self._roles.get(server) is Role.LEADER:
             for entry in entries:
@@ -291,7 +305,8 @@ class SafetyChecker:
             if leader_term > term:
                 self._check_completeness(now, server, leader_term, snapshot, term, index, digest)
 
-    def on_apply(self, now: int, server: str, entry: Entry) -> None:
+    def _on_entry_applied(self, event: EntryApplied) -> None:
+        now, server, entry = event.time, event.server, event.entry
         expected = self._last_applied.get(server, 0) + 1
         if entry.index != expected:
             self._violation(
@@ -310,3 +325,15 @@ class SafetyChecker:
                 f"applied {entry.index}/{entry.term} where another server applied"
                 f" {other.index}/{other.term}",
             )
+
+    _handlers: ClassVar[dict[type[Event], Callable[[Any, Any], None]]] = {
+        EntriesAppended: _on_entries_appended,
+        LogTruncated: _on_log_truncated,
+        LogOverwritten: _on_log_overwritten,
+        CommitAdvanced: _on_commit_advanced,
+        TermChanged: _on_term_changed,
+        VoteGranted: _on_vote_granted,
+        RoleChanged: _on_role_changed,
+        ConfigurationChanged: _on_configuration_changed,
+        EntryApplied: _on_entry_applied,
+    }

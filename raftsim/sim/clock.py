@@ -20,10 +20,11 @@ Jumper = Callable[[int], int]
 class Scheduler:
     """A discrete-event scheduler; nothing moves unless `run_until` or `step` is called."""
 
-    __slots__ = ("_heap", "_seq", "jumper", "now")
+    __slots__ = ("_heap", "_seq", "executed", "jumper", "now")
 
     def __init__(self) -> None:
         self.now = 0
+        self.executed = 0  # events run one by one so far (a jump runs none)
         self._seq = 0
         self._heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
         self.jumper: Jumper | None = None
@@ -57,6 +58,7 @@ class Scheduler:
             return False
         due, _, fn, arg = heapq.heappop(self._heap)
         self.now = due
+        self.executed += 1
         fn(arg)
         return True
 
@@ -69,24 +71,32 @@ class Scheduler:
         heap = self._heap
         pop = heapq.heappop
         jumper = self.jumper if stop is None else None
-        if jumper is not None:
-            retry = self.now
+        start = len(heap)  # executed = pops = pushes - (len(heap) - start), kept outside
+        pushed = self._seq  # the loop, which is the hottest code of the simulation
+        try:
+            if jumper is not None:
+                retry = self.now
+                while heap and heap[0][0] <= until:
+                    if heap[0][0] >= retry:
+                        # (a jump rewrites the heap: count up to it, then from what it left)
+                        self.executed += start + (self._seq - pushed) - len(heap)
+                        retry = jumper(until)
+                        start, pushed = len(heap), self._seq
+                        if heap and retry <= heap[0][0]:
+                            retry = heap[0][0] + 1  # always run at least one event between
+                        continue
+                    due, _, fn, arg = pop(heap)
+                    self.now = due
+                    fn(arg)
+                self.now = max(self.now, until)
+                return False
             while heap and heap[0][0] <= until:
-                if heap[0][0] >= retry:
-                    retry = jumper(until)
-                    if heap and retry <= heap[0][0]:
-                        retry = heap[0][0] + 1  # always run at least one event in between
-                    continue
                 due, _, fn, arg = pop(heap)
                 self.now = due
                 fn(arg)
+                if stop is not None and stop():
+                    return True
             self.now = max(self.now, until)
             return False
-        while heap and heap[0][0] <= until:
-            due, _, fn, arg = pop(heap)
-            self.now = due
-            fn(arg)
-            if stop is not None and stop():
-                return True
-        self.now = max(self.now, until)
-        return False
+        finally:
+            self.executed += start + (self._seq - pushed) - len(heap)

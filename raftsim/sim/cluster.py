@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ..core.configuration import ChangeCommand
 from ..core.errors import RaftsimError, ShutdownError
+from ..core.events import Event
 from ..core.faults import Fault
 from ..core.leader import Future
 from ..core.node import RaftNode
@@ -31,9 +32,22 @@ from ..core.types import Configuration, Entry, Role, Server, Suffrage
 from .checkers import SafetyChecker, Violation
 from .clock import Scheduler
 from .eventloop import DOWN, PAUSED, UP, EventLoop, SimServer
+from .events import (
+    ChangeRequested,
+    Healed,
+    LinkCut,
+    NetworkChanged,
+    Partitioned,
+    Proposed,
+    ServerCrashed,
+    ServerPaused,
+    ServerRestarted,
+    ServerResumed,
+    ServerStarted,
+)
 from .fastforward import FastForward
 from .network import NOMAD_LAN, PAPER_LAN, TRANSMIT, LinkConditions, Network
-from .render import fmt_record, record_json
+from .render import event_json, fmt_event
 from .rng import Streams
 from .timeparse import duration
 
@@ -149,12 +163,14 @@ class Cluster(EventLoop):
         self.servers: dict[str, SimServer] = {}
         self._by_id: dict[str, SimServer] = {}
         self.names: dict[str, str] = {}  # server ID -> name, for rendering
-        self.records: list[tuple[object, ...]] = []
+        self.records: list[Event] = []
         self._trace_messages = trace == "all"
         self._trace_state = trace != "off"
         self.checker = SafetyChecker(seed, {})
-        # Upper layers (ring 1b) learn of crash, restart, pause, resume and start here.
-        self.observers: list[Callable[[str, str], None]] = []
+        # Watchers (the Nomad layer, the event feed) get every state-level event as it
+        # happens, and every message-level one under trace="all". A listener must not drive
+        # the cluster from inside the call: it schedules what it wants done instead.
+        self.listeners: list[Callable[[Event], None]] = []
         for i in range(servers):
             self._create(i)
         bootstrap = Storage.bootstrap_entry(
@@ -165,6 +181,7 @@ class Cluster(EventLoop):
         for server in self.servers.values():
             server.storage.bootstrap(bootstrap)
             self._boot(server)
+            self._drain(server)
         # trace="all" records every message and timer, which a jump would skip: no jumps.
         self.fast_forward = FastForward(self) if fast_forward and trace != "all" else None
         self.sched.jumper = self.fast_forward
@@ -198,13 +215,13 @@ class Cluster(EventLoop):
             self.profile,
             self.faults,
             rpc_base=server.incarnation << 40,
+            name=server.name,
         )
         server.node = node
         server.status = UP
         server.fsm = []
         self.checker.add_server(server.name)
         node.start(self.sched.now)
-        self._drain(server)
 
     def _node_streams(self, name: str) -> Callable[[str, str], random.Random]:
         """A node's random streams: node/NAME for its own timers, node/NAME/LOOP/PEER for
@@ -291,14 +308,6 @@ class Cluster(EventLoop):
     def server_by_id(self, server_id: str) -> SimServer | None:
         return self._by_id.get(server_id)
 
-    def _note(self, name: str, kind: str, *fields: object) -> None:
-        if self._trace_state:
-            self.records.append((self.sched.now, name, kind, *fields))
-
-    def _tell(self, kind: str, name: str) -> None:
-        for observer in list(self.observers):
-            observer(kind, name)
-
     def crash(self, name: str) -> None:
         """Kill the process: volatile state is lost, storage survives, the port refuses."""
         server = self.server(name)
@@ -306,26 +315,22 @@ class Cluster(EventLoop):
             raise RaftsimError(f"{name} is already down")
         node = server.node
         assert node is not None
-        if node.leader_state is not None:
-            for future in node.leader_state.inflight.values():
-                future.fail(ShutdownError())
-            for *_, future in node.leader_state.changes:
-                future.fail(ShutdownError())
+        node.shutdown()
         server.node = None
         server.status = DOWN
         server.held.clear()
         server.incarnation += 1
-        self._note(name, "crash")
-        self._tell("crash", name)
+        self._record(ServerCrashed(self.sched.now, name))
 
     def restart(self, name: str) -> None:
         """Start a crashed server from its durable state (spec §2.2 startup replay)."""
         server = self.server(name)
         if server.status != DOWN:
             raise RaftsimError(f"{name} is not down")
-        self._note(name, "restart")
         self._boot(server)
-        self._tell("restart", name)
+        # Recorded before the node's startup events, which the drain records.
+        self._record(ServerRestarted(self.sched.now, name))
+        self._drain(server)
 
     def pause(self, name: str) -> None:
         """Freeze the process: no timers fire, arriving messages queue."""
@@ -333,8 +338,7 @@ class Cluster(EventLoop):
         if server.status != UP:
             raise RaftsimError(f"{name} is not running")
         server.status = PAUSED
-        self._note(name, "pause")
-        self._tell("pause", name)
+        self._record(ServerPaused(self.sched.now, name))
 
     def resume(self, name: str) -> None:
         """Thaw a paused process: queued messages and overdue timers are handled now."""
@@ -342,19 +346,18 @@ class Cluster(EventLoop):
         if server.status != PAUSED:
             raise RaftsimError(f"{name} is not paused")
         server.status = UP
-        self._note(name, "resume")
         held, server.held = server.held, []
         for fn, arg in held:
             self.sched.at(self.sched.now, fn, arg)
         self.in_flight_until = max(self.in_flight_until, self.sched.now)
-        self._tell("resume", name)
+        self._record(ServerResumed(self.sched.now, name))
 
     def add_server(self) -> str:
         """Start a new, empty (unbootstrapped) server; add it with add_voter/add_nonvoter."""
         server = self._create(len(self.servers))
-        self._note(server.name, "start")
         self._boot(server)
-        self._tell("start", server.name)
+        self._record(ServerStarted(self.sched.now, server.name))
+        self._drain(server)
         return server.name
 
     # ------------------------------------------------------------ network
@@ -365,7 +368,7 @@ class Cluster(EventLoop):
         lists = [[self.server(n).id for n in group] for group in groups]
         names = [[self.server(n).name for n in group] for group in groups]
         self.network.partition(lists, [s.id for s in self.servers.values()])
-        self._note("-", "partition", " | ".join(" ".join(g) for g in names))
+        self._record(Partitioned(self.sched.now, "-", tuple(tuple(g) for g in names)))
 
     def isolate(self, name: str) -> None:
         """Cut one server off from every other, both ways."""
@@ -374,12 +377,12 @@ class Cluster(EventLoop):
     def cut(self, src: str, dst: str) -> None:
         """An asymmetric fault: messages from src to dst vanish; dst to src still flow."""
         self.network.block(self.server(src).id, self.server(dst).id)
-        self._note("-", "cut", f"{src}->{dst}")
+        self._record(LinkCut(self.sched.now, "-", src, dst))
 
     def heal(self) -> None:
         """Remove every partition and cut."""
         self.network.heal()
-        self._note("-", "heal")
+        self._record(Healed(self.sched.now, "-"))
 
     def set_network(
         self,
@@ -389,14 +392,14 @@ class Cluster(EventLoop):
         reorder: bool | None = None,
     ) -> None:
         """Change the conditions of every link (unchanged fields keep their values)."""
-        changes: dict[str, object] = {}
+        changes: dict[str, int | float | bool] = {}
         if latency is not None:
             changes["latency_min"], changes["latency_max"] = (duration(v) for v in latency)
         for key, value in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
             if value is not None:
                 changes[key] = value
         self.network.update_default(**changes)
-        self._note("-", "network", " ".join(f"{k}={v}" for k, v in sorted(changes.items())))
+        self._record(NetworkChanged(self.sched.now, "-", tuple(sorted(changes.items()))))
 
     # ------------------------------------------------------------ clients
 
@@ -430,7 +433,7 @@ class Cluster(EventLoop):
         server = self._via(via)
         node = self._running(server)
         future = node.propose(data, self.sched.now)
-        self._note(server.name, "propose", data)
+        self._record(Proposed(self.sched.now, server.name, data))
         self._drain(server)
         return future
 
@@ -443,7 +446,7 @@ class Cluster(EventLoop):
         server = self._via(via)
         node = self._running(server)
         future = node.change_configuration(command, server_id, address, prev_index, self.sched.now)
-        self._note(server.name, "change", f"{command} {name}")
+        self._record(ChangeRequested(self.sched.now, server.name, str(command), name))
         self._drain(server)
         return future
 
@@ -520,12 +523,13 @@ class Cluster(EventLoop):
             raise SafetyViolationError("\n".join(str(v) for v in self.checker.violations))
 
     def trace_lines(self, start: int = 0) -> list[str]:
-        return [fmt_record(r, self.names) for r in self.records[start:]]
+        return [fmt_event(event, self.names) for event in self.records[start:]]
 
     def trace_text(self) -> str:
         return "".join(line + "\n" for line in self.trace_lines())
 
     def trace_jsonl(self) -> str:
         return "".join(
-            json.dumps(record_json(r, self.names), sort_keys=True) + "\n" for r in self.records
+            json.dumps(event_json(event, self.names), sort_keys=True) + "\n"
+            for event in self.records
         )

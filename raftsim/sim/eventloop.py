@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..core.events import EntryApplied, Event
 from ..core.messages import AppendEntries, AppendResponse, Message, RequestVote, RpcFailure
 from ..core.node import RaftNode
 from ..core.storage import Storage
@@ -23,6 +24,7 @@ from ..core.timing import Timing
 from ..core.types import EntryKind
 from .checkers import SafetyChecker
 from .clock import Scheduler
+from .events import MessageDelivered, MessageDropped, MessageSent, TimerFired
 from .network import Network
 
 UP, DOWN, PAUSED = "up", "down", "paused"
@@ -57,7 +59,8 @@ class EventLoop:
     network: Network
     timing: Timing
     checker: SafetyChecker
-    records: list[tuple[object, ...]]
+    records: list[Event]
+    listeners: list[Callable[[Event], None]]
     _by_id: dict[str, SimServer]
     _trace_messages: bool
     _trace_state: bool
@@ -90,27 +93,30 @@ class EventLoop:
             node.messages = []
             self._send_all(messages, server.name)
 
+    def _record(self, event: Event) -> None:
+        """One event to the trace (if kept), the checkers and every listener."""
+        if self._trace_state:
+            self.records.append(event)
+        self.checker.on_event(event)
+        for listener in self.listeners:
+            listener(event)
+
     def _drain_state(self, server: SimServer, node: RaftNode) -> None:
         """State changes and applied entries: to the trace, the checkers and the FSM."""
-        now = self.sched.now
-        name = server.name
-        records = self.records
-        trace = self._trace_state
+        record = self._record
         if node.events:
-            check = self.checker.on_event
-            for event in node.events:
-                if trace:
-                    records.append((now, name, *event))
-                check(now, name, event)
-            node.events.clear()
+            events = node.events
+            node.events = []
+            for event in events:
+                record(event)
         if node.applied:
-            for entry in node.applied:
+            now = self.sched.now
+            applied = node.applied
+            node.applied = []
+            for entry in applied:
                 if entry.kind is EntryKind.COMMAND:
                     server.fsm.append(entry.data)
-                if trace:
-                    records.append((now, name, "apply", entry))
-                self.checker.on_apply(now, name, entry)
-            node.applied.clear()
+                record(EntryApplied(now, server.name, entry))
 
     def _fire(self, arg: tuple[SimServer, int, str, str, int]) -> None:
         server, incarnation, timer, peer, token = arg
@@ -122,7 +128,7 @@ class EventLoop:
             return
         if node.fire(timer, peer, token, self.sched.now):
             if self._trace_messages:
-                self.records.append((self.sched.now, server.name, "timer", timer, peer))
+                self._record(TimerFired(self.sched.now, server.name, timer, peer))
             self._drain(server)
 
     def _send_all(self, messages: list[Message], name: str) -> None:
@@ -161,7 +167,7 @@ class EventLoop:
                 self._send(msg, name, now)
                 continue
             if trace:
-                self.records.append((now, name, "send", msg))
+                self._record(MessageSent(now, name, msg))
             conn = connections.get((src, dst, channel)) or network.connection(src, dst, channel)
             due = now + latency
             if spread:
@@ -177,7 +183,7 @@ class EventLoop:
     def _send(self, msg: Message, name: str, now: int) -> None:
         """Put one message on the network."""
         if self._trace_messages:
-            self.records.append((now, name, "send", msg))
+            self._record(MessageSent(now, name, msg))
         # The message's connection; RpcFailure is never sent (the caller's transport makes
         # it, _notify). AppendEntries and their replies first: nearly every message is one.
         if isinstance(msg, AppendEntries):
@@ -197,7 +203,7 @@ class EventLoop:
         arrivals = self.network.route(msg.src, msg.dst, now, channel)
         if not arrivals:
             if self._trace_messages:
-                self.records.append((now, name, "drop", msg, "lost"))
+                self._record(MessageDropped(now, name, msg, "lost"))
             self._time_out(msg, now)
             return
         at = self.sched.at
@@ -231,7 +237,7 @@ class EventLoop:
             server.held.append((self.notify_event, failure))
             return
         if self._trace_messages:
-            self.records.append((self.sched.now, server.name, "deliver", failure))
+            self._record(MessageDelivered(self.sched.now, server.name, failure))
         node = server.node
         assert node is not None
         node.step(failure, self.sched.now)
@@ -243,14 +249,14 @@ class EventLoop:
         if self.network.blocked and (msg.src, msg.dst) in self.network.blocked:
             # Cut while in flight: lost, like every later message on that link.
             if self._trace_messages:
-                self.records.append((now, server.name, "drop", msg, "cut"))
+                self._record(MessageDropped(now, server.name, msg, "cut"))
             self._time_out(msg, now)
             return
         status = server.status
         if status != UP:
             if status == DOWN:
                 if self._trace_messages:
-                    self.records.append((now, server.name, "drop", msg, "down"))
+                    self._record(MessageDropped(now, server.name, msg, "down"))
                 if isinstance(msg, REQUESTS):
                     failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection reset by peer")
                     self._post(now + self.network.round_trip(msg.src, msg.dst) // 2, failure)
@@ -260,7 +266,7 @@ class EventLoop:
                 self._time_out(msg, now)
             return
         if self._trace_messages:
-            self.records.append((now, server.name, "deliver", msg))
+            self._record(MessageDelivered(now, server.name, msg))
         node = server.node
         assert node is not None
         node.step(msg, now)

@@ -236,17 +236,20 @@ class FastForward:
         target = min(until, now + span)
         if target - now < self.min_span:
             return until + 1  # not worth it: run the rest event by event
+        # Other work (the Nomad layer's gossip and loops) runs event by event: jump up to it,
+        # and do not even look at the cluster when it is due too soon.
+        fire = cluster.fire_event
+        foreign = min((event[0] for event in heap if event[2] is not fire), default=1 << 62)
+        target = min(target, foreign - 1)
+        if target - now < self.min_span:
+            return foreign + 1
         found = self._quiescent()
         if found is None:
             return self._back_off(now)
         leader, servers = found
-        timers = self._timers(leader, servers)
-        if timers is None:
+        lease = self._timers(leader, servers)
+        if lease is None:
             return self._back_off(now)
-        foreign, lease = timers
-        target = min(target, foreign - 1)
-        if target - now < self.min_span:
-            return foreign + 1
         self._jump(leader, servers, lease, target)
         self._retry = self.retry_min
         self.jumps += 1
@@ -328,15 +331,12 @@ class FastForward:
             return None
         return leader, servers
 
-    def _timers(
-        self, leader: SimServer, servers: list[_Server]
-    ) -> tuple[int, tuple[int, int]] | None:
-        """Find every loop's timer in the heap (and build the loops); the due time of the
-        first event that is not a live Raft timer, and the lease timer's (due, seq)."""
+    def _timers(self, leader: SimServer, servers: list[_Server]) -> tuple[int, int] | None:
+        """Find every loop's timer in the heap (and build the loops); the lease timer's
+        (due, seq)."""
         cluster = self.cluster
         fire = cluster.fire_event
         live: dict[tuple[str, str, str], tuple[int, int]] = {}
-        foreign = 1 << 62
         for due, seq, fn, arg in cluster.sched.heap:
             if fn is fire:
                 server, incarnation, name, peer, token = arg
@@ -348,8 +348,6 @@ class FastForward:
                 ):
                     live[server.name, name, peer] = (due, seq)
                 # else: superseded or of a dead incarnation, a no-op when it comes due
-            elif due < foreign:
-                foreign = due
         node = leader.node
         assert node is not None and node.leader_state is not None
         lease = live.get((leader.name, LEASE, ""))
@@ -383,7 +381,7 @@ class FastForward:
             s.heartbeat, s.replicate = loops
             if not self._first_contact_in_time(s, f, hb[0], out, back):
                 return None
-        return foreign, lease
+        return lease
 
     def _first_contact_in_time(
         self, s: _Server, f: Follower, heartbeat: int, out: LinkConditions, back: LinkConditions

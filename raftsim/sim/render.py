@@ -1,10 +1,34 @@
-"""The one canonical text form (ring 1) of times, entries, messages, configurations and trace
-records, used by the trace, scenario transcripts, error messages and, later, the page."""
+"""The one canonical text form (ring 1) of times, entries, messages, configurations and
+events, used by the trace, scenario transcripts, error messages and the page; and the JSON
+form of events, which the JSON trace and the live event feed carry.
+
+Both dispatch on the event's class: `DETAILS` maps each class to the function that writes
+its details (outer rings register theirs with `details_of`). The JSON form of an event is
+`{"t": time, "server": name, "event": kind, <its fields>, "detail": text}`: fields keep
+their names; server IDs stay IDs (the "detail" text names servers); configurations,
+entries and messages become objects (`json_value`), and `event_from_json` reads it back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+import enum
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
+from ..core.events import (
+    EVENT_CLASSES,
+    CommitAdvanced,
+    ConfigurationChanged,
+    EntriesAppended,
+    EntryApplied,
+    Event,
+    LeaderChanged,
+    LogOverwritten,
+    RoleChanged,
+    VoteGranted,
+)
 from ..core.messages import (
     AppendEntries,
     AppendResponse,
@@ -13,9 +37,20 @@ from ..core.messages import (
     RpcFailure,
     VoteResponse,
 )
-from ..core.types import Configuration, Entry, EntryKind
+from ..core.types import Configuration, Entry, EntryKind, Role, Server, Suffrage
+from .events import (
+    ChangeRequested,
+    LinkCut,
+    MessageDelivered,
+    MessageDropped,
+    MessageSent,
+    NetworkChanged,
+    Partitioned,
+    TimerFired,
+)
 
 MESSAGE_TYPES = (AppendEntries, AppendResponse, RequestVote, VoteResponse, RpcFailure)
+Name = Callable[[str], str]  # a server ID to the name it is shown by
 
 
 def fmt_time(us: int) -> str:
@@ -68,53 +103,194 @@ def fmt_message(msg: Message, name: Callable[[str], str] = str) -> str:
     return f"RpcFailure {msg.reason}"
 
 
-def fmt_detail(kind: str, fields: Sequence[object], name: Callable[[str], str] = str) -> str:
-    """The details of one trace record, after its time, server and event kind."""
-    if kind in ("send", "deliver", "drop"):
-        msg = fields[0]
-        assert isinstance(msg, MESSAGE_TYPES)
-        peer = name(msg.src) if kind == "deliver" else name(msg.dst)
-        arrow = "<-" if kind == "deliver" else "->"
-        extra = f" ({fields[1]})" if len(fields) > 1 else ""
-        return f"{arrow} {peer} {fmt_message(msg, name)}{extra}"
-    if kind in ("append", "overwrite"):
-        entries = fields[0]
-        assert isinstance(entries, list)
-        return ", ".join(fmt_entry(e, name) for e in entries)
-    if kind == "apply":
-        entry = fields[0]
-        assert isinstance(entry, Entry)
-        return fmt_entry(entry, name)
-    if kind == "config":
-        latest_index, committed_index, latest = fields
-        assert isinstance(latest, Configuration)
-        return (
-            f"latest={fmt_configuration(latest, name)}@{latest_index} committed@{committed_index}"
+# ------------------------------------------------------------------ events as text
+
+E = TypeVar("E", bound=Event)
+DETAILS: dict[type[Event], Callable[[Any, Name], str]] = {}
+
+
+def details_of(cls: type[E]) -> Callable[[Callable[[E, Name], str]], Callable[[E, Name], str]]:
+    """Register the function that writes the details of events of class `cls`."""
+
+    def register(fn: Callable[[E, Name], str]) -> Callable[[E, Name], str]:
+        DETAILS[cls] = fn
+        return fn
+
+    return register
+
+
+def _own_fields(event: Event) -> list[str]:
+    return [f.name for f in dataclasses.fields(event)][2:]  # after time and server
+
+
+def fmt_detail(event: Event, name: Name = str) -> str:
+    """The details of one event, after its time, server and kind."""
+    fmt = DETAILS.get(type(event))
+    if fmt is not None:
+        return fmt(event, name)
+    return " ".join(str(getattr(event, field)) for field in _own_fields(event))
+
+
+def fmt_event(event: Event, names: Mapping[str, str]) -> str:
+    """One event as a trace line: time, server, kind, details."""
+    detail = fmt_detail(event, lambda i: names.get(i, i))
+    return f"{fmt_time(event.time):>13} {event.server:<6} {event.kind:<9} {detail}".rstrip()
+
+
+def _message_detail(event: MessageSent | MessageDelivered | MessageDropped, name: Name) -> str:
+    msg = event.message
+    delivered = isinstance(event, MessageDelivered)
+    peer = name(msg.src) if delivered else name(msg.dst)
+    arrow = "<-" if delivered else "->"
+    extra = f" ({event.reason})" if isinstance(event, MessageDropped) else ""
+    return f"{arrow} {peer} {fmt_message(msg, name)}{extra}"
+
+
+for _cls in (MessageSent, MessageDelivered, MessageDropped):
+    DETAILS[_cls] = _message_detail
+
+
+@details_of(EntriesAppended)
+def _entries(event: EntriesAppended | LogOverwritten, name: Name) -> str:
+    return ", ".join(fmt_entry(e, name) for e in event.entries)
+
+
+DETAILS[LogOverwritten] = _entries
+
+
+@details_of(EntryApplied)
+def _applied(event: EntryApplied, name: Name) -> str:
+    return fmt_entry(event.entry, name)
+
+
+@details_of(ConfigurationChanged)
+def _configuration(event: ConfigurationChanged, name: Name) -> str:
+    latest = fmt_configuration(event.latest, name)
+    return f"latest={latest}@{event.latest_index} committed@{event.committed_index}"
+
+
+@details_of(LeaderChanged)
+def _leader(event: LeaderChanged, name: Name) -> str:
+    return name(event.leader) if event.leader else "(none)"
+
+
+@details_of(VoteGranted)
+def _vote(event: VoteGranted, name: Name) -> str:
+    return f"term={event.term} for {name(event.candidate)}"
+
+
+@details_of(RoleChanged)
+def _role(event: RoleChanged, name: Name) -> str:
+    return f"{event.role} term={event.term}"
+
+
+@details_of(CommitAdvanced)
+def _commit(event: CommitAdvanced, name: Name) -> str:
+    return f"{event.index}" + (f" (leader, term {event.term})" if event.leader else "")
+
+
+@details_of(TimerFired)
+def _timer(event: TimerFired, name: Name) -> str:
+    return f"{event.timer} {name(event.peer)}" if event.peer else event.timer
+
+
+@details_of(Partitioned)
+def _partition(event: Partitioned, name: Name) -> str:
+    return " | ".join(" ".join(group) for group in event.groups)
+
+
+@details_of(LinkCut)
+def _cut(event: LinkCut, name: Name) -> str:
+    return f"{event.src}->{event.dst}"
+
+
+@details_of(NetworkChanged)
+def _network(event: NetworkChanged, name: Name) -> str:
+    return " ".join(f"{key}={value}" for key, value in event.changes)
+
+
+@details_of(ChangeRequested)
+def _change(event: ChangeRequested, name: Name) -> str:
+    return f"{event.command} {event.target}"
+
+
+# ------------------------------------------------------------------ events as JSON
+
+
+def event_json(event: Event, names: Mapping[str, str]) -> dict[str, object]:
+    """One event as a JSON-ready dict (module docstring)."""
+    out: dict[str, object] = {"t": event.time, "server": event.server, "event": event.kind}
+    for field in _own_fields(event):
+        out[field] = json_value(getattr(event, field))
+    out["detail"] = fmt_detail(event, lambda i: names.get(i, i))
+    return out
+
+
+def json_value(value: object) -> object:
+    """A field's value in JSON terms: configurations, entries and messages as objects."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return str(value)
+    if isinstance(value, Configuration):
+        return [
+            {"suffrage": str(s.suffrage), "id": s.id, "address": s.address} for s in value.servers
+        ]
+    if isinstance(value, Entry):
+        out: dict[str, object] = {
+            "index": value.index,
+            "term": value.term,
+            "kind": value.kind.value,
+            "data": value.data,
+        }
+        if value.configuration is not None:
+            out["configuration"] = json_value(value.configuration)
+        return out
+    if isinstance(value, MESSAGE_TYPES):
+        fields = {f.name: json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"type": type(value).__name__, **fields}
+    if isinstance(value, tuple | list):
+        return [json_value(v) for v in value]
+    raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+_MESSAGES = {cls.__name__: cls for cls in MESSAGE_TYPES}
+_SUFFRAGES = {str(s): s for s in Suffrage}
+
+
+def event_from_json(data: Mapping[str, Any]) -> Event:
+    """Read back an event from its JSON form (the inverse of `event_json`)."""
+    cls = EVENT_CLASSES[data["event"]]
+    hints = typing.get_type_hints(cls)
+    values = [_from_json(hints[f.name], data[f.name]) for f in dataclasses.fields(cls)[2:]]
+    return cls(data["t"], data["server"], *values)
+
+
+def _from_json(hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is Configuration:
+        return Configuration(
+            tuple(Server(_SUFFRAGES[s["suffrage"]], s["id"], s["address"]) for s in value)
         )
-    if kind == "leader":
-        return name(str(fields[0])) if fields[0] else "(none)"
-    if kind == "vote":
-        return f"term={fields[0]} for {name(str(fields[1]))}"
-    if kind == "role":
-        return f"{fields[0]} term={fields[1]}"
-    if kind == "commit":
-        return f"{fields[0]}" + (f" (leader, term {fields[2]})" if fields[1] else "")
-    if kind == "timer":
-        return f"{fields[0]} {name(str(fields[1]))}" if fields[1] else str(fields[0])
-    return " ".join(str(f) for f in fields)
-
-
-def fmt_record(record: Sequence[object], names: Mapping[str, str]) -> str:
-    """One trace record as a line: time, server, event, details."""
-    time, server, kind, *fields = record
-    assert isinstance(time, int) and isinstance(kind, str)
-    detail = fmt_detail(kind, fields, lambda i: names.get(i, i))
-    return f"{fmt_time(time):>13} {server!s:<6} {kind:<9} {detail}".rstrip()
-
-
-def record_json(record: Sequence[object], names: Mapping[str, str]) -> dict[str, object]:
-    """One trace record as a JSON-ready dict with stable keys."""
-    time, server, kind, *fields = record
-    assert isinstance(kind, str)
-    detail = fmt_detail(kind, fields, lambda i: names.get(i, i))
-    return {"t": time, "server": server, "event": kind, "detail": detail}
+    if hint is Entry:
+        configuration = value.get("configuration")
+        return Entry(
+            value["index"],
+            value["term"],
+            EntryKind(value["kind"]),
+            value["data"],
+            None if configuration is None else _from_json(Configuration, configuration),
+        )
+    if hint is Role:
+        return Role(value)
+    if isinstance(value, dict) and "type" in value:  # a message
+        cls = _MESSAGES[value["type"]]
+        hints = typing.get_type_hints(cls)
+        return cls(*(_from_json(hints[f.name], value[f.name]) for f in dataclasses.fields(cls)))
+    if isinstance(value, list):
+        args = typing.get_args(hint)
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return tuple(_from_json(h, v) for h, v in zip(args, value, strict=True))
+        item = args[0] if args else Any  # tuple[X, ...] or Sequence[X]
+        return tuple(_from_json(item, v) for v in value)
+    return value

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ..core.events import Event
 from ..sim.cluster import DOWN
+from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
 from . import nomad_api
 from .control import Control, problem
 from .simulation import Simulation
@@ -88,7 +90,7 @@ class Listeners:
         self.connections: dict[str, weakref.WeakSet[asyncio.BaseTransport]] = {}
         self.spared: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._pending: set[asyncio.Task[None]] = set()
-        sim.cluster.observers.append(self._on_lifecycle)
+        sim.cluster.listeners.append(self._on_lifecycle)
 
     async def start(self, runner: web.AppRunner) -> None:
         self.runner = runner
@@ -131,11 +133,14 @@ class Listeners:
         except OSError as error:  # someone took the port meanwhile: the server runs unheard
             log.warning("cannot reopen the HTTP listener of %s: %s", name, error)
 
-    def _on_lifecycle(self, kind: str, name: str) -> None:
-        if kind == "crash":
+    def _on_lifecycle(self, event: Event) -> None:
+        name = event.server
+        if isinstance(event, ServerCrashed):
             self._drop_connections(name)  # a dead process's sockets close at once
             self._schedule(self._close(name))
-        elif kind in ("restart", "start") and (name in self.plan.servers or name in self.bound):
+        elif isinstance(event, ServerRestarted | ServerStarted) and (
+            name in self.plan.servers or name in self.bound
+        ):
             self._schedule(self._reopen(name))
 
     def _schedule(self, work: Coroutine[object, object, None]) -> None:

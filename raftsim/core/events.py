@@ -1,0 +1,138 @@
+"""What a Raft node reports about itself (ring 0): one small frozen class per kind of event.
+
+Every event, here and in the outer rings (sim/events.py, nomad/events.py), carries the
+virtual time it happened at and the server it happened on, and names its kind in `kind`,
+the word the text trace prints. Subclasses register themselves by kind (`EVENT_CLASSES`),
+so the list of trace kinds, the renderers and the JSON decoder all come from the classes.
+Watchers match on the class (`match event: case CommitAdvanced(): ...`).
+
+The node appends these to its `events` outbox; it stamps them with the time of the input
+being handled and with its own display name (the simulator passes the server's name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .types import Configuration, Entry, Role
+
+EVENT_CLASSES: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened at virtual time `time` (µs) on `server` ("-": the network)."""
+
+    time: int
+    server: str
+
+    kind: ClassVar[str] = ""
+    # Message-level events (every message and timer) are traced only with trace="all";
+    # the state-level rest always feeds the trace, the checkers and the watchers.
+    message_level: ClassVar[bool] = False
+
+    def __init_subclass__(cls) -> None:
+        # dataclass(slots=True) builds each class twice: the later one (the real one) wins.
+        # (No super() call: object's does nothing, and zero-argument super() breaks in
+        # classes that dataclass(slots=True) rebuilds.)
+        if cls.__dict__.get("kind"):
+            EVENT_CLASSES[cls.kind] = cls
+
+
+# ------------------------------------------------------------------ Raft state (ring 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChanged(Event):
+    """The node became follower, candidate or leader (hashicorp `setState`)."""
+
+    role: Role
+    term: int
+    kind: ClassVar[str] = "role"
+
+
+@dataclass(frozen=True, slots=True)
+class TermChanged(Event):
+    """The node persisted a new current term."""
+
+    term: int
+    kind: ClassVar[str] = "term"
+
+
+@dataclass(frozen=True, slots=True)
+class VoteGranted(Event):
+    """The node persisted its vote for `candidate` (a server ID) in `term`."""
+
+    term: int
+    candidate: str
+    kind: ClassVar[str] = "vote"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderChanged(Event):
+    """The leader the node knows changed (a server ID; "" when it knows none)."""
+
+    leader: str
+    kind: ClassVar[str] = "leader"
+
+
+@dataclass(frozen=True, slots=True)
+class CommitAdvanced(Event):
+    """The node's commit index moved to `index`; `leader` when it decided it, in `term`."""
+
+    index: int
+    leader: bool
+    term: int
+    kind: ClassVar[str] = "commit"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigurationChanged(Event):
+    """The node's latest or committed configuration changed (spec §2.1)."""
+
+    latest: Configuration
+    latest_index: int
+    committed: Configuration
+    committed_index: int
+    kind: ClassVar[str] = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class EntriesAppended(Event):
+    """Entries persisted at the end of the node's log."""
+
+    entries: tuple[Entry, ...]
+    kind: ClassVar[str] = "append"
+
+
+@dataclass(frozen=True, slots=True)
+class LogTruncated(Event):
+    """The node deleted its log from `index` on (a conflict with the leader's log)."""
+
+    index: int
+    kind: ClassVar[str] = "truncate"
+
+
+@dataclass(frozen=True, slots=True)
+class LogOverwritten(Event):
+    """The deliberate `no-truncate` fault overwrote entries in place, keeping the suffix."""
+
+    entries: tuple[Entry, ...]
+    kind: ClassVar[str] = "overwrite"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseLost(Event):
+    """The leader's lease check found only `contacted` voters within LLT (§3.8)."""
+
+    contacted: int
+    kind: ClassVar[str] = "lease-lost"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryApplied(Event):
+    """A committed entry reached the server's state machine."""
+
+    entry: Entry
+    kind: ClassVar[str] = "apply"
