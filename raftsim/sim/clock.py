@@ -12,9 +12,19 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-Jumper = Callable[[int], int]
+
+class Jumper(Protocol):
+    """What carries the simulation over stretches without running their events."""
+
+    def __call__(self, until: int) -> int:
+        """Jump to at most `until` (or not at all); the time before which not to ask again."""
+        ...
+
+    def quiet_until(self) -> int | None:
+        """If a jump could be taken now: the last time it could reach (None otherwise)."""
+        ...
 
 
 class Scheduler:
@@ -49,6 +59,15 @@ class Scheduler:
     def next_due(self) -> int | None:
         return self._heap[0][0] if self._heap else None
 
+    def next_busy(self) -> int | None:
+        """When the next event that must run one by one is due: the next event, or the end
+        of the stretch the jumper could skip now (a paced driver sleeps until then)."""
+        due = self.next_due()
+        if due is None or self.jumper is None:
+            return due
+        quiet = self.jumper.quiet_until()
+        return due if quiet is None or quiet < due else quiet + 1
+
     def __len__(self) -> int:
         return len(self._heap)
 
@@ -62,12 +81,21 @@ class Scheduler:
         fn(arg)
         return True
 
-    def run_until(self, until: int, stop: Callable[[], bool] | None = None) -> bool:
+    def run_until(
+        self,
+        until: int,
+        stop: Callable[[], bool] | None = None,
+        interrupt: Callable[[], bool] | None = None,
+    ) -> bool:
         """Run every event due at or before `until`, then set the clock to `until`.
 
-        With `stop`, check it after every event and return True as soon as it holds
-        (leaving the clock at that event's time). Without, the jumper (if any) is asked
-        first, and again whenever the next event is due at or after the time it named."""
+        With `stop` (a condition on the simulation), check it after every event and return
+        True as soon as it holds (leaving the clock at that event's time). Without, the
+        jumper (if any) is asked first, and again whenever the next event is due at or after
+        the time it named. `interrupt` (a condition of the caller's, such as a wall-clock
+        budget) is checked after every event and every jump, and returns True when it holds;
+        it leaves jumps on: a jump never skips an event that could make it hold, so it must
+        only depend on what non-Raft work (the Nomad layer, the caller) does."""
         heap = self._heap
         pop = heapq.heappop
         jumper = self.jumper if stop is None else None
@@ -84,17 +112,21 @@ class Scheduler:
                         start, pushed = len(heap), self._seq
                         if heap and retry <= heap[0][0]:
                             retry = heap[0][0] + 1  # always run at least one event between
+                        if interrupt is not None and interrupt():
+                            return True
                         continue
                     due, _, fn, arg = pop(heap)
                     self.now = due
                     fn(arg)
+                    if interrupt is not None and interrupt():
+                        return True
                 self.now = max(self.now, until)
                 return False
             while heap and heap[0][0] <= until:
                 due, _, fn, arg = pop(heap)
                 self.now = due
                 fn(arg)
-                if stop is not None and stop():
+                if (stop is not None and stop()) or (interrupt is not None and interrupt()):
                     return True
             self.now = max(self.now, until)
             return False

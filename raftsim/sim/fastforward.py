@@ -238,8 +238,7 @@ class FastForward:
             return until + 1  # not worth it: run the rest event by event
         # Other work (the Nomad layer's gossip and loops) runs event by event: jump up to it,
         # and do not even look at the cluster when it is due too soon.
-        fire = cluster.fire_event
-        foreign = min((event[0] for event in heap if event[2] is not fire), default=1 << 62)
+        foreign = self._foreign()
         target = min(target, foreign - 1)
         if target - now < self.min_span:
             return foreign + 1
@@ -255,6 +254,23 @@ class FastForward:
         self.jumps += 1
         self.jumped += target - now
         return target + 1
+
+    def quiet_until(self) -> int | None:
+        """If the cluster is at rest: the last time before other work (the Nomad layer's)
+        is due, which jumps could reach from here; None when it is not at rest."""
+        cluster = self.cluster
+        heap = cluster.sched.heap
+        if not heap or cluster.in_flight_until >= heap[0][0]:
+            return None
+        found = self._quiescent()
+        if found is None or self._timers(*found) is None:
+            return None
+        return self._foreign() - 1
+
+    def _foreign(self) -> int:
+        """When the first event that is not a Raft timer is due."""
+        fire = self.cluster.fire_event
+        return min((e[0] for e in self.cluster.sched.heap if e[2] is not fire), default=1 << 62)
 
     def _back_off(self, now: int) -> int:
         retry = self._retry
