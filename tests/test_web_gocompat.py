@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from raftsim.nomad import go_quote
-from raftsim.web.gocompat import clean_path, parse_duration, parse_query, parse_uint
+from raftsim.web.gocompat import (
+    Redirect,
+    ServeMux,
+    clean_path,
+    parse_duration,
+    parse_query,
+    parse_uint,
+)
 
 
 @pytest.mark.parametrize(
@@ -101,3 +108,16 @@ def test_gocompat_clean_path_matches_servemux(path: str, cleaned: str) -> None:
 def test_gocompat_go_quote_matches_strconv_quote(text: str, quoted: str) -> None:
     """Go's %q, used in `address "..." was not found in the Raft configuration`."""
     assert go_quote(text) == quoted
+
+
+def test_gocompat_servemux_matches_like_go() -> None:
+    """ServeMux: exact patterns, the longest subtree, a subtree root redirected to its slash
+    (unless registered itself), unclean paths redirected, anything else unmatched."""
+    mux = ServeMux({"/a": "a", "/a/": "a/", "/a/b/": "a/b/", "/c/": "c/"})
+    assert mux.match("/a") == "a"  # registered: no redirect to /a/
+    assert mux.match("/a/x") == "a/"
+    assert mux.match("/a/b/x") == "a/b/"
+    assert mux.match("/a/b") == Redirect("/a/b/")
+    assert mux.match("/c") == Redirect("/c/")
+    assert mux.match("//c/x") == Redirect("/c/x")
+    assert mux.match("/d") is None

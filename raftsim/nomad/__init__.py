@@ -7,7 +7,7 @@ and the no-leader hold. `NomadCluster` is the entry point.
 from .agent import NomadServer
 from .cluster import NomadCluster
 from .endpoints import Request
-from .errors import NO_LEADER, NO_REGION_PATH, NomadError, ServerGoneError, go_quote
+from .errors import NO_LEADER, NO_REGION_PATH, Kind, NomadError, ServerGoneError, go_quote
 from .serf import ALIVE, FAILED, LEAVING, LEFT, MemberInfo, SerfAgent
 from .version import NOMAD_0_5_6, VERSIONS, NomadTiming, NomadVersion, SerfTiming
 
@@ -20,6 +20,7 @@ __all__ = [
     "NO_LEADER",
     "NO_REGION_PATH",
     "VERSIONS",
+    "Kind",
     "MemberInfo",
     "NomadCluster",
     "NomadError",

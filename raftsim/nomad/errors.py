@@ -2,12 +2,15 @@
 nomad-api.md that the HTTP layer must reproduce byte for byte.
 
 A `NomadError` is an answer, like an RPC error travelling back to the HTTP agent: it carries
-the text and the status the agent's HTTP wrapper would give it (spec §1 "Error bodies": 500
-unless the handler coded it). `ServerGoneError` is not an answer at all: the server that took
-the request stopped, so its connection closes without a response.
+the text and its `Kind`, what the error means. Which HTTP status a kind becomes is the HTTP
+edge's business (ring 2, spec §1 "Error bodies"), not this ring's. `ServerGoneError` is not
+an answer at all: the server that took the request stopped, so its connection closes without
+a response.
 """
 
 from __future__ import annotations
+
+from enum import Enum
 
 from ..core.errors import RaftsimError
 
@@ -17,13 +20,25 @@ RPC_PREFIX = "rpc error: "  # the connection pool's wrapping of remote errors, s
 BROADCAST_TIMEOUT = "timed out broadcasting node removal"  # Serf RemoveFailedNode
 
 
-class NomadError(RaftsimError):
-    """An error answer of a Nomad server; `code` is the HTTP status it becomes."""
+class Kind(Enum):
+    """What an error answer means to the client that asked."""
 
-    def __init__(self, text: str, code: int = 500) -> None:
+    # Whatever the RPC layer answers, even "address ... was not found": Nomad 0.5.x codes
+    # none of its RPC errors, so all of them mean "the server failed the request".
+    INTERNAL = "internal"
+    # The agent's own checks before any RPC (Go's CodedError in command/agent):
+    BAD_REQUEST = "bad request"  # an argument is missing or does not parse
+    NOT_FOUND = "not found"  # no operation under a known prefix (OperatorRequest)
+    WRONG_METHOD = "wrong method"  # the operation exists, not for this method
+
+
+class NomadError(RaftsimError):
+    """An error answer of a Nomad server: its text, byte for byte, and what it means."""
+
+    def __init__(self, text: str, kind: Kind = Kind.INTERNAL) -> None:
         super().__init__(text)
         self.text = text
-        self.code = code
+        self.kind = kind
 
 
 class ServerGoneError(RaftsimError):

@@ -3,9 +3,10 @@ is answered as the server whose listener it reached (`Listeners`), or, on the co
 listener, only under /v1/sim/.
 
 Built as aiohttp's guidance says: an app factory taking its dependencies, typed `AppKey`s,
-the time driver started and stopped by `cleanup_ctx`, one catch-all route (Nomad's routing
-is Go's ServeMux, reproduced in `nomad_api`), and one place where an answer that must not be
-an answer (the server crashed mid-request) becomes a closed connection.
+the time driver started and stopped by `cleanup_ctx`, one catch-all route served by the
+routes table compiled once per app (`routes.Router`: Nomad's routing is Go's ServeMux), one
+error middleware that turns exceptions into answers (`errors`), and, outside it, one that
+keeps a control request's connection alive exactly as long as its reply needs.
 """
 
 from __future__ import annotations
@@ -18,17 +19,22 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..core.events import Event
+from ..nomad.errors import ServerGoneError
 from ..sim.cluster import DOWN
 from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
-from . import nomad_api
-from .control import Control, problem
+from .control import Control
+from .errors import error_middleware
+from .nomad_api import not_found
+from .routes import Router, is_control
 from .simulation import Simulation
 
 SIMULATION = web.AppKey("simulation", Simulation)
 DEFAULT_SERVER = web.AppKey("default_server", str)
 CONTROL = web.AppKey("control", Control)
+ROUTER = web.AppKey("router", Router)
 log = logging.getLogger("raftsim.web")
 
 
@@ -168,38 +174,42 @@ class Listeners:
 LISTENERS = web.AppKey("listeners", Listeners)
 
 
-async def _dispatch(request: web.Request) -> web.StreamResponse:
+def _server(request: web.Request) -> str | None:
+    """The server this request is answered as: its listener's, or the default (test
+    clients); None on the control listener."""
     app = request.app
-    sim = app[SIMULATION]
     listeners = app.get(LISTENERS)
     name = listeners.identity(request) if listeners is not None else None
+    return name or app[DEFAULT_SERVER] or None
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    if is_control(request.path):
+        return await app[ROUTER].serve_control(request, app[CONTROL])
+    name = _server(request)
     if name is None:
-        name = app.get(DEFAULT_SERVER) or None
-    path = request.path
-    try:
-        if path.startswith("/v1/sim/") or path == "/v1/sim":
-            return await _control(request, app[CONTROL], name)
-        if name is None:
-            return nomad_api.not_found()  # the control listener serves /v1/sim/ only
-        if sim.cluster.servers[name].status == DOWN:
-            raise nomad_api.ConnectionDropped(name)
-        return await nomad_api.handle(request, sim, name)
-    except nomad_api.ConnectionDropped:
-        if request.transport is not None:
-            request.transport.abort()
-        raise web.HTTPServiceUnavailable() from None  # never sent: the socket is gone
+        return not_found()  # the control listener serves /v1/sim/ only
+    sim = app[SIMULATION]
+    if sim.cluster.servers[name].status == DOWN:
+        raise ServerGoneError(name)
+    return await app[ROUTER].serve_nomad(request, sim, name)
 
 
-async def _control(request: web.Request, control: Control, name: str | None) -> web.Response:
+@web.middleware
+async def _spare(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A control request may crash the very server whose listener it came through: its
+    connection is spared while the action runs (the reply still goes out), and closes after
+    the reply, error or not, if that server is down by then."""
+    if not is_control(request.path):
+        return await handler(request)
+    name = _server(request)
     listeners = request.app.get(LISTENERS)
     transport = request.transport
     if listeners is not None and transport is not None:
-        listeners.spared.add(transport)  # the reply to "crash me" still goes out
+        listeners.spared.add(transport)
     try:
-        response = await control.handle(request)
-    except Exception:
-        log.exception("control request failed: %s %s", request.method, request.path)
-        return problem(500, "internal error in the simulation control surface")
+        response = await handler(request)
     finally:
         if listeners is not None and transport is not None:
             listeners.spared.discard(transport)
@@ -221,11 +231,13 @@ def make_app(
     server's listener (the aiohttp test client's), else they get the control surface."""
     if default_server is not None and default_server not in sim.cluster.servers:
         raise ValueError(f"unknown server {default_server!r}")
-    app = web.Application()
+    # _spare is outermost so that it also closes after the answers error_middleware makes.
+    app = web.Application(middlewares=[_spare, error_middleware])
     app[SIMULATION] = sim
     app[DEFAULT_SERVER] = default_server or ""
     settle = listeners.settle if listeners is not None else _nothing
     app[CONTROL] = Control(sim, settle)
+    app[ROUTER] = Router()
     if listeners is not None:
         app[LISTENERS] = listeners
     app.cleanup_ctx.append(_drive)

@@ -1,9 +1,10 @@
 """The simulation-control surface under /v1/sim/ (ring 2), a prefix Nomad does not use.
 
 JSON in, JSON out. Every action validates all of its input before touching the cluster, so
-bad input gets a 400 with `{"error": "..."}` and changes nothing; an action answers with the
-new state (as GET /v1/sim/state). Routes are one table of (method, pattern) so that pause,
-resume, network conditions, add-server, reset and the event stream slot in later.
+bad input changes nothing: a handler raises `BadInput`, which the error middleware
+(`errors`) answers with a 400 `{"error": "..."}`; an action answers with the new state (as
+GET /v1/sim/state). Each endpoint is a row of the routes table (`routes.TABLE`), so that
+pause, resume, network conditions, add-server, reset and the event stream slot in later.
 
     GET  /v1/sim/state                      every server, the network, the clock
     GET  /v1/sim/openapi.json               the OpenAPI document of the whole HTTP surface
@@ -20,8 +21,8 @@ resume, network conditions, add-server, reset and the event stream slot in later
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
@@ -36,11 +37,21 @@ MAX_ADVANCE = 3_600_000_000  # µs: one hour of virtual time per call
 MAX_EVENTS = 10_000_000
 MAX_BODY = 64 * 1024
 
-Route = Callable[[web.Request, dict[str, str]], Awaitable[web.Response]]
-
 
 class BadInput(Exception):
-    """Invalid control input: answered with 400 and changes nothing."""
+    """Invalid control input (or an action the cluster refuses): it changes nothing."""
+
+
+class NoSuchEndpoint(Exception):
+    """No control endpoint has this path."""
+
+
+class WrongMethod(Exception):
+    """Control endpoints have this path, but not for this method; `allowed` are theirs."""
+
+    def __init__(self, message: str, allowed: list[str]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 def reply(obj: object, status: int = 200) -> web.Response:
@@ -52,6 +63,7 @@ def reply(obj: object, status: int = 200) -> web.Response:
 
 
 def problem(status: int, message: str) -> web.Response:
+    """The control surface's error answer (the error middleware writes these)."""
     return reply({"error": message}, status)
 
 
@@ -73,6 +85,15 @@ async def body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
         fields = ", ".join(sorted(allowed))
         raise BadInput(f"unknown field(s): {', '.join(unknown)} (allowed: {fields})")
     return data
+
+
+@contextmanager
+def refused() -> Iterator[None]:
+    """The cluster refusing an action (crash a server that is down) is bad input too."""
+    try:
+        yield
+    except RaftsimError as error:
+        raise BadInput(str(error)) from None
 
 
 def server_name(sim: Simulation, name: str) -> str:
@@ -99,10 +120,8 @@ class Control:
 
     async def _act(self, action: Callable[[], None]) -> web.Response:
         self.sim.driver.sync()
-        try:
+        with refused():
             action()
-        except RaftsimError as error:
-            raise BadInput(str(error)) from None
         await self.settle()
         self.sim.driver.kick()
         return reply(self.sim.state())
@@ -122,10 +141,8 @@ class Control:
             raise BadInput(f"{name} is already leaving")
         if cluster.servers[name].status != UP:
             raise BadInput(f"{name} is not running")
-        try:
+        with refused():
             await self.sim.wait(lambda done: nomad.leave(name, lambda: done(None, None)))
-        except RaftsimError as error:
-            raise BadInput(str(error)) from None
         await self.settle()
         return reply(self.sim.state())
 
@@ -190,38 +207,3 @@ class Control:
             events = count
         await self.sim.driver.advance(span, events)
         return reply(self.sim.state())
-
-    def routes(self) -> list[tuple[str, re.Pattern[str], Route]]:
-        name = r"(?P<name>[^/]+)"
-        table: list[tuple[str, str, Route]] = [
-            ("GET", r"/v1/sim/state", self.state),
-            ("GET", r"/v1/sim/openapi\.json", self.openapi),
-            ("POST", rf"/v1/sim/servers/{name}/crash", self.crash),
-            ("POST", rf"/v1/sim/servers/{name}/restart", self.restart),
-            ("POST", rf"/v1/sim/servers/{name}/leave", self.leave),
-            ("POST", r"/v1/sim/partition", self.partition),
-            ("POST", r"/v1/sim/heal", self.heal),
-            ("GET", r"/v1/sim/clock", self.clock),
-            ("POST", r"/v1/sim/clock", self.clock),
-            ("POST", r"/v1/sim/clock/advance", self.advance),
-        ]
-        return [(m, re.compile(p + "$"), h) for m, p, h in table]
-
-    async def handle(self, request: web.Request) -> web.Response:
-        allowed = []
-        for method, pattern, handler in self.routes():
-            match = pattern.match(request.path)
-            if match is None:
-                continue
-            if method != request.method:
-                allowed.append(method)
-                continue
-            try:
-                return await handler(request, match.groupdict())
-            except BadInput as error:
-                return problem(400, str(error))
-        if allowed:
-            response = problem(405, f"{request.method} is not allowed here")
-            response.headers["Allow"] = ", ".join(allowed)
-            return response
-        return problem(404, f"no such simulation endpoint: {request.path}")

@@ -1,12 +1,15 @@
 """What Go's standard library does to a request before Nomad's handlers see it (ring 2):
 `url.ParseQuery`, `time.ParseDuration`, `strconv.ParseUint`, and `net/http.ServeMux`'s path
-cleaning. Reproduced so that odd inputs get Nomad's answers (spec nomad-api.md §1), not
-aiohttp's: `?stale&stale=x`, `%zz`, `;` separators, `wait=1.5h`, `//v1/status/leader`.
+cleaning and matching. Reproduced so that odd inputs get Nomad's answers (spec nomad-api.md
+§1), not aiohttp's: `?stale&stale=x`, `%zz`, `;` separators, `wait=1.5h`, `//v1/status/leader`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import Generic, TypeVar
 
 _HEX = "0123456789abcdefABCDEF"
 # time.ParseDuration's units, in nanoseconds (µs: U+00B5 and U+03BC).
@@ -140,3 +143,44 @@ def clean_path(path: str) -> str:
     if path.endswith("/") and cleaned != "/":
         cleaned += "/"
     return cleaned
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """ServeMux's answer to an unclean path or a subtree root: 301 to `path`."""
+
+    path: str
+
+
+class ServeMux(Generic[T]):
+    """net/http.ServeMux (before Go 1.22) over patterns registered once, at construction:
+    a pattern ending in '/' is a subtree matched by prefix, the longest one winning; any
+    other pattern matches exactly."""
+
+    def __init__(self, patterns: Mapping[str, T]) -> None:
+        self.exact = {p: t for p, t in patterns.items() if not p.endswith("/")}
+        self.subtrees = sorted(
+            ((p, t) for p, t in patterns.items() if p.endswith("/")),
+            key=lambda item: len(item[0]),
+            reverse=True,
+        )
+        # Handle("/a/") also registers "/a" as a redirect to "/a/", unless "/a" is a pattern.
+        self.roots = {p[:-1]: p for p, _ in self.subtrees if p[:-1] not in self.exact}
+
+    def match(self, path: str) -> T | Redirect | None:
+        """What serves `path`: a target, a redirect, or None for NotFound."""
+        cleaned = clean_path(path)
+        if cleaned != path:
+            return Redirect(cleaned)
+        root = self.roots.get(path)
+        if root is not None:
+            return Redirect(root)
+        if path in self.exact:
+            return self.exact[path]
+        for prefix, target in self.subtrees:
+            if path.startswith(prefix):
+                return target
+        return None

@@ -3,17 +3,16 @@ and §2.1, 2.2, 2.6-2.9, after `command/agent/http.go`, `operator_endpoint.go`,
 `status_endpoint.go` and `agent_endpoint.go` at v0.5.5/v0.5.6.
 
 Thin handlers: parse the request as Go would (`gocompat`), call the server's Nomad layer,
-write the answer as Nomad's `wrap` does: JSON in struct field order, or the bare error text
-with its status (500 unless coded), an empty 200 for a handler that returns nothing; no
-X-Nomad-* headers (these endpoints never call setMeta). Routing is Go's ServeMux: exact
-paths, the `/v1/operator/` subtree matched by prefix inside the handler, path cleaning with
-301 redirects, and `404 page not found` for everything else.
+write the answer as Nomad's `wrap` does: JSON in struct field order, an empty 200 for a
+handler that returns nothing; no X-Nomad-* headers (these endpoints never call setMeta). An
+error is raised as a `NomadError` and answered, as `wrap` answers it, by the error middleware
+(`errors`). Which path and method reach which handler is the routes table's (`routes`): Go's
+ServeMux and OperatorRequest's prefix matching, with path cleaning and 301 redirects.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
 
@@ -21,18 +20,14 @@ from aiohttp import web
 
 from ..core.errors import RaftsimError
 from ..nomad.endpoints import JSON, Request
-from ..nomad.errors import NomadError, ServerGoneError
-from .gocompat import clean_path, first, parse_duration, parse_query, parse_uint
+from ..nomad.errors import Kind, NomadError, ServerGoneError
+from .gocompat import first, parse_duration, parse_uint
 from .simulation import Simulation
 
 INVALID_METHOD = "Invalid method"  # ErrInvalidMethod
 MISSING_ADDRESS = "Must specify ?address with IP:port of peer to remove"
 MISSING_NODE = "missing node to force leave"
 TEXT = "text/plain; charset=utf-8"
-
-
-class ConnectionDropped(Exception):
-    """The server that took the request stopped: close the connection without a reply."""
 
 
 @dataclass
@@ -102,28 +97,27 @@ def redirect(request: web.Request, path: str) -> web.Response:
 
 
 def answer(ctx: Context, result: JSON, error: RaftsimError | None) -> web.Response:
-    """Nomad's `wrap`: error → status and text; nil → empty 200; else JSON."""
-    if isinstance(error, ServerGoneError):
-        raise ConnectionDropped(str(error))
-    if isinstance(error, NomadError):
-        return text(error.code, error.text)
+    """Nomad's `wrap`: nil → empty 200, else JSON; an error is raised for the middleware."""
+    if isinstance(error, NomadError | ServerGoneError):
+        raise error
     if error is not None:
-        return text(500, str(error))
+        # Any other error the server answered is still its answer: wrap gives it a 500 with
+        # its text. Errors raised here rather than answered stay unexpected (aiohttp's 500).
+        raise NomadError(str(error)) from error
     if result is None:
         return empty()
     return encode(result, ctx.pretty)
 
 
-def parse_wait(ctx: Context) -> web.Response | None:
+def parse_wait(ctx: Context) -> None:
     """parseWait: a bad `wait` or `index` ends the request with a 400 (spec §1 step 5);
     good values are ignored: none of these endpoints blocks (open question 4 is moot)."""
     wait = first(ctx.query, "wait")
     if wait and parse_duration(wait) is None:
-        return text(400, "Invalid wait time")
+        raise NomadError("Invalid wait time", Kind.BAD_REQUEST)
     index = first(ctx.query, "index")
     if index and parse_uint(index) is None:
-        return text(400, "Invalid index")
-    return None
+        raise NomadError("Invalid index", Kind.BAD_REQUEST)
 
 
 def stale(ctx: Context) -> bool:
@@ -140,16 +134,34 @@ async def rpc(ctx: Context, request: Request) -> web.Response:
     return answer(ctx, result, error)
 
 
+# ------------------------------------------------------------ wrong methods
+# What a handler does with a method it does not take differs per handler (spec §1 "Wrong
+# method"); the routes table names one of these for each endpoint.
+
+
+def invalid_method(ctx: Context) -> web.Response:
+    """`CodedError(405, ErrInvalidMethod)`: 405 `Invalid method`."""
+    raise NomadError(INVALID_METHOD, Kind.WRONG_METHOD)
+
+
+def bare_405(ctx: Context) -> web.Response:
+    """`resp.WriteHeader(405); return nil, nil`: a 405 with nothing in it."""
+    return empty(405)
+
+
+def peer_wrong_method(ctx: Context) -> web.Response:
+    """/v1/operator/raft/peer writes a bare status, 405 or 404 depending on the version."""
+    return empty(ctx.sim.nomad.version.peer_wrong_method_status)
+
+
 # ------------------------------------------------------------ endpoints
+# The routes table has refused wrong methods before a handler runs, as each handler's first
+# statement does in Go.
 
 
 async def raft_configuration(ctx: Context) -> web.Response:
-    """spec §2.1; wrong method: 405 with an empty body (0.5.5-0.7)."""
-    if ctx.method != "GET":
-        return empty(405)
-    bad = parse_wait(ctx)
-    if bad is not None:
-        return bad
+    """spec §2.1."""
+    parse_wait(ctx)
     request = Request("Operator.RaftGetConfiguration", ctx.region, stale=stale(ctx))
     return await rpc(ctx, request)
 
@@ -157,31 +169,20 @@ async def raft_configuration(ctx: Context) -> web.Response:
 async def raft_peer(ctx: Context) -> web.Response:
     """spec §2.2 (0.5.5-0.7.x): DELETE with `?address=`, a write: always to the leader
     (`stale` has no effect: open question 2 decided by the code, hashicorp/nomad#4430)."""
-    if ctx.method != "DELETE":
-        return empty(ctx.sim.nomad.version.peer_wrong_method_status)
     if "address" not in ctx.query:
-        return text(400, MISSING_ADDRESS)
+        raise NomadError(MISSING_ADDRESS, Kind.BAD_REQUEST)
     address = first(ctx.query, "address")
     return await rpc(ctx, Request("Operator.RaftRemovePeerByAddress", ctx.region, address=address))
 
 
-async def operator(ctx: Context) -> web.Response:
-    """OperatorRequest: sub-paths matched by prefix (`configurationX`, `peers`), else 404."""
-    rest = ctx.request.path.removeprefix("/v1/operator/raft/")
-    if rest.startswith("configuration"):
-        return await raft_configuration(ctx)
-    if rest.startswith("peer"):
-        return await raft_peer(ctx)
-    return text(404, INVALID_METHOD)
+async def unknown_operator(ctx: Context) -> web.Response:
+    """OperatorRequest's default case: a sub-path it does not know is a 404."""
+    raise NomadError(INVALID_METHOD, Kind.NOT_FOUND)
 
 
 async def _status(ctx: Context, method: str) -> web.Response:
-    """The two /v1/status/ reads: GET only, query parsed as any read, then the RPC."""
-    if ctx.method != "GET":
-        return text(405, INVALID_METHOD)
-    bad = parse_wait(ctx)
-    if bad is not None:
-        return bad
+    """The two /v1/status/ reads: query parsed as any read, then the RPC."""
+    parse_wait(ctx)
     return await rpc(ctx, Request(method, ctx.region, stale=stale(ctx)))
 
 
@@ -197,8 +198,6 @@ async def status_peers(ctx: Context) -> web.Response:
 
 async def agent_members(ctx: Context) -> web.Response:
     """spec §2.8: the receiving server's own Serf view, never forwarded."""
-    if ctx.method != "GET":
-        return text(405, INVALID_METHOD)
     nomad = ctx.sim.nomad
     result, error = await ctx.sim.wait(lambda reply: nomad.members(ctx.server, reply))
     return answer(ctx, result, error)
@@ -209,38 +208,9 @@ async def agent_force_leave(ctx: Context) -> web.Response:
 
     Open question 9, decided: `node` is the Serf member name (`carol.global`); a bare
     `carol` matches no member and, as Serf does, is accepted without effect."""
-    if ctx.method not in ("PUT", "POST"):
-        return text(405, INVALID_METHOD)
     node = first(ctx.query, "node")
     if not node:
-        return text(400, MISSING_NODE)
+        raise NomadError(MISSING_NODE, Kind.BAD_REQUEST)
     nomad = ctx.sim.nomad
     result, error = await ctx.sim.wait(lambda reply: nomad.force_leave(ctx.server, node, reply))
     return answer(ctx, result, error)
-
-
-Handler = Callable[[Context], Awaitable[web.Response]]
-ROUTES: dict[str, Handler] = {
-    "/v1/status/leader": status_leader,
-    "/v1/status/peers": status_peers,
-    "/v1/agent/members": agent_members,
-    "/v1/agent/force-leave": agent_force_leave,
-}
-
-
-async def handle(request: web.Request, sim: Simulation, server: str) -> web.Response:
-    """Serve one Nomad request as server `server` (ServeMux, then the handler)."""
-    path = request.path
-    cleaned = clean_path(path)
-    if cleaned != path:
-        return redirect(request, cleaned)
-    if path == "/v1/operator":
-        return redirect(request, "/v1/operator/")  # a subtree root without its slash
-    query = parse_query(request.rel_url.raw_query_string)
-    ctx = Context(request, sim, server, query)
-    route = ROUTES.get(path)
-    if route is not None:
-        return await route(ctx)
-    if path.startswith("/v1/operator/"):
-        return await operator(ctx)
-    return not_found()

@@ -1,0 +1,64 @@
+"""The error middleware (ring 2): the one place where an exception becomes an HTTP answer,
+after aiohttp's "web_advanced" guidance. Handlers parse, call, serialise and raise; this
+decides statuses and bodies, differently for the two surfaces a listener serves:
+
+- Nomad's endpoints answer as Nomad's `wrap` does (spec nomad-api.md §1 "Error bodies"): the
+  status its `Kind` stands for, then the bare text. A server that stopped mid-request
+  (`ServerGoneError`) answers nothing: its connection just closes. Anything else is
+  unexpected and left to aiohttp, as it would crash a Go handler.
+- The /v1/sim/ control surface answers `{"error": "..."}` JSON, 400/404/405 for its own
+  errors and 500 (logged) for anything unexpected.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ..nomad.errors import Kind, NomadError, ServerGoneError
+from .control import BadInput, NoSuchEndpoint, WrongMethod, problem
+from .nomad_api import text
+from .routes import is_control
+
+# Nomad's statuses: `wrap` gives an error the code of its CodedError, else 500.
+NOMAD_STATUS = {
+    Kind.BAD_REQUEST: 400,
+    Kind.NOT_FOUND: 404,
+    Kind.WRONG_METHOD: 405,
+    Kind.INTERNAL: 500,
+}
+log = logging.getLogger("raftsim.web")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer the exceptions of the project's handlers; see the module docstring."""
+    if is_control(request.path):
+        return await _control(request, handler)
+    try:
+        return await handler(request)
+    except ServerGoneError:
+        if request.transport is not None:
+            request.transport.abort()
+        raise web.HTTPServiceUnavailable() from None  # never sent: the socket is gone
+    except NomadError as error:
+        return text(NOMAD_STATUS[error.kind], error.text)
+
+
+async def _control(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BadInput as error:
+        return problem(400, str(error))
+    except NoSuchEndpoint as error:
+        return problem(404, str(error))
+    except WrongMethod as error:
+        response = problem(405, str(error))
+        response.headers["Allow"] = ", ".join(error.allowed)
+        return response
+    except Exception:
+        # The control surface is ours: a bug in it gets our JSON, not aiohttp's page.
+        log.exception("control request failed: %s %s", request.method, request.path)
+        return problem(500, "internal error in the simulation control surface")

@@ -1,0 +1,46 @@
+"""raftsim/web/openapi.json and the routes table (ring 2, raftsim/web/routes.py) describe the
+same HTTP surface: an endpoint added without its documentation, or documented without
+existing, fails here. Nomad's paths reach the table through aiohttp's one catch-all route
+(Go's ServeMux is emulated behind it), so the app's routes are the table's endpoints."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+from aiohttp import web
+
+from raftsim.web import Simulation, make_app
+from raftsim.web.app import ROUTER
+
+# The operations an OpenAPI 3 path item may hold; its other keys (parameters, summary,
+# servers, ...) are not operations.
+VERBS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def documented() -> set[tuple[str, str]]:
+    """(METHOD, path) of every operation in the shipped document."""
+    text = resources.files("raftsim.web").joinpath("openapi.json").read_text()
+    paths: dict[str, dict[str, object]] = json.loads(text)["paths"]
+    return {(verb.upper(), path) for path, item in paths.items() for verb in item if verb in VERBS}
+
+
+@pytest.fixture(scope="module")
+def app() -> web.Application:
+    return make_app(Simulation())
+
+
+def test_openapi_documents_every_route(app: web.Application) -> None:
+    """Every (method, path) the app routes has an operation in openapi.json."""
+    assert app[ROUTER].endpoints() - documented() == set()
+
+
+def test_openapi_documents_only_routes(app: web.Application) -> None:
+    """Every operation in openapi.json is a (method, path) the app routes."""
+    assert documented() - app[ROUTER].endpoints() == set()
+
+
+def test_openapi_app_routes_only_through_the_table(app: web.Application) -> None:
+    """aiohttp knows one catch-all route, so no endpoint can bypass the routes table."""
+    assert [(r.method, r.resource.canonical) for r in app.router.routes()] == [("*", "/{tail}")]
