@@ -1,6 +1,6 @@
 """`python -m bench`: measure every figure in this one run and print one table.
 
-Options: `--only abcdef` runs a subset; `--quick` shortens every run (for trying the suite
+Options: `--only abcdefs` runs a subset; `--quick` shortens every run (for trying the suite
 out, not for reporting figures).
 """
 
@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from . import campaign, failover, idle, scheduler
+from . import campaign, failover, idle, scheduler, served
 from . import http as http_figures
 from .common import Row, Section, perf_counter, render_table, wall_limit
 
@@ -69,7 +69,7 @@ def http_section(quick: bool) -> Section:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="abcdef", help="which figures to run (default: abcdef)")
+    parser.add_argument("--only", default="abcdefs", help="which figures to run (default: abcdefs)")
     parser.add_argument(
         "--quick", action="store_true", help="short runs to try the suite (not for reporting)"
     )
@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
             return out
 
         sections += _guarded("a/d", idle_sections)
+    if "s" in only:
+        seeds = served.SEEDS[:1] if args.quick else served.SEEDS
+        span = 600 if args.quick else served.SPAN_S
+        print("measuring (s) served cluster in autojump ...", file=sys.stderr, flush=True)
+        sections += _guarded("s", lambda: [served.section(served.measure(seeds, span), span)])
     if "c" in only:
         trials = 2 if args.quick else failover.TRIALS
         print("measuring (c) leader failover ...", file=sys.stderr, flush=True)
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print("measuring (f) raftsim check campaigns ...", file=sys.stderr, flush=True)
         sections += _guarded("f", lambda: [campaign.section(campaign.measure(schedules))])
 
-    order = {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4, "f": 5}
+    order = {"a": 0, "s": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}
     sections.sort(key=lambda s: order.get(s.name[0], 9))
     print()
     print(render_table([row for sec in sections for row in sec.rows]))

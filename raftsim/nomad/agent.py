@@ -23,6 +23,7 @@ from ..core.errors import RaftsimError
 from ..core.leader import Future
 from ..core.node import RaftNode
 from ..core.types import Role
+from ..sim.clock import Timer
 from ..sim.cluster import PAUSED
 from . import endpoints
 from .endpoints import JSON, Request
@@ -87,19 +88,20 @@ class NomadServer:
         assert node is not None, f"{self.name} has no running Raft node"
         return node
 
-    def after(self, delay: int, fn: Callable[[], None]) -> None:
-        """Run fn after `delay` µs on this process: never once it stopped, later if paused."""
+    def after(self, delay: int, fn: Callable[[], None]) -> Timer:
+        """Run fn after `delay` µs on this process: never once it stopped, later if paused,
+        not at all if the returned timer is cancelled first."""
         sched = self.world.cluster.sched
 
-        def fire(_: object) -> None:
+        def fire(_: object = None) -> None:
             if self.stopped:
                 return
             if self.sim.status == PAUSED:
-                self.sim.held.append((fire, None))
+                self.sim.defer(fire)
                 return
             fn()
 
-        sched.at(sched.now + delay, fire)
+        return sched.timer(sched.now + delay, fire)
 
     def send(self, dst: str, msg: tuple[object, ...]) -> None:
         self.world.gossip(self.name, dst, msg)

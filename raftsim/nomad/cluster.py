@@ -167,7 +167,7 @@ class NomadCluster:
         process answers nothing until it runs again)."""
         server = self._running(entry)
         if server.sim.status == PAUSED:
-            server.sim.held.append((lambda _: self._when_running(entry, fn), None))
+            server.sim.defer(lambda _: self._when_running(entry, fn))
             return
         fn(server)
 

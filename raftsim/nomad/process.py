@@ -61,7 +61,7 @@ Step = Generator[Wait, object, bool]  # a part of a body that reports success
 class Host(Protocol):
     """What a process needs of the server it runs on."""
 
-    def after(self, delay: int, fn: Callable[[], None]) -> None: ...
+    def after(self, delay: int, fn: Callable[[], None]) -> object: ...
 
 
 class Process:
@@ -98,9 +98,11 @@ class Process:
         if isinstance(wait, Sleep):
             self.host.after(wait.span, lambda: self.wake(token, None))
         elif isinstance(wait, Future):
-            wait.add_done_callback(
-                lambda future: self.host.after(0, lambda: self.wake(token, future))
-            )
+
+            def done(future: Future) -> None:
+                self.host.after(0, lambda: self.wake(token, future))
+
+            wait.add_done_callback(done)
         elif wait.signal._pending:
             wait.signal._pending = False
             self.host.after(0, lambda: self.wake(token, True))

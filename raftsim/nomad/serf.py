@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+from ..sim.clock import Timer
 from .version import SerfTiming
 
 # Serf member statuses (serf.MemberStatus), as the API prints them.
@@ -58,7 +59,7 @@ class SerfHost(Protocol):
     @property
     def now(self) -> int: ...
 
-    def after(self, delay: int, fn: Callable[[], None]) -> None: ...
+    def after(self, delay: int, fn: Callable[[], None]) -> Timer: ...
 
     def send(self, dst: str, msg: tuple[object, ...]) -> None: ...
 
@@ -134,8 +135,9 @@ class SerfAgent:
         self._gossip_armed = False
         self._probe_order: list[str] = []
         self._probe_at = 0
-        self._acks: dict[int, str] = {}
-        self._relays: dict[int, tuple[str, int]] = {}
+        # Probes waiting for an ack: the target, and the timers that act if none comes.
+        self._acks: dict[int, tuple[str, tuple[Timer, ...]]] = {}
+        self._relays: dict[int, tuple[str, int, Timer]] = {}
         self._seq = 0
         self._tokens = 0
 
@@ -218,18 +220,24 @@ class SerfAgent:
         elif kind == "ack":
             seq = msg[1]
             assert isinstance(seq, int)
-            self._acks.pop(seq, None)
+            # An acked probe's timers would find nothing to do: cancel them, so that the
+            # fast-forward is not held up by them (memberlist stops its timers too).
+            probe = self._acks.pop(seq, None)
+            if probe is not None:
+                for timer in probe[1]:
+                    timer.cancel()
             relay = self._relays.pop(seq, None)
             if relay is not None:
+                relay[2].cancel()
                 self.host.send(relay[0], ("ack", relay[1]))
         elif kind == "ping-req":
             seq, target = msg[1], msg[2]
             assert isinstance(seq, int) and isinstance(target, str)
             self._seq += 1
             relay_seq = self._seq
-            self._relays[relay_seq] = (src, seq)
             self.host.send(target, ("ping", relay_seq))
-            self.host.after(self.timing.probe_timeout, lambda: self._forget_relay(relay_seq))
+            forget = self.host.after(self.timing.probe_timeout, lambda: self._forget(relay_seq))
+            self._relays[relay_seq] = (src, seq, forget)
         elif kind == "gossip":
             for update in cast(tuple[Update, ...], msg[1]):
                 self._apply(update)
@@ -238,7 +246,7 @@ class SerfAgent:
                 self.host.send(src, ("pull", self.snapshot()))
             self._merge(cast(Snapshot, msg[1]))
 
-    def _forget_relay(self, seq: int) -> None:
+    def _forget(self, seq: int) -> None:
         self._relays.pop(seq, None)
 
     def snapshot(self) -> Snapshot:
@@ -256,10 +264,10 @@ class SerfAgent:
             return
         self._seq += 1
         seq = self._seq
-        self._acks[seq] = target
         self.host.send(target, ("ping", seq))
-        self.host.after(t.probe_timeout, lambda: self._probe_indirect(seq, target))
-        self.host.after(t.probe_interval, lambda: self._probe_failed(seq, target))
+        indirect = self.host.after(t.probe_timeout, lambda: self._probe_indirect(seq, target))
+        failed = self.host.after(t.probe_interval, lambda: self._probe_failed(seq, target))
+        self._acks[seq] = (target, (indirect, failed))
 
     def _next_target(self) -> str | None:
         for _ in range(len(self.members) + 1):

@@ -27,6 +27,31 @@ class Jumper(Protocol):
         ...
 
 
+class Timer:
+    """A scheduled call that can be cancelled (`Scheduler.timer`). A cancelled timer stays in
+    the heap and runs as a no-op when due; the fast-forward knows it is no work to wait for."""
+
+    __slots__ = ("cancelled", "fn")
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def run_timer(timer: Timer) -> None:
+    """The heap's callback for every `Timer`."""
+    if not timer.cancelled:
+        timer.fn()
+
+
+def is_noop(event: tuple[int, int, Callable[[Any], None], Any]) -> bool:
+    """Whether a heap entry is a cancelled timer (running it would change nothing)."""
+    return event[2] is run_timer and event[3].cancelled
+
+
 class Scheduler:
     """A discrete-event scheduler; nothing moves unless `run_until` or `step` is called."""
 
@@ -55,6 +80,12 @@ class Scheduler:
         if due < self.now:  # noqa: PLR1730 (the hottest call: max() costs more)
             due = self.now
         heapq.heappush(self._heap, (due, self._seq, fn, arg))
+
+    def timer(self, due: int, fn: Callable[[], None]) -> Timer:
+        """Run fn() at virtual time `due` unless the returned timer is cancelled first."""
+        timer = Timer(fn)
+        self.at(due, run_timer, timer)
+        return timer
 
     def next_due(self) -> int | None:
         return self._heap[0][0] if self._heap else None

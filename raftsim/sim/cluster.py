@@ -288,7 +288,7 @@ class Cluster(EventLoop):
             if target.status == DOWN:
                 fail("connection reset by peer", 0)
             elif target.status == PAUSED:
-                target.held.append((arrive, None))
+                target.defer(arrive)
             elif self.network.blocked and (source.id, target.id) in self.network.blocked:
                 fail("i/o timeout", self.timing.rpc_timeout)
             else:

@@ -51,6 +51,10 @@ class SimServer:
         self.held: list[tuple[Callable[[Any], None], Any]] = []
         self.fsm: list[str] = []
 
+    def defer(self, fn: Callable[[Any], None], arg: Any = None) -> None:
+        """Keep fn(arg) for when the paused process resumes (a crash drops it)."""
+        self.held.append((fn, arg))
+
 
 class EventLoop:
     """The event callbacks of `Cluster`, which sets up the state they work on."""
@@ -124,7 +128,7 @@ class EventLoop:
         if server.incarnation != incarnation or node is None:
             return
         if server.status == PAUSED:
-            server.held.append((self.fire_event, arg))
+            server.defer(self.fire_event, arg)
             return
         if node.fire(timer, peer, token, self.sched.now):
             if self._trace_messages:
@@ -234,7 +238,7 @@ class EventLoop:
         if server.status == DOWN:
             return
         if server.status == PAUSED:
-            server.held.append((self.notify_event, failure))
+            server.defer(self.notify_event, failure)
             return
         if self._trace_messages:
             self._record(MessageDelivered(self.sched.now, server.name, failure))
@@ -261,7 +265,7 @@ class EventLoop:
                     failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection reset by peer")
                     self._post(now + self.network.round_trip(msg.src, msg.dst) // 2, failure)
                 return
-            server.held.append((self.deliver_event, msg))
+            server.defer(self.deliver_event, msg)
             if isinstance(msg, REQUESTS):
                 self._time_out(msg, now)
             return

@@ -43,6 +43,7 @@ from ..core.messages import AppendEntries, AppendResponse
 from ..core.node import FOLLOWER, HEARTBEAT, LEASE, REPLICATE, RaftNode
 from ..core.timing import TimerModel
 from ..core.types import Role
+from .clock import is_noop
 from .eventloop import APPEND, APPEND_REPLY, HEARTBEAT_REPLY, UP
 from .eventloop import HEARTBEAT as HEARTBEAT_CHANNEL
 from .network import LinkConditions, Network
@@ -268,9 +269,10 @@ class FastForward:
         return self._foreign() - 1
 
     def _foreign(self) -> int:
-        """When the first event that is not a Raft timer is due."""
+        """When the first event that is neither a Raft timer nor a cancelled timer is due."""
         fire = self.cluster.fire_event
-        return min((e[0] for e in self.cluster.sched.heap if e[2] is not fire), default=1 << 62)
+        heap = self.cluster.sched.heap
+        return min((e[0] for e in heap if e[2] is not fire and not is_noop(e)), default=1 << 62)
 
     def _back_off(self, now: int) -> int:
         retry = self._retry
@@ -577,6 +579,7 @@ class FastForward:
 
         pending.sort(key=cmp_to_key(order))
         heap = sched.heap
+        # (What was due by `until` is either computed here or a cancelled timer: a no-op.)
         heap[:] = [event for event in heap if event[0] > until]
         heap.extend((due, sched.next_seq(), fn, arg) for due, _, _, fn, arg in pending)
         heapify(heap)
