@@ -17,7 +17,6 @@ Three variants:
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from time import process_time
 
@@ -46,14 +45,6 @@ SEEDS = (1, 2, 3)
 SPAN_S = 600  # simulated seconds timed after the first leader
 SPAN_S_LARGE = 300  # for the 51-server cluster, which is ~20x slower per simulated second
 RUN_WALL_LIMIT_S = 180.0
-
-
-def has_fast_forward_option() -> bool:
-    return "fast_forward" in inspect.signature(Cluster).parameters
-
-
-def variants() -> tuple[str, ...]:
-    return VARIANTS if has_fast_forward_option() else (DEFAULT, ALL)
 
 
 def make_cluster(servers: int, seed: int, variant: str) -> Cluster:
@@ -100,7 +91,7 @@ def idle_run(servers: int, variant: str, seed: int, span_s: int) -> IdleRun:
         cpu = process_time() - cpu_start
     if cluster.leader() is None:
         raise RuntimeError(f"idle {servers}-server cluster lost its leader (seed {seed})")
-    fast_forward = getattr(cluster, "fast_forward", None) is not None
+    fast_forward = cluster.fast_forward is not None
     run = IdleRun(servers, variant, seed, span_s, wall, cpu, len(cluster.records), fast_forward)
     del cluster
     return run
@@ -110,10 +101,7 @@ def events_per_sim_s(servers: int, seed: int = SEEDS[0], span_s: int = 60) -> fl
     """Events the idle cluster runs per simulated second, one `step()` each (untimed)."""
     fresh_heap()
     with wall_limit(RUN_WALL_LIMIT_S, f"event count, {servers} servers"):
-        if has_fast_forward_option():
-            cluster = Cluster(servers, seed=seed, trace="off", fast_forward=False)
-        else:
-            cluster = Cluster(servers, seed=seed, trace="off")
+        cluster = Cluster(servers, seed=seed, trace="off", fast_forward=False)
         if not cluster.run_until(lambda c: c.leader() is not None, "60s"):
             raise RuntimeError(f"no leader within 60 s (virtual), {servers} servers")
         end = cluster.now + span_s * 1_000_000
@@ -137,7 +125,7 @@ def measure(
     span_s: int = SPAN_S,
 ) -> IdleResults:
     """Every (size, variant) once per seed; rounds interleave so drift spreads evenly."""
-    kinds = variants()
+    kinds = VARIANTS
     runs: dict[tuple[int, str], list[IdleRun]] = {(n, v): [] for n in sizes for v in kinds}
     for seed in seeds:
         for n in sizes:

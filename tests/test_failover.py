@@ -10,7 +10,8 @@ import functools
 import pytest
 
 from raftsim.core import MS, SECOND, Timing
-from raftsim.sim.experiments import (
+
+from .experiments import (
     FIGURE16_PAPER,
     TABLE_HEADER,
     Summary,

@@ -56,31 +56,34 @@ def dial_error(address: str, reason: str) -> str:
 class NomadServer:
     """The Nomad layer of one running server; see the module docstring."""
 
-    def __init__(self, world: NomadCluster, name: str) -> None:
-        self.world = world
+    def __init__(self, nomad_cluster: NomadCluster, name: str) -> None:
+        self.nomad_cluster = nomad_cluster
         self.name = name
-        self.sim = world.cluster.servers[name]
+        self.sim = nomad_cluster.cluster.servers[name]
         self.address = self.sim.address
-        self.version = world.version
-        self.region = world.region
-        self.datacenter = world.datacenter
+        self.version = nomad_cluster.version
+        self.region = nomad_cluster.region
+        self.datacenter = nomad_cluster.datacenter
         self.stopped = False
-        self.rng = world.cluster.streams.get(f"nomad/rpc/{name}")
-        info = world.info(name)
+        self.rng = nomad_cluster.cluster.streams.get(f"nomad/rpc/{name}")
+        info = nomad_cluster.info(name)
         assert info is not None
         self.serf = SerfAgent(
-            self, info, world.serf_timing, world.cluster.streams.get(f"nomad/serf/{name}")
+            self,
+            info,
+            nomad_cluster.serf_timing,
+            nomad_cluster.cluster.streams.get(f"nomad/serf/{name}"),
         )
         self.leader_loop: LeaderLoop | None = None
         self.processes: list[Process] = []
-        self.entry: dict[int, Reply] = {}  # requests that came in through this server's API
+        self.api_requests: dict[int, Reply] = {}  # requests that came in through this server's API
         self.inbound: dict[int, Callable[[], None]] = {}  # forwarded requests served here
 
     # ------------------------------------------------------------ host services
 
     @property
     def now(self) -> int:
-        return self.world.cluster.sched.now
+        return self.nomad_cluster.cluster.sched.now
 
     @property
     def node(self) -> RaftNode:
@@ -91,7 +94,7 @@ class NomadServer:
     def after(self, delay: int, fn: Callable[[], None]) -> Timer:
         """Run fn after `delay` µs on this process: never once it stopped, later if paused,
         not at all if the returned timer is cancelled first."""
-        sched = self.world.cluster.sched
+        sched = self.nomad_cluster.cluster.sched
 
         def fire(_: object = None) -> None:
             if self.stopped:
@@ -104,14 +107,16 @@ class NomadServer:
         return sched.timer(sched.now + delay, fire)
 
     def send(self, dst: str, msg: tuple[object, ...]) -> None:
-        self.world.gossip(self.name, dst, msg)
+        self.nomad_cluster.gossip(self.name, dst, msg)
 
     def info(self, server: str) -> MemberInfo | None:
-        return self.world.info(server)
+        return self.nomad_cluster.info(server)
 
     def on_member_event(self, kind: str, member: Member) -> None:
         """Serf events: Nomad's leader queues join, leave and reap for reconciliation."""
-        self.world.log(self.name, f"serf: EventMember{kind.capitalize()}: {member.info.name}")
+        self.nomad_cluster.log(
+            self.name, f"serf: EventMember{kind.capitalize()}: {member.info.name}"
+        )
         if self.leader_loop is not None and kind in ("join", "leave", "reap"):
             self.leader_loop.enqueue(kind, member)
 
@@ -128,8 +133,8 @@ class NomadServer:
             self.leader_loop.stop()
         for process in self.processes:
             process.stop()
-        entry, self.entry = self.entry, {}
-        for reply in entry.values():
+        waiting, self.api_requests = self.api_requests, {}
+        for reply in waiting.values():
             reply(None, ServerGoneError(self.name))
         inbound, self.inbound = self.inbound, {}
         for fail in inbound.values():
@@ -139,9 +144,9 @@ class NomadServer:
 
     def raft_change(self, command: ChangeCommand, address: str) -> Generator[Wait, object, Future]:
         """AddPeer/RemovePeer(address) through this server's Raft, waiting for the result."""
-        target = self.world.name_of_address(address) or address
+        target = self.nomad_cluster.name_of_address(address) or address
         try:
-            future = self.world.cluster.change(command, target, via=self.name)
+            future = self.nomad_cluster.cluster.change(command, target, via=self.name)
         except RaftsimError as error:
             future = Future()
             future.fail(error)
@@ -156,10 +161,10 @@ class NomadServer:
         token = new_token()
 
         def done(result: JSON, error: RaftsimError | None) -> None:
-            if self.entry.pop(token, None) is not None:
+            if self.api_requests.pop(token, None) is not None:
                 reply(result, error)
 
-        self.entry[token] = reply
+        self.api_requests[token] = reply
         self.handle(request, done)
 
     def handle(self, request: Request, reply: Reply, first_check: int | None = None) -> None:
@@ -181,7 +186,7 @@ class NomadServer:
             return
         now = self.now
         start = now if first_check is None else first_check
-        timing = self.world.timing
+        timing = self.nomad_cluster.timing
         if now - start < timing.rpc_hold_timeout:
             jitter = int(self.rng.random() * (timing.rpc_hold_timeout // timing.jitter_fraction))
             self.after(jitter, lambda: self.handle(request, reply, start))
@@ -199,24 +204,24 @@ class NomadServer:
         return None
 
     def _forward(self, leader: str, request: Request, reply: Reply) -> None:
-        address = self.world.cluster.servers[leader].address
+        address = self.nomad_cluster.cluster.servers[leader].address
 
         def failed(reason: str) -> None:
             self.after(0, lambda: reply(None, NomadError(RPC_PREFIX + dial_error(address, reason))))
 
         def arrived() -> None:
-            target = self.world.servers.get(leader)
+            target = self.nomad_cluster.servers.get(leader)
             if target is None:
                 failed("connection reset by peer")
                 return
             target.serve(self, request, reply)
 
-        self.world.cluster.transmit(self.name, leader, arrived, failed)
+        self.nomad_cluster.cluster.transmit(self.name, leader, arrived, failed)
 
     def serve(self, caller: NomadServer, request: Request, reply: Reply) -> None:
         """Run a request forwarded by `caller`, then carry the answer back to it."""
         token = new_token()
-        cluster = self.world.cluster
+        cluster = self.nomad_cluster.cluster
 
         def answer(result: JSON, error: RaftsimError | None) -> None:
             if self.inbound.pop(token, None) is None:
@@ -261,8 +266,10 @@ class NomadServer:
         try:
             yield from endpoints.remove_peer(self, self.node, request.address)
         except NomadError as error:
-            self.world.log(self.name, f"nomad.operator: Failed to remove Raft peer: {error}")
+            self.nomad_cluster.log(
+                self.name, f"nomad.operator: Failed to remove Raft peer: {error}"
+            )
             reply(None, error)
             return
-        self.world.log(self.name, f"nomad.operator: Removed Raft peer {request.address!r}")
+        self.nomad_cluster.log(self.name, f"nomad.operator: Removed Raft peer {request.address!r}")
         reply(None, None)

@@ -196,10 +196,10 @@ class NomadCluster:
             token = new_token()
 
             def finished(error: str) -> None:
-                if server.entry.pop(token, None) is not None:
+                if server.api_requests.pop(token, None) is not None:
                     reply(None, NomadError(error) if error else None)
 
-            server.entry[token] = reply
+            server.api_requests[token] = reply
             server.serf.force_leave(node, finished)
 
         try:

@@ -44,7 +44,7 @@ class LeaderLoop:
 
     def enqueue(self, kind: str, member: Member) -> None:
         """A Serf event reaches reconcileCh (buffered: further events are dropped)."""
-        if len(self.queue) < self.server.world.timing.reconcile_queue:
+        if len(self.queue) < self.server.nomad_cluster.timing.reconcile_queue:
             self.queue.append((REAP if kind == REAP else member.status, member.info))
             self.signal.set()
 
@@ -55,11 +55,11 @@ class LeaderLoop:
         server = self.server
         established = False
         while True:
-            due = server.now + server.world.timing.reconcile_interval
+            due = server.now + server.nomad_cluster.timing.reconcile_interval
             ok = yield from self._barrier()
             if ok and not established:
                 established = True
-                server.world.log(server.name, "nomad: cluster leadership acquired")
+                server.nomad_cluster.log(server.name, "nomad: cluster leadership acquired")
             if ok:
                 ok = yield from self._reconcile()
             while True:  # WAIT: member events (only once a reconcile worked), or the interval
@@ -75,7 +75,7 @@ class LeaderLoop:
         """raft.Barrier: an entry of this term, committed and applied."""
         server = self.server
         try:
-            future = server.world.cluster.propose("barrier", via=server.name)
+            future = server.nomad_cluster.cluster.propose("barrier", via=server.name)
         except RaftsimError:
             return False
         yield future
@@ -107,11 +107,11 @@ class LeaderLoop:
             return True  # failed (or leaving): the server stays a voter (spec §3.2)
         future = yield from server.raft_change(command, address)
         if future.error is not None:
-            server.world.log(
+            server.nomad_cluster.log(
                 server.name, f"nomad: failed to reconcile member {info.name}: {future.error}"
             )
             return False
-        server.world.log(server.name, f"nomad: {verb} raft peer {address} ({info.name})")
+        server.nomad_cluster.log(server.name, f"nomad: {verb} raft peer {address} ({info.name})")
         return True
 
     def _present(self, address: str) -> bool:
@@ -121,18 +121,18 @@ class LeaderLoop:
 
 def leave(server: NomadServer, done: Callable[[], None]) -> Body:
     """Nomad Server.Leave(), then the process exits through `done`."""
-    timing = server.world.timing
+    timing = server.nomad_cluster.timing
     node = server.node
     is_leader = node.role is Role.LEADER
     if is_leader and len(node.latest.servers) > 1:
         future: Future = yield from server.raft_change(ChangeCommand.REMOVE_SERVER, server.address)
         if future.error is not None:
-            server.world.log(
+            server.nomad_cluster.log(
                 server.name, f"nomad: failed to remove ourself as raft peer: {future.error}"
             )
     left = Signal()
     server.serf.leave(left.set)
-    yield WaitFor(left, server.world.serf_timing.broadcast_timeout)
+    yield WaitFor(left, server.nomad_cluster.serf_timing.broadcast_timeout)
     if not is_leader:
         deadline = server.now + timing.raft_remove_grace
         while server.now < deadline:
@@ -142,7 +142,9 @@ def leave(server: NomadServer, done: Callable[[], None]) -> Body:
             if all(s.address != server.address for s in servers):
                 break
         else:
-            server.world.log(server.name, "nomad: failed to leave raft configuration gracefully")
+            server.nomad_cluster.log(
+                server.name, "nomad: failed to leave raft configuration gracefully"
+            )
     # Exit outside this generator: the crash stops every process of the server, this one too.
-    sched = server.world.cluster.sched
+    sched = server.nomad_cluster.cluster.sched
     sched.at(sched.now, lambda _: done())

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from ..sim.clock import Timer
+from .errors import BROADCAST_TIMEOUT
 from .version import SerfTiming
 
 # Serf member statuses (serf.MemberStatus), as the API prints them.
@@ -198,7 +199,7 @@ class SerfAgent:
             done("")
             return
         finished = _Once(lambda: done(""))
-        timeout = _Once(lambda: done("timed out broadcasting node removal"))
+        timeout = _Once(lambda: done(BROADCAST_TIMEOUT))
 
         def notify() -> None:
             if not timeout.fired:

@@ -25,8 +25,6 @@ class NomadVersion:
     profile: Profile
     # spec §1 step 3: before 1.5 the mere presence of `stale` means a stale read.
     stale_by_presence: bool
-    # spec §2.2: 0.5.5-0.7.x remove peers by `?address=` only.
-    removal_by_address: bool
     # spec §1 "Wrong method": `/v1/operator/raft/peer` answers 405 (0.5.5-0.7.x), 404 (0.8+).
     peer_wrong_method_status: int
     # spec §2.1: `RaftProtocol` in the configuration (0.8+).
@@ -40,7 +38,6 @@ NOMAD_0_5_6 = NomadVersion(
     version="0.5.6",
     profile=P1,
     stale_by_presence=True,
-    removal_by_address=True,
     peer_wrong_method_status=405,
     raft_protocol_field=False,
     api_major=1,

@@ -16,8 +16,9 @@ alone is kept as it is. A command's words are positionals or `key=value` options
 
 Commands print the state-level trace records they caused (not messages or timers), client
 requests' outcomes when they resolve, and safety violations where they happen; `trace`
-prints every record of the last command that ran time or acted. This module sits above the
-simulation (sim and core, never asyncio): pytest, the CLI and the page replay the same way.
+prints every record of the last command that ran time or acted. Ring 2, synchronous: it sits
+on the simulation (sim and core, never asyncio), so pytest, the CLI and the page replay the
+same way.
 """
 
 from __future__ import annotations

@@ -123,9 +123,6 @@ class Network:
                 if a != b and group_of[a] != group_of[b]:
                     self.blocked.add((a, b))
 
-    def is_blocked(self, src: str, dst: str) -> bool:
-        return (src, dst) in self.blocked
-
     def heal(self) -> None:
         self.blocked.clear()
 

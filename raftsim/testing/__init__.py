@@ -1,6 +1,7 @@
 """raftsim's test toolkit, for our own suite and for users': seeded fault schedules,
 hypothesis strategies, a stateful machine over a `Cluster`, and a pytest plugin (registered
-through an entry point, so installing raftsim is enough)."""
+through an entry point, so installing raftsim is enough). Ring 2, synchronous: only the
+plugin's `nomad_cluster` fixture reaches the web edge, to serve a cluster."""
 
 from .schedules import (
     ALL_KINDS,

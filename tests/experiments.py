@@ -1,5 +1,6 @@
-"""Measured election behaviour (ring 1): leader failover at Nomad's defaults (spec §3.11) and
-the Raft paper's Figure 16 (spec §5), run in virtual time over many seeds.
+"""Measured election behaviour, the experiments tests/test_failover.py runs on the simulation:
+leader failover at Nomad's defaults (spec §3.11) and the Raft paper's Figure 16 (spec §5), in
+virtual time over many seeds.
 
 Every trial builds its own `Cluster` from its seed; the experiment's own choices (how long
 to settle, when to crash, which followers fall behind) come from a `random.Random` derived
@@ -49,10 +50,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from ..core.timing import MS, SECOND, Timing
-from .cluster import UP, Cluster
-from .network import PAPER_LAN, LinkConditions
-from .rng import derive_seed
+from raftsim.core.timing import MS, SECOND, Timing
+from raftsim.sim.cluster import UP, Cluster
+from raftsim.sim.network import PAPER_LAN, LinkConditions
+from raftsim.sim.rng import derive_seed
 
 Survivor = Literal["first", "last"]
 
