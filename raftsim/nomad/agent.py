@@ -28,6 +28,7 @@ from ..sim.cluster import PAUSED
 from . import endpoints
 from .endpoints import JSON, Request
 from .errors import NO_LEADER, NO_REGION_PATH, RPC_PREFIX, NomadError, ServerGoneError
+from .events import MemberChanged, RequestAnswered, RequestReceived
 from .process import Body, Process, Wait
 from .serf import Member, MemberInfo, SerfAgent
 
@@ -114,6 +115,9 @@ class NomadServer:
 
     def on_member_event(self, kind: str, member: Member) -> None:
         """Serf events: Nomad's leader queues join, leave and reap for reconciliation."""
+        status = "reaped" if kind == "reap" else member.status
+        changed = MemberChanged(self.now, self.name, member.info.name, kind, status)
+        self.nomad_cluster.cluster.record(changed)
         self.nomad_cluster.log(
             self.name, f"serf: EventMember{kind.capitalize()}: {member.info.name}"
         )
@@ -156,16 +160,25 @@ class NomadServer:
 
     # ------------------------------------------------------------ RPC routing
 
-    def accept(self, request: Request, reply: Reply) -> None:
-        """A request entering through this server's HTTP API."""
+    def entered(self, method: str, reply: Reply) -> Reply:
+        """A request entered through this server's HTTP API: keep it (a crash closes its
+        connection), report it, and return what answers it (once, reported too)."""
         token = new_token()
+        cluster = self.nomad_cluster.cluster
+        cluster.record(RequestReceived(self.now, self.name, method))
 
         def done(result: JSON, error: RaftsimError | None) -> None:
             if self.api_requests.pop(token, None) is not None:
+                text = "" if error is None else str(error)
+                cluster.record(RequestAnswered(self.now, self.name, method, text))
                 reply(result, error)
 
         self.api_requests[token] = reply
-        self.handle(request, done)
+        return done
+
+    def accept(self, request: Request, reply: Reply) -> None:
+        """An RPC request entering through this server's HTTP API."""
+        self.handle(request, self.entered(request.method, reply))
 
     def handle(self, request: Request, reply: Reply, first_check: int | None = None) -> None:
         """nomad/rpc.go forward(), then the endpoint (spec §3.1)."""

@@ -21,7 +21,7 @@ from ..core.types import Role
 from ..sim.cluster import DOWN, PAUSED, UP, Cluster
 from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
 from . import endpoints
-from .agent import NomadServer, Reply, new_token
+from .agent import NomadServer, Reply
 from .endpoints import Request
 from .errors import NomadError, ServerGoneError
 from .leader import LeaderLoop, leave
@@ -184,7 +184,12 @@ class NomadCluster:
     def members(self, entry: str, reply: Reply) -> None:
         """GET /v1/agent/members as server `entry` answers it (never forwarded)."""
         try:
-            self._when_running(entry, lambda server: reply(endpoints.members(server), None))
+            self._when_running(
+                entry,
+                lambda server: server.entered("Agent.Members", reply)(
+                    endpoints.members(server), None
+                ),
+            )
         except RaftsimError as error:
             reply(None, error)
 
@@ -193,13 +198,11 @@ class NomadCluster:
         replies once the leave intent is broadcast (or with Serf's timeout error)."""
 
         def run(server: NomadServer) -> None:
-            token = new_token()
+            answer = server.entered("Agent.ForceLeave", reply)
 
             def finished(error: str) -> None:
-                if server.api_requests.pop(token, None) is not None:
-                    reply(None, NomadError(error) if error else None)
+                answer(None, NomadError(error) if error else None)
 
-            server.api_requests[token] = reply
             server.serf.force_leave(node, finished)
 
         try:

@@ -308,6 +308,11 @@ class Cluster(EventLoop):
     def server_by_id(self, server_id: str) -> SimServer | None:
         return self._by_id.get(server_id)
 
+    def record(self, event: Event) -> None:
+        """Report an upper layer's event (the Nomad layer's): it reaches the trace (if kept),
+        the checkers and the listeners, as the simulation's own do."""
+        self._record(event)
+
     def crash(self, name: str) -> None:
         """Kill the process: volatile state is lost, storage survives, the port refuses."""
         server = self.server(name)

@@ -105,6 +105,12 @@ class EventLoop:
         for listener in self.listeners:
             listener(event)
 
+    def _trace(self, event: Event) -> None:
+        """A message-level event (trace="all" only): no checker has a rule about one."""
+        self.records.append(event)
+        for listener in self.listeners:
+            listener(event)
+
     def _drain_state(self, server: SimServer, node: RaftNode) -> None:
         """State changes and applied entries: to the trace, the checkers and the FSM."""
         record = self._record
@@ -132,7 +138,7 @@ class EventLoop:
             return
         if node.fire(timer, peer, token, self.sched.now):
             if self._trace_messages:
-                self._record(TimerFired(self.sched.now, server.name, timer, peer))
+                self._trace(TimerFired(self.sched.now, server.name, timer, peer))
             self._drain(server)
 
     def _send_all(self, messages: list[Message], name: str) -> None:
@@ -171,7 +177,7 @@ class EventLoop:
                 self._send(msg, name, now)
                 continue
             if trace:
-                self._record(MessageSent(now, name, msg))
+                self._trace(MessageSent(now, name, msg))
             conn = connections.get((src, dst, channel)) or network.connection(src, dst, channel)
             due = now + latency
             if spread:
@@ -187,7 +193,7 @@ class EventLoop:
     def _send(self, msg: Message, name: str, now: int) -> None:
         """Put one message on the network."""
         if self._trace_messages:
-            self._record(MessageSent(now, name, msg))
+            self._trace(MessageSent(now, name, msg))
         # The message's connection; RpcFailure is never sent (the caller's transport makes
         # it, _notify). AppendEntries and their replies first: nearly every message is one.
         if isinstance(msg, AppendEntries):
@@ -207,7 +213,7 @@ class EventLoop:
         arrivals = self.network.route(msg.src, msg.dst, now, channel)
         if not arrivals:
             if self._trace_messages:
-                self._record(MessageDropped(now, name, msg, "lost"))
+                self._trace(MessageDropped(now, name, msg, "lost"))
             self._time_out(msg, now)
             return
         at = self.sched.at
@@ -241,7 +247,7 @@ class EventLoop:
             server.defer(self.notify_event, failure)
             return
         if self._trace_messages:
-            self._record(MessageDelivered(self.sched.now, server.name, failure))
+            self._trace(MessageDelivered(self.sched.now, server.name, failure))
         node = server.node
         assert node is not None
         node.step(failure, self.sched.now)
@@ -253,14 +259,14 @@ class EventLoop:
         if self.network.blocked and (msg.src, msg.dst) in self.network.blocked:
             # Cut while in flight: lost, like every later message on that link.
             if self._trace_messages:
-                self._record(MessageDropped(now, server.name, msg, "cut"))
+                self._trace(MessageDropped(now, server.name, msg, "cut"))
             self._time_out(msg, now)
             return
         status = server.status
         if status != UP:
             if status == DOWN:
                 if self._trace_messages:
-                    self._record(MessageDropped(now, server.name, msg, "down"))
+                    self._trace(MessageDropped(now, server.name, msg, "down"))
                 if isinstance(msg, REQUESTS):
                     failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection reset by peer")
                     self._post(now + self.network.round_trip(msg.src, msg.dst) // 2, failure)
@@ -270,7 +276,7 @@ class EventLoop:
                 self._time_out(msg, now)
             return
         if self._trace_messages:
-            self._record(MessageDelivered(now, server.name, msg))
+            self._trace(MessageDelivered(now, server.name, msg))
         node = server.node
         assert node is not None
         node.step(msg, now)

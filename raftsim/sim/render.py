@@ -25,8 +25,11 @@ from ..core.events import (
     EntryApplied,
     Event,
     LeaderChanged,
+    LeaseLost,
     LogOverwritten,
+    LogTruncated,
     RoleChanged,
+    TermChanged,
     VoteGranted,
 )
 from ..core.messages import (
@@ -40,12 +43,19 @@ from ..core.messages import (
 from ..core.types import Configuration, Entry, EntryKind, Role, Server, Suffrage
 from .events import (
     ChangeRequested,
+    Healed,
     LinkCut,
     MessageDelivered,
     MessageDropped,
     MessageSent,
     NetworkChanged,
     Partitioned,
+    Proposed,
+    ServerCrashed,
+    ServerPaused,
+    ServerRestarted,
+    ServerResumed,
+    ServerStarted,
     TimerFired,
 )
 
@@ -125,10 +135,28 @@ def _own_fields(event: Event) -> list[str]:
 
 def fmt_detail(event: Event, name: Name = str) -> str:
     """The details of one event, after its time, server and kind."""
-    fmt = DETAILS.get(type(event))
-    if fmt is not None:
-        return fmt(event, name)
-    return " ".join(str(getattr(event, field)) for field in _own_fields(event))
+    return DETAILS[type(event)](event, name)
+
+
+def _nothing(event: Event, name: Name) -> str:
+    return ""
+
+
+def _only_field(event: Event, name: Name) -> str:
+    return str(getattr(event, _own_fields(event)[0]))
+
+
+_QUIET: tuple[type[Event], ...] = (
+    ServerCrashed,
+    ServerRestarted,
+    ServerPaused,
+    ServerResumed,
+    ServerStarted,
+    Healed,
+)
+DETAILS.update(dict.fromkeys(_QUIET, _nothing))
+_ONE_FIELD: tuple[type[Event], ...] = (TermChanged, LogTruncated, LeaseLost, Proposed)
+DETAILS.update(dict.fromkeys(_ONE_FIELD, _only_field))
 
 
 def fmt_event(event: Event, names: Mapping[str, str]) -> str:
@@ -146,8 +174,7 @@ def _message_detail(event: MessageSent | MessageDelivered | MessageDropped, name
     return f"{arrow} {peer} {fmt_message(msg, name)}{extra}"
 
 
-for _cls in (MessageSent, MessageDelivered, MessageDropped):
-    DETAILS[_cls] = _message_detail
+DETAILS.update(dict.fromkeys((MessageSent, MessageDelivered, MessageDropped), _message_detail))
 
 
 @details_of(EntriesAppended)
