@@ -3,6 +3,9 @@ checks: the Raft paper's sections or the spec's (../shared/spec/raft-semantics.m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import pytest
 
 from raftsim.core import (
@@ -12,10 +15,14 @@ from raftsim.core import (
     AppendResponse,
     ChangeCommand,
     Fault,
+    Message,
     NotLeaderError,
+    RaftNode,
     RequestVote,
     Role,
+    RpcFailure,
     Timing,
+    UnhandledMessageError,
     VoteResponse,
 )
 from raftsim.core.leader import backoff
@@ -307,3 +314,136 @@ def test_restart_replays_configuration_entries() -> None:
 def test_backoff_matches_hashicorp() -> None:
     """§3.7: 10 ms for the first two failures, then doubling, capped at 10.24 s."""
     assert [backoff(n) // MS for n in (1, 2, 3, 4, 12, 20)] == [10, 10, 20, 40, 10240, 10240]
+
+
+# ----------------------------------------------------------------- step and the roles' steps
+
+
+@dataclass(slots=True, eq=False)
+class Gossip:
+    """A message type no Raft node knows."""
+
+    src: str
+    dst: str
+    rpc: int
+    term: int
+
+
+def node_in(role: Role) -> tuple[Net, RaftNode]:
+    """A node in `role` with empty outboxes: s1 leads or campaigns; s2 follows s1."""
+    if role is Role.CANDIDATE:
+        net = Net(3)
+        net.timeout("s1")
+    else:
+        net = leader_of_three()
+    node = net.nodes["s2" if role is Role.FOLLOWER else "s1"]
+    net.queue.clear()
+    assert node.role is role and not node.messages and not node.events
+    return net, node
+
+
+ROLES = [Role.FOLLOWER, Role.CANDIDATE, Role.LEADER]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=str)
+def test_step_unknown_message_type_raises_in_every_role(role: Role) -> None:
+    """A type no role has a handler for raises, naming it and the role, instead of being
+    dropped as if it were a late reply."""
+    net, node = node_in(role)
+    gossip = Gossip("s3", node.id, 1, 99)
+    with pytest.raises(UnhandledMessageError, match=rf"^Gossip has no handler in role {role}$"):
+        node.step(gossip, net.now)  # type: ignore[arg-type]
+    assert node.role is role and net.storages[node.id].current_term < 99
+
+
+@pytest.mark.parametrize("role", ROLES, ids=str)
+def test_step_function_raises_for_a_request_vote(role: Role) -> None:
+    """§3.5: `step` answers a RequestVote alike in every role, so no role's step function
+    has a handler for one."""
+    net, node = node_in(role)
+    step_function: Callable[[Message, int], None]
+    if role is Role.LEADER:
+        assert node.leader_state is not None
+        step_function = node.leader_state.step_leader
+    else:
+        step_function = node.step_follower if role is Role.FOLLOWER else node.step_candidate
+    request = RequestVote("s3", node.id, 1, 99, 10, 10)
+    with pytest.raises(
+        UnhandledMessageError, match=rf"^RequestVote has no handler in role {role}$"
+    ):
+        step_function(request, net.now)
+
+
+LATE_REPLIES: list[tuple[Role, Callable[[str], Message]]] = [
+    (Role.FOLLOWER, lambda dst: AppendResponse("s3", dst, 9999, 99, 5, False, False)),
+    (Role.FOLLOWER, lambda dst: VoteResponse("s3", dst, 9999, 99, False)),
+    (Role.FOLLOWER, lambda dst: RpcFailure("s3", dst, 9999, "i/o timeout")),
+    (Role.CANDIDATE, lambda dst: AppendResponse("s3", dst, 9999, 99, 5, False, False)),
+    (Role.CANDIDATE, lambda dst: VoteResponse("s3", dst, 9999, 99, True)),
+    (Role.CANDIDATE, lambda dst: RpcFailure("s3", dst, 9999, "i/o timeout")),
+    (Role.LEADER, lambda dst: VoteResponse("s3", dst, 9999, 99, False)),
+]
+
+
+@pytest.mark.parametrize(
+    ("role", "late"),
+    LATE_REPLIES,
+    ids=[f"{role}-{late('s1').__class__.__name__}" for role, late in LATE_REPLIES],
+)
+def test_step_late_reply_is_dropped_unread(role: Role, late: Callable[[str], Message]) -> None:
+    """§3.4, §3.7: hashicorp reads a reply only in the loop that made the call, so a reply
+    arriving after a role change (or for an earlier election) is dropped, and its higher
+    term is not adopted, unlike Fig. 2's rule for all servers."""
+    net, node = node_in(role)
+    storage = net.storages[node.id]
+    term, votes = storage.current_term, node.votes_granted
+    node.step(late(node.id), net.now)
+    assert node.role is role and storage.current_term == term
+    assert node.votes_granted == votes
+    assert not node.messages and not node.events and not node.timers
+
+
+@pytest.mark.parametrize("role", ROLES, ids=str)
+def test_step_refuses_a_lower_term_append_entries_in_every_role(role: Role) -> None:
+    """Fig. 2 AppendEntries rule 1 (spec §1.3): every role refuses a stale leader with its
+    own term, and changes nothing else."""
+    net, node = node_in(role)
+    term = net.storages[node.id].current_term
+    node.step(AppendEntries("s3", node.id, 7, term - 1, "s3", 0, 0, (), 0, True), net.now)
+    (resp,) = node.messages
+    assert isinstance(resp, AppendResponse) and resp.heartbeat
+    assert not resp.success and resp.term == term
+    assert node.role is role and not node.events and not node.timers
+
+
+def test_candidate_becomes_follower_on_append_entries_of_its_term() -> None:
+    """§3.4: AppendEntries of the candidate's own term comes from that term's leader: the
+    candidate follows it, keeps its term, and answers as a follower."""
+    net, node = node_in(Role.CANDIDATE)
+    term = net.storages["s1"].current_term
+    node.step(AppendEntries("s2", "s1", 7, term, "s2", 1, 1, (), 1, False), net.now)
+    assert node.role is Role.FOLLOWER and node.leader_id == "s2"
+    assert net.storages["s1"].current_term == term and not node.vote_rpcs
+    (resp,) = node.messages
+    assert isinstance(resp, AppendResponse) and resp.success and resp.term == term
+
+
+def test_leader_steps_down_on_append_entries_of_its_own_term() -> None:
+    """hashicorp appendEntries: any server but a follower that hears a leader of its own
+    term follows it (two leaders of one term take a fault such as DOUBLE_VOTE)."""
+    net, node = node_in(Role.LEADER)
+    term = net.storages["s1"].current_term
+    node.step(AppendEntries("s2", "s1", 7, term, "s2", 0, 0, (), 0, True), net.now)
+    assert node.role is Role.FOLLOWER and node.leader_id == "s2"
+    assert node.leader_state is None and net.storages["s1"].current_term == term
+    (resp,) = node.messages
+    assert isinstance(resp, AppendResponse) and resp.success
+
+
+def test_candidate_adopts_a_higher_term_from_a_vote_of_its_election() -> None:
+    """§3.4: a vote response of the current election with a higher term makes the
+    candidate a follower in that term."""
+    net, node = node_in(Role.CANDIDATE)
+    rpc = min(node.vote_rpcs)  # the RequestVote to s2 or s3
+    node.step(VoteResponse("s2", "s1", rpc, 9, False), net.now)
+    assert node.role is Role.FOLLOWER and net.storages["s1"].current_term == 9

@@ -7,6 +7,7 @@ from .errors import (
     NotLeaderError,
     RaftsimError,
     ShutdownError,
+    UnhandledMessageError,
 )
 from .faults import Fault
 from .leader import Future
@@ -49,6 +50,7 @@ __all__ = [
     "Suffrage",
     "TimerModel",
     "Timing",
+    "UnhandledMessageError",
     "VoteResponse",
     "check_configuration",
     "next_configuration",

@@ -7,6 +7,8 @@ futures (`ErrNotLeader`, `ErrLeadershipLost`). Their texts are hashicorp/raft's.
 
 from __future__ import annotations
 
+from .types import Role
+
 
 class RaftsimError(Exception):
     """Root of every error raftsim raises on purpose."""
@@ -35,3 +37,15 @@ class ShutdownError(RaftsimError):
 
     def __init__(self) -> None:
         super().__init__("raft is already shutdown")
+
+
+class UnhandledMessageError(RaftsimError, TypeError):
+    """A caller's mistake: the node was handed a message its current role has no handler
+    for. Every role handles every RPC and reply (late replies after a role change are
+    normal, and dropped), so only a type the node does not know, or a RequestVote handed
+    to a role's step function instead of `step`, ends here."""
+
+    def __init__(self, msg: object, role: Role) -> None:
+        super().__init__(f"{type(msg).__name__} has no handler in role {role}")
+        self.message = msg
+        self.role = role

@@ -14,10 +14,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .configuration import ChangeCommand, next_configuration
-from .errors import ConfigurationError, LeadershipLostError, NotLeaderError, RaftsimError
+from .errors import (
+    ConfigurationError,
+    LeadershipLostError,
+    NotLeaderError,
+    RaftsimError,
+    UnhandledMessageError,
+)
 from .events import LeaseLost
 from .faults import Fault
-from .messages import AppendEntries, AppendResponse, RpcFailure
+from .messages import AppendEntries, AppendResponse, Message, RpcFailure, VoteResponse
 from .timing import RandomSource, jitter
 from .types import Configuration, Entry, EntryKind, Role
 
@@ -282,11 +288,19 @@ class LeaderState:
             delay = jitter(f.repl_rand, t.commit_timeout, t.commit_timeout)
             self.node.arm("replicate", f.peer, delay, now)
 
-    def on_append_response(self, resp: AppendResponse, now: int) -> None:
-        f = self.followers.get(resp.src)
+    # ------------------------------------------------------------ messages
+
+    def step_leader(self, msg: Message, now: int) -> None:
+        """The leader's step function (etcd `stepLeader`), bound by `RaftNode.set_role`:
+        the replies and failure notices of the loops' calls. An AppendResponse, nearly
+        every message a leader gets, is handled right here, without a further call."""
+        if type(msg) is not AppendResponse:
+            self._step_other(msg, now)
+            return
+        f = self.followers.get(msg.src)
         if f is None:
             return
-        if resp.rpc == f.hb_rpc:
+        if msg.rpc == f.hb_rpc:
             # Heartbeat replies refresh contact; their term is not examined (§3.7).
             f.hb_rpc = 0
             f.hb_failures = 0
@@ -294,15 +308,15 @@ class LeaderState:
             if not f.stop_at:
                 self._arm_heartbeat(f, 0, now)
             return
-        if resp.rpc != f.repl_rpc:
+        if msg.rpc != f.repl_rpc:
             return
         f.repl_rpc = 0
-        if resp.term > self.term:
+        if msg.term > self.term:
             # handleStaleTerm: step down without adopting the term.
             self.node.set_role(Role.FOLLOWER, now)
             return
         f.last_contact = now
-        if resp.success:
+        if msg.success:
             f.next_index = f.repl_last + 1
             f.repl_failures = 0
             if f.repl_last > f.match_index:
@@ -311,14 +325,29 @@ class LeaderState:
                 if self.node.leader_state is not self:
                     return  # the commit removed this leader
         else:
-            f.next_index = max(min(f.next_index - 1, resp.last_log + 1), 1)
-            f.repl_failures = 0 if resp.no_retry_backoff else f.repl_failures + 1
+            f.next_index = max(min(f.next_index - 1, msg.last_log + 1), 1)
+            f.repl_failures = 0 if msg.no_retry_backoff else f.repl_failures + 1
         if f.next_index <= f.target:
             self._replicate_round(f, now)
         else:
             self._replicate_idle(f, now)
 
-    def on_rpc_failure(self, failure: RpcFailure, now: int) -> None:
+    def _step_other(self, msg: Message, now: int) -> None:
+        """The leader's less common messages. `step` has already refused an AppendEntries
+        of a lower term, and stepped down for a higher one."""
+        if type(msg) is RpcFailure:
+            self._on_rpc_failure(msg, now)
+        elif type(msg) is AppendEntries:
+            # Another leader of this very term (only a fault such as DOUBLE_VOTE makes
+            # one): hashicorp's appendEntries turns any non-follower into a follower.
+            node = self.node
+            node.set_role(Role.FOLLOWER, now)
+            node.step_follower(msg, now)
+        elif type(msg) is not VoteResponse:
+            # (A VoteResponse is late, for the election already won: its term is not read.)
+            raise UnhandledMessageError(msg, self.node.role)
+
+    def _on_rpc_failure(self, failure: RpcFailure, now: int) -> None:
         f = self.followers.get(failure.src)
         if f is None:
             return

@@ -14,17 +14,34 @@ loops for peer P from `streams("heartbeat", P)` and `streams("replicate", P)`. S
 timing depends only on its own stream, as each hashicorp loop is its own goroutine; the
 simulator relies on it to compute an idle cluster's loops one at a time (sim/fastforward.py).
 
-`step` does the checks every role shares and hands over to the role's handler; the leader's
-replication, commitment, lease and membership changes live in `leader.py`.
+Messages go through two stages, as in etcd-raft's `raft.go`. `step` (etcd `Step`) does
+what every role does alike, once: an AppendEntries of a lower term is refused and one of a
+higher term is adopted, stepping down (Fig. 2, §1.4 of the spec); a RequestVote is answered
+entirely there, whatever the role, since its checks interleave with the term's (§3.5: P3's
+membership check and leader stickiness refuse before the term is adopted, the nonvoter
+check after). Everything else goes to the role's step function, `self._step`, which
+`set_role` binds whenever the role changes (etcd's `r.step`): `step_follower` and
+`step_candidate` here, `LeaderState.step_leader` in leader.py, bound to the leader's state
+for the term it leads. Step functions never re-check the role.
+
+Replies carry no shared term check, because hashicorp reads a reply only in the loop that
+made the call, each in its own way: a candidate adopts a higher term from a vote of its
+current election only; a leader ignores a heartbeat reply's term (§3.7), and steps down on
+a stale-term replication reply without adopting it (`handleStaleTerm`); RpcFailure carries
+no term. Every role receives every reply type, late, after a role change (votes after
+winning, a deposed leader's replies): such a reply is dropped. Only a message type a role
+has no handler for at all raises UnhandledMessageError, naming the type and the role.
+
+The leader's replication, commitment, lease and membership changes live in `leader.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from .configuration import ChangeCommand
-from .errors import NotLeaderError, ShutdownError
+from .errors import NotLeaderError, ShutdownError, UnhandledMessageError
 from .events import (
     CommitAdvanced,
     ConfigurationChanged,
@@ -101,6 +118,8 @@ class RaftNode:
         self.faults = faults
         # Volatile state (lost on crash).
         self.role = Role.FOLLOWER
+        # The role's step function (etcd's `r.step`), replaced by `set_role` only.
+        self._step: Callable[[Message, int], None] = self.step_follower
         self.leader_id = ""
         self.leader_address = ""
         self.commit_index = 0
@@ -165,20 +184,101 @@ class RaftNode:
         return True
 
     def step(self, msg: Message, now: int) -> None:
-        """Handle one message (hashicorp `processRPC` for requests, the loops for replies)."""
-        # Dispatch on the exact type: one dict lookup instead of an isinstance chain, on
-        # the path every message takes.
+        """Handle one message: the checks every role shares, then the role's step function
+        (etcd `Step`, then `r.step`). hashicorp answers requests in `processRPC` whatever
+        the role, and reads a reply only in the loop that made the call."""
         self.now = now
-        _HANDLERS[type(msg)](self, msg, now)
+        # Exact types, as the step functions test them: a subclass is a type no handler
+        # knows. Only the two requests have shared checks; replies go straight to the role.
+        if type(msg) is AppendEntries:
+            # Fig. 2 rule 1 and §1.4, the same in every role. An equal term goes on to the
+            # role: a candidate or leader hearing its own term's leader steps down there.
+            term = self.storage.current_term
+            if msg.term != term:
+                if msg.term < term:
+                    self.messages.append(
+                        AppendResponse(
+                            self.id,
+                            msg.src,
+                            msg.rpc,
+                            term,
+                            len(self.storage.log),
+                            False,
+                            False,
+                            msg.heartbeat,
+                        )
+                    )
+                    return
+                self.step_down(msg.term, now)  # now a follower: `_step` is step_follower
+        elif type(msg) is RequestVote:
+            # Answered alike in every role (etcd answers MsgVote in Step too); its term is
+            # compared inside, after the checks §3.5 makes before it.
+            self._on_request_vote(msg, now)
+            return
+        # Replies carry no shared term check: only the role that made the call reads them,
+        # and each reads the term its own way (step_candidate, LeaderState.step_leader).
+        self._step(msg, now)
 
-    def _on_append_response(self, msg: AppendResponse, now: int) -> None:
-        if self.leader_state is not None:
-            self.leader_state.on_append_response(msg, now)
+    def step_follower(self, msg: Message, now: int) -> None:
+        """A follower's messages: AppendEntries from its leader (Fig. 2 receiver rules as
+        hashicorp's `appendEntries` implements them, after `step`'s term check); every
+        reply or failure notice answers a call made in an earlier role, and is dropped."""
+        if type(msg) is not AppendEntries:
+            if type(msg) in _LATE_REPLIES:
+                return
+            raise UnhandledMessageError(msg, self.role)
+        # Every heartbeat takes this path: locals instead of property and helper calls.
+        storage = self.storage
+        log = storage.log
+        # (msg.term == current_term here: `step` refused a lower one and adopted a higher.)
+        resp = AppendResponse(
+            self.id, msg.src, msg.rpc, storage.current_term, len(log), False, False, msg.heartbeat
+        )
+        self.messages.append(resp)
+        if msg.src != self.leader_id:
+            self.set_leader(msg.src, msg.leader_address)
+        if self.timing.model is TimerModel.PAPER:
+            self._arm_follower_timer(now)
+        prev = msg.prev_index
+        if prev > 0 and (prev > len(log) or log[prev - 1].term != msg.prev_term):
+            # (storage.term_at(prev) != prev_term, inline)
+            resp.no_retry_backoff = True
+            return
+        if msg.entries:
+            self._store_entries(msg.entries)
+            resp.last_log = storage.last_index
+        if msg.commit > self.commit_index:
+            # hashicorp bounds by its own last index (Fig. 2 says: the last new entry).
+            index = min(msg.commit, storage.last_index)
+            if index > self.commit_index:
+                self.set_commit_index(index)
+        resp.success = True
+        self.last_contact = now
 
-    def _on_rpc_failure(self, msg: RpcFailure, now: int) -> None:
-        # (A candidate counts a failed vote RPC as a refusal: nothing to do.)
-        if self.leader_state is not None:
-            self.leader_state.on_rpc_failure(msg, now)
+    def step_candidate(self, msg: Message, now: int) -> None:
+        """A candidate's messages: the votes of its election (§3.4), and AppendEntries from
+        the leader its term elected, which makes it a follower. A failed vote RPC counts as
+        a refusal: nothing to do."""
+        if type(msg) is VoteResponse:
+            if msg.rpc not in self.vote_rpcs:
+                return  # a reply to an earlier election's request: its term is not read
+            self.vote_rpcs.discard(msg.rpc)
+            if msg.term > self.storage.current_term:
+                self.step_down(msg.term, now)
+                return
+            if msg.granted:
+                self.votes_granted += 1
+                if self.votes_granted >= self.latest.quorum():
+                    self.set_role(Role.LEADER, now)
+        elif type(msg) is AppendEntries:
+            # Of the candidate's own term (`step` handled the others): hashicorp's
+            # appendEntries turns any non-follower into a follower, then goes on as one.
+            self.set_role(Role.FOLLOWER, now)
+            self.step_follower(msg, now)
+        elif type(msg) is not AppendResponse and type(msg) is not RpcFailure:
+            # Dropped: an AppendResponse answers a call of the candidate's time as leader
+            # (deposed, then campaigning); an RpcFailure is a refused vote or such a call.
+            raise UnhandledMessageError(msg, self.role)
 
     def propose(self, data: str, now: int) -> Future:
         """Apply a command (hashicorp `Apply`); the future resolves on commit."""
@@ -265,8 +365,9 @@ class RaftNode:
         self.set_role(Role.FOLLOWER, now)
 
     def set_role(self, role: Role, now: int) -> None:
-        """hashicorp `setState`: leaving leadership tears down the leader's machinery, and
-        entering the follower loop starts a fresh heartbeat timer."""
+        """hashicorp `setState`: leaving leadership tears down the leader's machinery,
+        entering the follower loop starts a fresh heartbeat timer, and the new role's step
+        function takes the messages from now on."""
         if role is self.role:
             return
         old = self.role
@@ -281,12 +382,18 @@ class RaftNode:
             self.disarm(CANDIDATE)
             self.vote_rpcs.clear()
         if role is Role.FOLLOWER:
+            self._step = self.step_follower
             self._arm_follower_timer(now)
         elif role is Role.LEADER:
             self.disarm(FOLLOWER)
             self.set_leader(self.id, self.address)
             self.leader_state = LeaderState(self, now)
+            # Before `begin`: its no-op can commit a removal of this leader at once, and
+            # that step-down must leave the follower's step function in place.
+            self._step = self.leader_state.step_leader
             self.leader_state.begin(now)
+        else:
+            self._step = self.step_candidate
 
     # ----------------------------------------------------------------- configurations
 
@@ -376,19 +483,7 @@ class RaftNode:
         if self.votes_granted >= self.latest.quorum():
             self.set_role(Role.LEADER, now)
 
-    def _on_vote_response(self, msg: VoteResponse, now: int) -> None:
-        if self.role is not Role.CANDIDATE or msg.rpc not in self.vote_rpcs:
-            return
-        self.vote_rpcs.discard(msg.rpc)
-        if msg.term > self.storage.current_term:
-            self.step_down(msg.term, now)
-            return
-        if msg.granted:
-            self.votes_granted += 1
-            if self.votes_granted >= self.latest.quorum():
-                self.set_role(Role.LEADER, now)
-
-    # ----------------------------------------------------------------- RPC handlers
+    # ----------------------------------------------------------------- every role
 
     def _on_request_vote(self, req: RequestVote, now: int) -> None:
         """§3.5, in hashicorp's order; P1 lacks the membership steps 1 and 5."""
@@ -427,41 +522,6 @@ class RaftNode:
         if self.timing.model is TimerModel.PAPER and self.role is Role.FOLLOWER:
             self._arm_follower_timer(now)
 
-    def _on_append_entries(self, req: AppendEntries, now: int) -> None:
-        """Paper Fig. 2 receiver rules as hashicorp's `appendEntries` implements them."""
-        # Every heartbeat takes this path: locals instead of property and helper calls.
-        storage = self.storage
-        log = storage.log
-        term = storage.current_term
-        resp = AppendResponse(
-            self.id, req.src, req.rpc, term, len(log), False, False, req.heartbeat
-        )
-        self.messages.append(resp)
-        if req.term < term:
-            return
-        if req.term > term or self.role is not Role.FOLLOWER:
-            self.step_down(req.term, now)
-            resp.term = req.term
-        if req.src != self.leader_id:
-            self.set_leader(req.src, req.leader_address)
-        if self.timing.model is TimerModel.PAPER:
-            self._arm_follower_timer(now)
-        prev = req.prev_index
-        if prev > 0 and (prev > len(log) or log[prev - 1].term != req.prev_term):
-            # (storage.term_at(prev) != prev_term, inline)
-            resp.no_retry_backoff = True
-            return
-        if req.entries:
-            self._store_entries(req.entries)
-            resp.last_log = storage.last_index
-        if req.commit > self.commit_index:
-            # hashicorp bounds by its own last index (Fig. 2 says: the last new entry).
-            index = min(req.commit, storage.last_index)
-            if index > self.commit_index:
-                self.set_commit_index(index)
-        resp.success = True
-        self.last_contact = now
-
     def _store_entries(self, entries: Sequence[Entry]) -> None:
         """Skip entries already present, truncate at the first conflict, append the rest."""
         log = self.storage.log
@@ -493,10 +553,5 @@ class RaftNode:
             self.append_to_log(new)
 
 
-_HANDLERS: dict[type, Callable[[RaftNode, Any, int], None]] = {
-    AppendEntries: RaftNode._on_append_entries,
-    AppendResponse: RaftNode._on_append_response,
-    RequestVote: RaftNode._on_request_vote,
-    VoteResponse: RaftNode._on_vote_response,
-    RpcFailure: RaftNode._on_rpc_failure,
-}
+# Replies and failure notices: every role may receive them, late, after changing roles.
+_LATE_REPLIES = frozenset({AppendResponse, VoteResponse, RpcFailure})

@@ -17,7 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.events import EntryApplied, Event
-from ..core.messages import AppendEntries, AppendResponse, Message, RequestVote, RpcFailure
+from ..core.messages import (
+    AppendEntries,
+    AppendResponse,
+    Message,
+    RequestVote,
+    RpcFailure,
+    VoteResponse,
+)
 from ..core.node import RaftNode
 from ..core.storage import Storage
 from ..core.timing import Timing
@@ -192,17 +199,22 @@ class EventLoop:
 
     def _send(self, msg: Message, name: str, now: int) -> None:
         """Put one message on the network."""
-        if self._trace_messages:
-            self._trace(MessageSent(now, name, msg))
-        # The message's connection; RpcFailure is never sent (the caller's transport makes
-        # it, _notify). AppendEntries and their replies first: nearly every message is one.
+        # The message's connection, one branch per type. AppendEntries and their replies
+        # first: nearly every message is one. Anything else has no connection and must not
+        # travel on some other's: RpcFailure is never sent (the caller's transport makes
+        # it, _notify), and a type no branch names is a bug to report.
         if isinstance(msg, AppendEntries):
             is_request, channel = True, HEARTBEAT if msg.heartbeat else APPEND
         elif isinstance(msg, AppendResponse):
             is_request, channel = False, HEARTBEAT_REPLY if msg.heartbeat else APPEND_REPLY
+        elif isinstance(msg, RequestVote):
+            is_request, channel = True, VOTE
+        elif isinstance(msg, VoteResponse):
+            is_request, channel = False, VOTE_REPLY
         else:
-            is_request = isinstance(msg, RequestVote)
-            channel = VOTE if is_request else VOTE_REPLY
+            raise TypeError(f"{type(msg).__name__} has no channel: it cannot be sent")
+        if self._trace_messages:
+            self._trace(MessageSent(now, name, msg))
         dst = self._by_id.get(msg.dst)
         if dst is None or dst.status == DOWN:
             if is_request:
