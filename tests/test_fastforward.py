@@ -78,15 +78,15 @@ def pending(cluster: Cluster) -> list[tuple[object, ...]]:
     """The heap in the order it will run: live timers with their due times, messages."""
     events: list[tuple[object, ...]] = []
     for due, _, fn, arg in sorted(cluster.sched.heap, key=lambda e: (e[0], e[1])):
-        if fn == cluster.fire_event:
+        if fn == cluster.loop.fire_event:
             server, incarnation, timer, peer, token = arg
             node = server.node
             live = node is not None and incarnation == server.incarnation
             if live and node.timer_token(timer, peer) == token:
                 events.append((due, "timer", server.name, timer, peer))
-        elif fn == cluster.deliver_event:
+        elif fn == cluster.loop.deliver_event:
             events.append((due, "deliver", arg.src, arg.dst, fmt_message(arg), arg.rpc != 0))
-        elif fn == cluster.notify_event:
+        elif fn == cluster.loop.notify_event:
             events.append((due, "notify", arg.src, arg.dst, arg.reason))
         else:
             events.append((due, "other"))

@@ -23,15 +23,12 @@ class Suffrage(enum.IntEnum):
         return ("Voter", "Nonvoter", "Staging")[self]
 
 
-class Role(enum.Enum):
-    """The Raft state of a server."""
+class Role(enum.StrEnum):
+    """The Raft state of a server (a string enum: views and JSON show the value)."""
 
     FOLLOWER = "Follower"
     CANDIDATE = "Candidate"
     LEADER = "Leader"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from ..core.timing import TimerModel, Timing
 from ..core.types import Configuration, Entry, Role, Server, Suffrage
 from .checkers import SafetyChecker, Violation
 from .clock import Scheduler
-from .eventloop import DOWN, PAUSED, UP, EventLoop, SimServer
+from .eventloop import EventLoop, Watchers
 from .events import (
     ChangeRequested,
     Healed,
@@ -49,6 +49,7 @@ from .fastforward import FastForward
 from .network import NOMAD_LAN, PAPER_LAN, TRANSMIT, LinkConditions, Network
 from .render import event_json, fmt_event
 from .rng import Streams
+from .server import DOWN, PAUSED, UP, SimServer, Status
 from .timeparse import duration
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "SafetyViolationError",
     "ServerView",
     "SimServer",
+    "Status",
     "UnknownServerError",
     "server_name",
 ]
@@ -115,7 +117,7 @@ class ServerView:
     name: str
     id: str
     address: str
-    status: str
+    status: Status
     role: str
     term: int
     leader: str
@@ -129,7 +131,7 @@ class ServerView:
     applied: int
 
 
-class Cluster(EventLoop):
+class Cluster:
     """A simulated cluster of Nomad servers; see the module docstring."""
 
     def __init__(
@@ -159,18 +161,13 @@ class Cluster(EventLoop):
             network = PAPER_LAN if self.timing.model is TimerModel.PAPER else NOMAD_LAN
         self.network = Network(self.streams.get, network, self.timing.rpc_timeout)
         self.sched = Scheduler()
-        self._init_event_loop()
         self.servers: dict[str, SimServer] = {}
         self._by_id: dict[str, SimServer] = {}
         self.names: dict[str, str] = {}  # server ID -> name, for rendering
-        self.records: list[Event] = []
-        self._trace_messages = trace == "all"
-        self._trace_state = trace != "off"
-        self.checker = SafetyChecker(seed, {})
-        # Watchers (the Nomad layer, the event feed) get every state-level event as it
-        # happens, and every message-level one under trace="all". A listener must not drive
-        # the cluster from inside the call: it schedules what it wants done instead.
-        self.listeners: list[Callable[[Event], None]] = []
+        self.watchers = Watchers(SafetyChecker(seed, {}), trace)
+        self.loop = EventLoop(
+            self.sched, self.network, self.timing.rpc_timeout, self._by_id, self.watchers
+        )
         for i in range(servers):
             self._create(i)
         bootstrap = Storage.bootstrap_entry(
@@ -181,7 +178,7 @@ class Cluster(EventLoop):
         for server in self.servers.values():
             server.storage.bootstrap(bootstrap)
             self._boot(server)
-            self._drain(server)
+            self.loop.drain(server)
         # trace="all" records every message and timer, which a jump would skip: no jumps.
         self.fast_forward = FastForward(self) if fast_forward and trace != "all" else None
         self.sched.jumper = self.fast_forward
@@ -241,6 +238,22 @@ class Cluster(EventLoop):
     @property
     def now(self) -> int:
         return self.sched.now
+
+    @property
+    def records(self) -> list[Event]:
+        """The trace: every event kept at the cluster's trace level, in order."""
+        return self.watchers.records
+
+    @property
+    def listeners(self) -> list[Callable[[Event], None]]:
+        """Watchers (the Nomad layer, the event feed): every state-level event as it happens,
+        every message-level one under trace="all". A listener must not drive the cluster
+        from inside the call: it schedules what it wants done instead."""
+        return self.watchers.listeners
+
+    @property
+    def checker(self) -> SafetyChecker:
+        return self.watchers.checker
 
     def run_for(self, span: int | str) -> None:
         """Advance virtual time by `span` (µs, or a string such as '1.5s')."""
@@ -311,7 +324,7 @@ class Cluster(EventLoop):
     def record(self, event: Event) -> None:
         """Report an upper layer's event (the Nomad layer's): it reaches the trace (if kept),
         the checkers and the listeners, as the simulation's own do."""
-        self._record(event)
+        self.watchers.record(event)
 
     def crash(self, name: str) -> None:
         """Kill the process: volatile state is lost, storage survives, the port refuses."""
@@ -325,7 +338,7 @@ class Cluster(EventLoop):
         server.status = DOWN
         server.held.clear()
         server.incarnation += 1
-        self._record(ServerCrashed(self.sched.now, name))
+        self.watchers.record(ServerCrashed(self.sched.now, name))
 
     def restart(self, name: str) -> None:
         """Start a crashed server from its durable state (spec §2.2 startup replay)."""
@@ -334,8 +347,8 @@ class Cluster(EventLoop):
             raise RaftsimError(f"{name} is not down")
         self._boot(server)
         # Recorded before the node's startup events, which the drain records.
-        self._record(ServerRestarted(self.sched.now, name))
-        self._drain(server)
+        self.watchers.record(ServerRestarted(self.sched.now, name))
+        self.loop.drain(server)
 
     def pause(self, name: str) -> None:
         """Freeze the process: no timers fire, arriving messages queue."""
@@ -343,7 +356,7 @@ class Cluster(EventLoop):
         if server.status != UP:
             raise RaftsimError(f"{name} is not running")
         server.status = PAUSED
-        self._record(ServerPaused(self.sched.now, name))
+        self.watchers.record(ServerPaused(self.sched.now, name))
 
     def resume(self, name: str) -> None:
         """Thaw a paused process: queued messages and overdue timers are handled now."""
@@ -354,15 +367,15 @@ class Cluster(EventLoop):
         held, server.held = server.held, []
         for fn, arg in held:
             self.sched.at(self.sched.now, fn, arg)
-        self.in_flight_until = max(self.in_flight_until, self.sched.now)
-        self._record(ServerResumed(self.sched.now, name))
+        self.loop.in_flight_until = max(self.loop.in_flight_until, self.sched.now)
+        self.watchers.record(ServerResumed(self.sched.now, name))
 
     def add_server(self) -> str:
         """Start a new, empty (unbootstrapped) server; add it with add_voter/add_nonvoter."""
         server = self._create(len(self.servers))
         self._boot(server)
-        self._record(ServerStarted(self.sched.now, server.name))
-        self._drain(server)
+        self.watchers.record(ServerStarted(self.sched.now, server.name))
+        self.loop.drain(server)
         return server.name
 
     # ------------------------------------------------------------ network
@@ -373,7 +386,7 @@ class Cluster(EventLoop):
         lists = [[self.server(n).id for n in group] for group in groups]
         names = [[self.server(n).name for n in group] for group in groups]
         self.network.partition(lists, [s.id for s in self.servers.values()])
-        self._record(Partitioned(self.sched.now, "-", tuple(tuple(g) for g in names)))
+        self.watchers.record(Partitioned(self.sched.now, "-", tuple(tuple(g) for g in names)))
 
     def isolate(self, name: str) -> None:
         """Cut one server off from every other, both ways."""
@@ -382,12 +395,12 @@ class Cluster(EventLoop):
     def cut(self, src: str, dst: str) -> None:
         """An asymmetric fault: messages from src to dst vanish; dst to src still flow."""
         self.network.block(self.server(src).id, self.server(dst).id)
-        self._record(LinkCut(self.sched.now, "-", src, dst))
+        self.watchers.record(LinkCut(self.sched.now, "-", src, dst))
 
     def heal(self) -> None:
         """Remove every partition and cut."""
         self.network.heal()
-        self._record(Healed(self.sched.now, "-"))
+        self.watchers.record(Healed(self.sched.now, "-"))
 
     def set_network(
         self,
@@ -404,7 +417,7 @@ class Cluster(EventLoop):
             if value is not None:
                 changes[key] = value
         self.network.update_default(**changes)
-        self._record(NetworkChanged(self.sched.now, "-", tuple(sorted(changes.items()))))
+        self.watchers.record(NetworkChanged(self.sched.now, "-", tuple(sorted(changes.items()))))
 
     # ------------------------------------------------------------ clients
 
@@ -438,8 +451,8 @@ class Cluster(EventLoop):
         server = self._via(via)
         node = self._running(server)
         future = node.propose(data, self.sched.now)
-        self._record(Proposed(self.sched.now, server.name, data))
-        self._drain(server)
+        self.watchers.record(Proposed(self.sched.now, server.name, data))
+        self.loop.drain(server)
         return future
 
     def change(
@@ -451,8 +464,8 @@ class Cluster(EventLoop):
         server = self._via(via)
         node = self._running(server)
         future = node.change_configuration(command, server_id, address, prev_index, self.sched.now)
-        self._record(ChangeRequested(self.sched.now, server.name, str(command), name))
-        self._drain(server)
+        self.watchers.record(ChangeRequested(self.sched.now, server.name, str(command), name))
+        self.loop.drain(server)
         return future
 
     def add_voter(self, name: str, via: str | None = None) -> Future:

@@ -1,6 +1,7 @@
 """The event loop's work (ring 1): what the cluster does when an event comes due. A timer
-fires or a message arrives at a server's Raft node, and `_drain` carries out what the node
-asked for: trace and check its events, apply committed entries, arm timers, send messages.
+fires or a message arrives at a server's Raft node, and `drain` carries out what the node
+asked for: report its events to the `Watchers` (trace, checkers, listeners), apply committed
+entries, arm timers, send messages. The `Cluster` owns one `EventLoop` and one `Watchers`.
 
 The transport behaves like hashicorp's TCP one: a crashed server refuses connections at once;
 a partitioned or lossy link is silent and the caller gives up after RaftTimeout; a paused
@@ -14,7 +15,6 @@ This is the model. fastforward.py computes stretches of it faster, and must agre
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ..core.events import EntryApplied, Event
 from ..core.messages import (
@@ -26,15 +26,15 @@ from ..core.messages import (
     VoteResponse,
 )
 from ..core.node import RaftNode
-from ..core.storage import Storage
-from ..core.timing import Timing
 from ..core.types import EntryKind
 from .checkers import SafetyChecker
 from .clock import Scheduler
 from .events import MessageDelivered, MessageDropped, MessageSent, TimerFired
 from .network import Network
+from .server import DOWN, PAUSED, UP, SimServer
 
-UP, DOWN, PAUSED = "up", "down", "paused"
+__all__ = ["DOWN", "PAUSED", "UP", "EventLoop", "SimServer", "Watchers"]
+
 REQUESTS = (AppendEntries, RequestVote)
 
 # Channels (network.py): the connection each kind of message travels on.
@@ -42,41 +42,50 @@ HEARTBEAT, APPEND, VOTE = "heartbeat", "append", "vote"
 HEARTBEAT_REPLY, APPEND_REPLY, VOTE_REPLY = "heartbeat-reply", "append-reply", "vote-reply"
 
 
-class SimServer:
-    """One simulated Nomad server process: durable storage plus, while up, a Raft node."""
+class Watchers:
+    """Where events go: the trace (kept by level), the safety checker and the listeners."""
 
-    __slots__ = ("address", "fsm", "held", "id", "incarnation", "name", "node", "status", "storage")
+    __slots__ = ("checker", "listeners", "messages", "records", "states")
 
-    def __init__(self, name: str, server_id: str, address: str) -> None:
-        self.name = name
-        self.id = server_id
-        self.address = address
-        self.storage = Storage()
-        self.node: RaftNode | None = None
-        self.status = DOWN
-        self.incarnation = 0
-        self.held: list[tuple[Callable[[Any], None], Any]] = []
-        self.fsm: list[str] = []
+    def __init__(self, checker: SafetyChecker, trace: str) -> None:
+        self.checker = checker
+        self.records: list[Event] = []
+        self.listeners: list[Callable[[Event], None]] = []
+        self.messages = trace == "all"  # message-level events exist only then
+        self.states = trace != "off"  # whether state-level events are kept
 
-    def defer(self, fn: Callable[[Any], None], arg: Any = None) -> None:
-        """Keep fn(arg) for when the paused process resumes (a crash drops it)."""
-        self.held.append((fn, arg))
+    def record(self, event: Event) -> None:
+        """A state-level event: to the trace (if kept), the checker and every listener."""
+        if self.states:
+            self.records.append(event)
+        self.checker.on_event(event)
+        for listener in self.listeners:
+            listener(event)
+
+    def trace(self, event: Event) -> None:
+        """A message-level event (trace="all" only): no checker has a rule about one."""
+        self.records.append(event)
+        for listener in self.listeners:
+            listener(event)
 
 
 class EventLoop:
-    """The event callbacks of `Cluster`, which sets up the state they work on."""
+    """The event callbacks: timers firing and messages arriving at the servers `by_id`."""
 
-    sched: Scheduler
-    network: Network
-    timing: Timing
-    checker: SafetyChecker
-    records: list[Event]
-    listeners: list[Callable[[Event], None]]
-    _by_id: dict[str, SimServer]
-    _trace_messages: bool
-    _trace_state: bool
-
-    def _init_event_loop(self) -> None:
+    def __init__(
+        self,
+        sched: Scheduler,
+        network: Network,
+        rpc_timeout: int,
+        by_id: dict[str, SimServer],
+        watchers: Watchers,
+    ) -> None:
+        self.sched = sched
+        self.network = network
+        self.rpc_timeout = rpc_timeout
+        self.by_id = by_id  # the cluster's own map, servers added later included
+        self.watchers = watchers
+        self._trace_messages = watchers.messages
         # The event callbacks, bound once: the fast-forward recognises events by them.
         self.fire_event = self._fire
         self.deliver_event = self._deliver
@@ -85,7 +94,7 @@ class EventLoop:
         # passes it, no message is in flight (the fast-forward's cheapest precondition).
         self.in_flight_until = 0
 
-    def _drain(self, server: SimServer) -> None:
+    def drain(self, server: SimServer) -> None:
         """Carry out what the node asked for: trace and check events, apply, arm, send."""
         node = server.node
         assert node is not None
@@ -104,23 +113,9 @@ class EventLoop:
             node.messages = []
             self._send_all(messages, server.name)
 
-    def _record(self, event: Event) -> None:
-        """One event to the trace (if kept), the checkers and every listener."""
-        if self._trace_state:
-            self.records.append(event)
-        self.checker.on_event(event)
-        for listener in self.listeners:
-            listener(event)
-
-    def _trace(self, event: Event) -> None:
-        """A message-level event (trace="all" only): no checker has a rule about one."""
-        self.records.append(event)
-        for listener in self.listeners:
-            listener(event)
-
     def _drain_state(self, server: SimServer, node: RaftNode) -> None:
         """State changes and applied entries: to the trace, the checkers and the FSM."""
-        record = self._record
+        record = self.watchers.record
         if node.events:
             events = node.events
             node.events = []
@@ -145,8 +140,8 @@ class EventLoop:
             return
         if node.fire(timer, peer, token, self.sched.now):
             if self._trace_messages:
-                self._trace(TimerFired(self.sched.now, server.name, timer, peer))
-            self._drain(server)
+                self.watchers.trace(TimerFired(self.sched.now, server.name, timer, peer))
+            self.drain(server)
 
     def _send_all(self, messages: list[Message], name: str) -> None:
         """Put a node's messages on the network.
@@ -163,7 +158,7 @@ class EventLoop:
                 self._send(msg, name, now)
             return
         trace = self._trace_messages
-        by_id = self._by_id
+        by_id = self.by_id
         at = self.sched.at
         deliver = self.deliver_event
         connections = network.connections
@@ -184,7 +179,7 @@ class EventLoop:
                 self._send(msg, name, now)
                 continue
             if trace:
-                self._trace(MessageSent(now, name, msg))
+                self.watchers.trace(MessageSent(now, name, msg))
             conn = connections.get((src, dst, channel)) or network.connection(src, dst, channel)
             due = now + latency
             if spread:
@@ -214,8 +209,8 @@ class EventLoop:
         else:
             raise TypeError(f"{type(msg).__name__} has no channel: it cannot be sent")
         if self._trace_messages:
-            self._trace(MessageSent(now, name, msg))
-        dst = self._by_id.get(msg.dst)
+            self.watchers.trace(MessageSent(now, name, msg))
+        dst = self.by_id.get(msg.dst)
         if dst is None or dst.status == DOWN:
             if is_request:
                 # A crashed server's port refuses the connection at once.
@@ -225,7 +220,7 @@ class EventLoop:
         arrivals = self.network.route(msg.src, msg.dst, now, channel)
         if not arrivals:
             if self._trace_messages:
-                self._trace(MessageDropped(now, name, msg, "lost"))
+                self.watchers.trace(MessageDropped(now, name, msg, "lost"))
             self._time_out(msg, now)
             return
         at = self.sched.at
@@ -248,37 +243,37 @@ class EventLoop:
             failure = RpcFailure(msg.dst, msg.src, msg.rpc, "i/o timeout")
         else:
             failure = RpcFailure(msg.src, msg.dst, msg.rpc, "i/o timeout")
-        self._post(now + self.timing.rpc_timeout, failure)
+        self._post(now + self.rpc_timeout, failure)
 
     def _notify(self, failure: RpcFailure) -> None:
         """The caller's own transport reports a failed call: no network is involved."""
-        server = self._by_id[failure.dst]
+        server = self.by_id[failure.dst]
         if server.status == DOWN:
             return
         if server.status == PAUSED:
             server.defer(self.notify_event, failure)
             return
         if self._trace_messages:
-            self._trace(MessageDelivered(self.sched.now, server.name, failure))
+            self.watchers.trace(MessageDelivered(self.sched.now, server.name, failure))
         node = server.node
         assert node is not None
         node.step(failure, self.sched.now)
-        self._drain(server)
+        self.drain(server)
 
     def _deliver(self, msg: Message) -> None:
-        server = self._by_id[msg.dst]
+        server = self.by_id[msg.dst]
         now = self.sched.now
         if self.network.blocked and (msg.src, msg.dst) in self.network.blocked:
             # Cut while in flight: lost, like every later message on that link.
             if self._trace_messages:
-                self._trace(MessageDropped(now, server.name, msg, "cut"))
+                self.watchers.trace(MessageDropped(now, server.name, msg, "cut"))
             self._time_out(msg, now)
             return
         status = server.status
         if status != UP:
             if status == DOWN:
                 if self._trace_messages:
-                    self._trace(MessageDropped(now, server.name, msg, "down"))
+                    self.watchers.trace(MessageDropped(now, server.name, msg, "down"))
                 if isinstance(msg, REQUESTS):
                     failure = RpcFailure(msg.dst, msg.src, msg.rpc, "connection reset by peer")
                     self._post(now + self.network.round_trip(msg.src, msg.dst) // 2, failure)
@@ -288,8 +283,8 @@ class EventLoop:
                 self._time_out(msg, now)
             return
         if self._trace_messages:
-            self._trace(MessageDelivered(now, server.name, msg))
+            self.watchers.trace(MessageDelivered(now, server.name, msg))
         node = server.node
         assert node is not None
         node.step(msg, now)
-        self._drain(server)
+        self.drain(server)

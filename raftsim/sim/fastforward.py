@@ -44,9 +44,10 @@ from ..core.node import FOLLOWER, HEARTBEAT, LEASE, REPLICATE, RaftNode
 from ..core.timing import TimerModel
 from ..core.types import Role
 from .clock import is_noop
-from .eventloop import APPEND, APPEND_REPLY, HEARTBEAT_REPLY, UP
+from .eventloop import APPEND, APPEND_REPLY, HEARTBEAT_REPLY
 from .eventloop import HEARTBEAT as HEARTBEAT_CHANNEL
 from .network import LinkConditions, Network
+from .server import UP
 
 if TYPE_CHECKING:
     from .cluster import Cluster, SimServer
@@ -229,8 +230,8 @@ class FastForward:
         cluster = self.cluster
         sched = cluster.sched
         heap = sched.heap
-        if cluster.in_flight_until >= heap[0][0]:
-            return cluster.in_flight_until + 1  # a message may still be in flight
+        if cluster.loop.in_flight_until >= heap[0][0]:
+            return cluster.loop.in_flight_until + 1  # a message may still be in flight
         now = sched.now
         followers = max(1, len(cluster.servers) - 1)
         span = max(self.min_span, JUMP_CT * cluster.timing.commit_timeout // followers)
@@ -261,7 +262,7 @@ class FastForward:
         is due, which jumps could reach from here; None when it is not at rest."""
         cluster = self.cluster
         heap = cluster.sched.heap
-        if not heap or cluster.in_flight_until >= heap[0][0]:
+        if not heap or cluster.loop.in_flight_until >= heap[0][0]:
             return None
         found = self._quiescent()
         if found is None or self._timers(*found) is None:
@@ -270,7 +271,7 @@ class FastForward:
 
     def _foreign(self) -> int:
         """When the first event that is neither a Raft timer nor a cancelled timer is due."""
-        fire = self.cluster.fire_event
+        fire = self.cluster.loop.fire_event
         heap = self.cluster.sched.heap
         return min((e[0] for e in heap if e[2] is not fire and not is_noop(e)), default=1 << 62)
 
@@ -353,7 +354,7 @@ class FastForward:
         """Find every loop's timer in the heap (and build the loops); the lease timer's
         (due, seq)."""
         cluster = self.cluster
-        fire = cluster.fire_event
+        fire = cluster.loop.fire_event
         live: dict[tuple[str, str, str], tuple[int, int]] = {}
         for due, seq, fn, arg in cluster.sched.heap:
             if fn is fire:
@@ -514,8 +515,8 @@ class FastForward:
         # (due, history, first seq, callback, argument) of every event the jump leaves in
         # the heap that was not there before, sorted below into the event loop's order.
         pending: list[tuple[int, list[int], int, Callable[[Any], None], Any]] = []
-        fire = cluster.fire_event
-        deliver = cluster.deliver_event
+        fire = cluster.loop.fire_event
+        deliver = cluster.loop.deliver_event
         if len(checks) > 1:
             token = node.mint_timer(LEASE)
             arg = (leader, leader.incarnation, LEASE, "", token)
@@ -568,7 +569,7 @@ class FastForward:
                     s.server.id, node.id, rpc, state.term, last, True, False, heartbeat
                 )
             pending.append((loop.next, loop.events, loop.seq, deliver, msg))
-            cluster.in_flight_until = max(cluster.in_flight_until, loop.next)
+            cluster.loop.in_flight_until = max(cluster.loop.in_flight_until, loop.next)
 
         Pending = tuple[int, list[int], int, Any, Any]
 
