@@ -27,7 +27,7 @@ def test_properties_safety_holds_and_the_configuration_converges(
     committed."""
     runner = ScheduleRunner(seed, servers)
     outcome = runner.run(schedule, settle=30 * SECOND)
-    note("\n".join(outcome.commands))
+    note("\n".join(map(str, outcome.commands)))
     assert outcome.violations == []
     assert outcome.converged, f"leader at the end: {outcome.leader_at_end}"
 

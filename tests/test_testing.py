@@ -18,10 +18,13 @@ from raftsim.campaign import (
     main,
     parse_shard,
     progress_printer,
+    run_one,
     shrink,
 )
 from raftsim.cli import build_parser
 from raftsim.scenario import replay
+from raftsim.scenario.commands import Check
+from raftsim.sim.checkers import Violation
 from raftsim.testing import ScheduleRunner, generate, run_seed
 from raftsim.testing.machine import RaftMachine
 from raftsim.testing.strategies import cluster_specs
@@ -31,23 +34,58 @@ pytest_plugins = ["pytester"]
 
 def test_schedule_is_recorded_as_a_scenario_that_replays_identically() -> None:
     """A schedule's commands, replayed as a scenario file, reach the same state."""
-    outcome = run_seed(3, servers=3, duration=20_000_000)
+    outcome = run_seed(3, servers=3, duration=20_000_000, trace="state")
     text = outcome.scenario("seed 3")
     assert replay(text).ok
     again = ScheduleRunner(3, 3)
     again.run(generate(3, 20_000_000))
     assert again.outcome.commands == outcome.commands
+    assert isinstance(again.outcome.commands[-1], Check)
+
+
+@pytest.mark.parametrize(
+    ("seed", "faults"),
+    [(3, ()), (7, ()), (42, ()), (0, (Fault.DOUBLE_VOTE,)), (1, (Fault.NO_TRUNCATE,))],
+    ids=["3", "7", "42", "0-double-vote", "1-no-truncate"],
+)
+def test_schedule_transcript_equals_what_replaying_it_prints(
+    seed: int, faults: tuple[Fault, ...]
+) -> None:
+    """The transcript written from the outputs recorded as the schedule ran (trace "state",
+    fast-forward on) is byte for byte what `raftsim run` prints replaying it (trace "all",
+    event by event), violation lines included; and trace "off" changes nothing it did."""
+    outcome = run_seed(seed, faults=faults, trace="state")
+    text = outcome.scenario(f"seed {seed}")
+
+    assert replay(text).actual == text
+    quick = run_seed(seed, faults=faults)
+    assert quick.commands == outcome.commands and quick.simulated == outcome.simulated
+    assert quick.violations == outcome.violations
+    assert all(isinstance(v, Violation) for v in outcome.violations)
+    assert bool(faults) == ("VIOLATION" in text)
+
+
+def test_schedule_run_without_records_cannot_be_written_out() -> None:
+    """A schedule run with trace "off" (as campaigns run them) refuses to make a transcript
+    it has no records for, rather than replaying itself to fill them in."""
+    outcome = run_seed(0, servers=3, duration=1_000_000)
+
+    with pytest.raises(ValueError, match="trace='state'"):
+        outcome.scenario()
 
 
 def test_schedule_with_injected_fault_reports_the_violation_in_its_transcript() -> None:
-    """A deliberately broken core's violation shows in the replayed transcript's `check`."""
+    """A deliberately broken core's violation shows in the shrunk schedule's transcript
+    (run again with records, as `--replay --shrink --write` does), which replays exactly."""
     options = Options(inject=("early-config",))
     ops, outcome = shrink(4, options)
     assert outcome.violations
-    transcript = outcome.scenario()
+    written = run_one(4, options, ops, trace="state")
+    assert written.violations == outcome.violations
+    transcript = written.scenario()
     assert "Change only after a commit in the leader's term violated" in transcript
     assert len(ops) <= 10
-    assert replay(transcript).ok
+    assert replay(transcript).actual == transcript
 
 
 def test_campaign_shards_cover_every_seed_once_and_merge(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -19,16 +19,24 @@ requests' outcomes when they resolve, and safety violations where they happen; `
 prints every record of the last command that ran time or acted. Ring 2, synchronous: it sits
 on the simulation (sim and core, never asyncio), so pytest, the CLI and the page replay the
 same way.
+
+Each command is a value (commands.py: `Command.parse(line)`, `str(command)`), which the
+runner executes (runner.py); the file format is transcript.py; conditions, spans and fault
+names shared with the schedules and the campaign are vocabulary.py.
 """
 
 from __future__ import annotations
 
-from .runner import Runner
+from .commands import Command
+from .runner import Output, Runner
 from .transcript import SEPARATOR, ArgError, Block, Replay, ScenarioError, parse, render
 
 __all__ = [
     "SEPARATOR",
+    "ArgError",
     "Block",
+    "Command",
+    "Output",
     "Replay",
     "Runner",
     "ScenarioError",

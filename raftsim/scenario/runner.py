@@ -1,9 +1,19 @@
-"""The scenario runner (ring 2): executes scenario commands one by one against one `Cluster`
-in virtual time and returns what each printed. See the package docstring for the commands."""
+"""The scenario runner (ring 2): executes scenario commands (commands.py) one by one against
+one `Cluster` in virtual time, and returns what each printed and what it made (the client
+request of a `propose`, whether `run-until` got there). See the package docstring.
+
+A command prints the records it caused, with two kinds of lines of the runner's own among
+them: a client request's result, and a safety violation, each right after the records of
+the event where it happened. Nothing polls for them: a request's future calls back, and
+so does the safety checker on a violation; the runner then has its line placed once that
+event is over, by the stop predicate of a run that waits for a condition, or by a call the
+scheduler makes right after the event (`Scheduler.call_next`) while time runs freely, so
+that `run-for` with requests pending still runs at full speed and may skip idle stretches.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core.errors import RaftsimError
@@ -19,15 +29,39 @@ from ..core.events import (
     RoleChanged,
     TermChanged,
 )
-from ..core.faults import Fault
 from ..core.leader import Future
 from ..core.profile import PROFILES
-from ..core.timing import Timing
+from ..core.timing import SECOND, Timing
 from ..sim import events as sim_events
+from ..sim.checkers import Violation
 from ..sim.cluster import Cluster, UnknownServerError
 from ..sim.render import fmt_configuration, fmt_entry, fmt_event, fmt_time
-from ..sim.timeparse import duration
+from .commands import (
+    AddServer,
+    Await,
+    Check,
+    Command,
+    Crash,
+    Cut,
+    Heal,
+    Isolate,
+    Log,
+    MembershipChange,
+    NewCluster,
+    Partition,
+    Pause,
+    Propose,
+    RemoveServer,
+    Restart,
+    Resume,
+    RunFor,
+    RunUntil,
+    SetNetwork,
+    Status,
+    Trace,
+)
 from .transcript import ArgError
+from .vocabulary import CONDITIONS, Condition, fmt_span, leader_is
 
 # What a command prints by default: changes of the servers' state and the operator's own
 # actions, not message traffic, timers, appends, applies and votes (`trace` shows those),
@@ -41,60 +75,13 @@ SHOWN: frozenset[type[Event]] = frozenset(
     | {sim_events.Proposed, sim_events.ChangeRequested}
 )
 MESSAGE_EVENTS = (sim_events.MessageSent, sim_events.MessageDelivered, sim_events.MessageDropped)
-OBSERVERS = ("status", "trace", "log", "check")  # commands that neither run time nor act
-
-
-# ------------------------------------------------------------------ arguments
-
-
-class Args:
-    """A command's words: positionals, and key=value options taken one by one."""
-
-    def __init__(self, command: str, words: Sequence[str]) -> None:
-        self.command = command
-        self.positional: list[str] = []
-        self.options: dict[str, str] = {}
-        for word in words:
-            key, eq, value = word.partition("=")
-            if not (eq and key):
-                self.positional.append(word)
-            elif key in self.options:
-                raise ArgError(f"{command}: {key}= given twice")
-            else:
-                self.options[key] = value
-
-    def take(self, key: str) -> str | None:
-        return self.options.pop(key, None)
-
-    def duration(self, key: str, default: str) -> int:
-        return _duration(self.take(key) or default, f"{self.command}: {key}=")
-
-    def finish(self, count: int | None = 0) -> list[str]:
-        """Reject unknown options; return the positionals (exactly `count` unless None)."""
-        if self.options:
-            raise ArgError(f"{self.command}: unknown argument {sorted(self.options)[0]}=")
-        if count is not None and len(self.positional) != count:
-            want = "no arguments" if count == 0 else f"{count} argument(s)"
-            got = " ".join(self.positional) or "none"
-            raise ArgError(f"{self.command} takes {want}, got {got}")
-        return self.positional
-
-
-def _duration(text: str, what: str) -> int:
-    try:
-        return duration(text)
-    except ValueError as error:
-        raise ArgError(f"{what} {error}") from None
-
-
-def _number(text: str, what: str, kind: type[int] | type[float]) -> float:
-    try:
-        return kind(text)
-    except ValueError:
-        raise ArgError(f"{what} must be a number, got {text!r}") from None
-
-
-# ------------------------------------------------------------------ the runner
+WITHIN = 60 * SECOND  # run-until's and await's bound when the command gives none
+STILL = {  # what a run-until timeout says is still the case
+    "leader": "no leader",
+    "no-leader": "a leader remains",
+    "stable": "not stable",
+    "new-leader": "no new leader",
+}
 
 
 @dataclass(slots=True)
@@ -107,37 +94,31 @@ class Request:
     future: Future
 
 
+@dataclass(slots=True)
+class Output:
+    """What one command printed, and what it made: the request of a propose or membership
+    change (None if refused at once), whether run-until's condition held or await's request
+    resolved in time, and the server add-server started."""
+
+    lines: list[str]
+    request: Request | None = None
+    reached: bool | None = None
+    started: str | None = None
+
+
 class Runner:
     """Executes commands one at a time against one cluster; returns each one's output."""
 
     def __init__(self) -> None:
         self._cluster: Cluster | None = None
         self.requests: list[Request] = []
-        self.pending: list[Request] = []
+        self.pending: list[Request] = []  # not resolved yet, by number
         self.extra: list[tuple[int, str]] = []  # (record position, line) to interleave
-        self.seen_violations = 0
+        self.seen_violations = 0  # violations whose lines are placed
         self.last_start = 0  # first record of the last command that ran time or acted
-        self.handlers: dict[str, Callable[[Args], list[str]]] = {
-            "cluster": self._cmd_cluster,
-            "run-for": self._cmd_run_for,
-            "run-until": self._cmd_run_until,
-            "await": self._cmd_await,
-            "isolate": self._cmd_isolate,
-            "partition": self._cmd_partition,
-            "cut": self._cmd_cut,
-            "heal": self._cmd_heal,
-            "network": self._cmd_network,
-            "propose": self._cmd_propose,
-            "add-server": self._cmd_add_server,
-            "status": self._cmd_status,
-            "trace": self._cmd_trace,
-            "log": self._cmd_log,
-            "check": self._cmd_check,
-        }
-        for command in ("crash", "restart", "pause", "resume"):
-            self.handlers[command] = self._process_command(command)
-        for command in ("add-voter", "add-nonvoter", "demote-voter", "remove-server"):
-            self.handlers[command] = self._change_command(command)
+        self._resolved: list[Request] = []  # resolved, lines not placed yet
+        self._due = False  # a result or a violation waits to be placed
+        self._after_event = False  # place it right after its event (a watched free run)
 
     @property
     def cluster(self) -> Cluster:
@@ -150,25 +131,67 @@ class Runner:
 
     def execute(self, line: str) -> list[str]:
         """Run one command line and return its output lines."""
-        command, *words = line.split()
-        handler = self.handlers.get(command)
-        if handler is None:
-            known = ", ".join(sorted(self.handlers))
-            raise ArgError(f"unknown command {command!r} (commands: {known})")
+        return self.run(Command.parse(line)).lines
+
+    def run(self, command: Command) -> Output:
+        """Run one command; its output lines start with the records it caused."""
         start = len(self._cluster.records) if self._cluster is not None else 0
         self.extra = []
         try:
-            tail = handler(Args(command, words))
+            output = self._dispatch(command)
         except UnknownServerError as error:
-            raise ArgError(f"{command}: {error}") from None
-        if command == "cluster":
+            raise ArgError(f"{command.word}: {error}") from None
+        if isinstance(command, NewCluster):
             start = 0
-        if command not in OBSERVERS:
+        if not command.observes:
             self.last_start = start
-        if command == "trace":
-            return tail
-        self._poll()
-        return [*self._records(start, _default_kind), *tail]
+        if isinstance(command, Trace):
+            return output
+        self._place()
+        output.lines = [*self._records(start, _default_kind), *output.lines]
+        return output
+
+    def _dispatch(self, command: Command) -> Output:
+        match command:
+            case NewCluster():
+                return self._new_cluster(command)
+            case RunFor(span=span):
+                self._run(span.us)
+            case RunUntil():
+                return self._run_until(command)
+            case Await():
+                return self._await(command)
+            case Crash() | Restart() | Pause() | Resume():
+                return self._process(command)
+            # (The cluster looks every name up, in order, before it changes anything.)
+            case Isolate(server=name):
+                self.cluster.isolate(name)
+            case Partition(groups=groups):
+                self.cluster.partition(*groups)
+            case Cut(src=src, dst=dst):
+                self.cluster.cut(src, dst)
+            case Heal():
+                self.cluster.heal()
+            case SetNetwork():
+                self._set_network(command)
+            case Propose():
+                return self._propose(command)
+            case AddServer():
+                return self._add_server()
+            case MembershipChange():
+                return self._change(command)
+            case Status():
+                return Output(self._status())
+            case Trace():
+                return Output(self._trace(command))
+            case Log(server=name):
+                entries = self.cluster.log(name)
+                return Output([fmt_entry(e, self._name) for e in entries] or ["(empty)"])
+            case Check():
+                return Output([str(v) for v in self.cluster.violations] or ["ok"])
+            case _:
+                raise ArgError(f"{command.word}: not a command the runner knows")
+        return Output([])
 
     # -------------------------------------------------------------- output and time
 
@@ -185,208 +208,150 @@ class Runner:
         self.extra = []
         return lines + [line for _, line in extra]
 
-    def _poll(self) -> None:
-        """Note requests that resolved and violations that appeared. Called after every
-        event while time runs, so that each line lands where it happened in the trace."""
+    def _on_resolved(self, request: Request) -> None:
+        """A pending request's future is done (called inside the node's step: only note)."""
+        self.pending.remove(request)
+        self._resolved.append(request)
+        self._mark()
+
+    def _on_violation(self, _: Violation) -> None:
+        """The checker found a violation (called while an event is recorded: only note)."""
+        self._mark()
+
+    def _mark(self) -> None:
+        """Something waits to be placed: in a free run that watches requests, ask the
+        scheduler to call back right after the event now running."""
+        if self._after_event and not self._due:
+            self.cluster.sched.call_next(self._place_after_event)
+        self._due = True
+
+    def _place_after_event(self, _: object) -> None:
+        self._place()
+
+    def _place(self) -> None:
+        """Put the lines of what resolved or broke since the last time at the current end
+        of the records: results by request number, then violations."""
+        self._due = False
         cluster = self.cluster
         position, now = len(cluster.records), fmt_time(cluster.now)
-        for request in [r for r in self.pending if r.future.done]:
-            self.pending.remove(request)
-            what = f"#{request.number} {request.what}: {_outcome(request.future)}"
-            self.extra.append((position, f"{now:>13} {request.via:<6} {'result':<9} {what}"))
+        if self._resolved:
+            for request in sorted(self._resolved, key=lambda r: r.number):
+                what = f"#{request.number} {request.what}: {_outcome(request.future)}"
+                self.extra.append((position, f"{now:>13} {request.via:<6} {'result':<9} {what}"))
+            self._resolved.clear()
         for v in cluster.violations[self.seen_violations :]:
             line = f"{fmt_time(v.time):>13} {','.join(v.servers):<6} VIOLATION {v.rule}: {v.detail}"
             self.extra.append((position, line))
         self.seen_violations = len(cluster.violations)
 
-    def _run(self, span: int, stop: Callable[[Cluster], bool] | None = None) -> bool:
-        """Run for `span` µs, or until `stop` holds (True), polling after every event."""
-        if stop is None and not self.pending:
-            # Nothing to watch: let the cluster run freely (and skip idle stretches).
-            self.cluster.run_for(span)
+    def _run(self, span: int, stop: Condition | None = None) -> bool:
+        """Run for `span` µs, or until `stop` holds (True)."""
+        cluster = self.cluster
+        if stop is None:
+            # Time runs freely (cluster.run_for may skip idle stretches). With requests
+            # pending, their results and any violation are placed right after their event;
+            # with none, a violation is listed after the command's records, as the runner
+            # always did (scenarios/11-... shows it: changing it rewrites that transcript).
+            self._after_event = bool(self.pending)
+            try:
+                cluster.run_for(span)
+            finally:
+                self._after_event = False
             return False
 
-        def predicate(cluster: Cluster) -> bool:
-            self._poll()
-            return stop is not None and stop(cluster)
+        def predicate(c: Cluster) -> bool:
+            if self._due:
+                self._place()
+            return stop(c)
 
-        return self.cluster.run_until(predicate, span)
+        return cluster.run_until(predicate, span)
 
     # -------------------------------------------------------------- setup and time
 
-    def _cmd_cluster(self, args: Args) -> list[str]:
-        servers = int(_number(args.take("servers") or "3", "cluster: servers=", int))
-        seed = int(_number(args.take("seed") or "0", "cluster: seed=", int))
-        timing = args.take("timing") or "nomad"
-        if timing not in ("nomad", "paper"):
-            raise ArgError(f"cluster: timing= must be nomad or paper, got {timing!r}")
-        profile = args.take("profile") or "P1"
-        if profile not in PROFILES:
-            known = ", ".join(PROFILES)
-            raise ArgError(f"cluster: profile= must be one of {known}, got {profile!r}")
-        faults = []
-        for value in filter(None, (args.take("faults") or "").split(",")):
-            try:
-                faults.append(Fault(value))
-            except ValueError:
-                known = ", ".join(f.value for f in Fault)
-                raise ArgError(f"cluster: unknown fault {value!r} (faults: {known})") from None
-        trace = args.take("trace") or "all"
-        if trace not in ("all", "state", "off"):
-            raise ArgError(f"cluster: trace= must be all, state or off, got {trace!r}")
-        args.finish()
-        if servers < 1:
-            raise ArgError(f"cluster: servers= must be at least 1, got {servers}")
-        timings = Timing.nomad() if timing == "nomad" else Timing.paper()
+    def _new_cluster(self, command: NewCluster) -> Output:
+        timing = Timing.paper() if command.timing == "paper" else Timing.nomad()
         self._cluster = Cluster(
-            servers, seed, timings, PROFILES[profile], faults=faults, trace=trace
+            3 if command.servers is None else command.servers,
+            command.seed or 0,
+            timing,
+            PROFILES[command.profile or "P1"],
+            faults=command.faults,
+            trace=command.trace or "all",
         )
-        self.requests, self.pending, self.seen_violations = [], [], 0
-        return []
+        self._cluster.checker.listeners.append(self._on_violation)
+        self.requests, self.pending, self._resolved = [], [], []
+        self.seen_violations, self._due = 0, False
+        return Output([])
 
-    def _cmd_run_for(self, args: Args) -> list[str]:
-        (span,) = args.finish(1)
-        self._run(_duration(span, "run-for:"))
-        return []
-
-    def _cmd_run_until(self, args: Args) -> list[str]:
-        within = args.duration("within", "60s")
-        named = args.take("leader")
-        what = (args.finish(0 if named is not None else 1) or ["leader"])[0]
+    def _run_until(self, command: RunUntil) -> Output:
+        within = command.within.us if command.within is not None else WITHIN
         cluster = self.cluster
-        conditions: dict[str, Callable[[Cluster], bool]] = {
-            "leader": lambda c: c.leader() is not None,
-            "no-leader": lambda c: c.leader() is None,
-            "stable": _stable,
-        }
-        # new-leader: a leader other than the one (name and term) leading now, if any.
-        before = cluster.leader()
-        old = (before, cluster.view(before).term) if before else None
-        conditions["new-leader"] = lambda c: (
-            (now := c.leader()) is not None and (now, c.view(now).term) != old
-        )
-        still = {
-            "leader": "no leader",
-            "no-leader": "a leader remains",
-            "stable": "not stable",
-            "new-leader": "no new leader",
-        }
-        if named is not None:
-            cluster.server(named)
-            conditions["leader"] = lambda c: c.view(named).role == "Leader"
-            still["leader"] = f"{named} is not the leader"
-        if what not in conditions:
-            raise ArgError(
-                f"run-until: unknown condition {what!r}"
-                " (leader, leader=NAME, new-leader, no-leader, stable)"
-            )
+        condition = CONDITIONS[command.condition](cluster)
+        still = STILL[command.condition]
+        if command.leader is not None:
+            cluster.server(command.leader)
+            condition = leader_is(command.leader)
+            still = f"{command.leader} is not the leader"
         at = fmt_time
-        if not self._run(within, conditions[what]):
-            return [f"timeout: {still[what]} after {_span(within)} (at {at(cluster.now)})"]
-        leader = named or cluster.leader()
-        if what == "no-leader" or leader is None:
-            return [f"no leader at {at(cluster.now)}"]
+        if not self._run(within, condition):
+            line = f"timeout: {still} after {fmt_span(within)} (at {at(cluster.now)})"
+            return Output([line], reached=False)
+        leader = command.leader or cluster.leader()
+        if command.condition == "no-leader" or leader is None:
+            return Output([f"no leader at {at(cluster.now)}"], reached=True)
         view = cluster.view(leader)
-        if what == "stable":
+        if command.condition == "stable":
             state = f"leader {leader} (term {view.term}), commit {view.commit_index}"
-            return [f"stable at {at(cluster.now)}: {state}"]
-        return [f"leader {leader} (term {view.term}) at {at(cluster.now)}"]
+            return Output([f"stable at {at(cluster.now)}: {state}"], reached=True)
+        return Output([f"leader {leader} (term {view.term}) at {at(cluster.now)}"], reached=True)
 
-    def _cmd_await(self, args: Args) -> list[str]:
-        within = args.duration("within", "60s")
-        words = args.finish(None)
-        if len(words) > 1:
-            raise ArgError(f"await takes at most one request number, got {' '.join(words)}")
+    def _await(self, command: Await) -> Output:
+        within = command.within.us if command.within is not None else WITHIN
         if not self.requests:
             raise ArgError("await: no request has been made yet")
         request = self.requests[-1]
-        if words:
-            number = int(_number(words[0].lstrip("#"), "await: the request number", int))
-            if not 1 <= number <= len(self.requests):
-                raise ArgError(f"await: there is no request #{number}")
-            request = self.requests[number - 1]
-        if request not in self.pending:
-            return [f"#{request.number} {request.what}: {_outcome(request.future)} (already)"]
+        if command.request is not None:
+            if not 1 <= command.request <= len(self.requests):
+                raise ArgError(f"await: there is no request #{command.request}")
+            request = self.requests[command.request - 1]
+        what = f"#{request.number} {request.what}"
+        if request.future.done:
+            return Output([f"{what}: {_outcome(request.future)} (already)"], request, True)
         if not self._run(within, lambda _: request.future.done):
             now = fmt_time(self.cluster.now)
-            return [f"timeout: #{request.number} still pending after {_span(within)} (at {now})"]
-        return []
+            line = f"timeout: #{request.number} still pending after {fmt_span(within)} (at {now})"
+            return Output([line], request, False)
+        return Output([], request, True)
 
     # -------------------------------------------------------------- faults
 
-    def _process_command(self, command: str) -> Callable[[Args], list[str]]:
-        def handler(args: Args) -> list[str]:
-            (name,) = args.finish(1)
-            self.cluster.server(name)
-            try:
-                getattr(self.cluster, command)(name)
-            except RaftsimError as error:  # crash a crashed server, resume a running one...
-                return [f"error: {error}"]
-            return []
+    def _process(self, command: Crash | Restart | Pause | Resume) -> Output:
+        self.cluster.server(command.server)
+        try:
+            getattr(self.cluster, command.word)(command.server)
+        except RaftsimError as error:  # crash a crashed server, resume a running one...
+            return Output([f"error: {error}"])
+        return Output([])
 
-        return handler
-
-    def _cmd_isolate(self, args: Args) -> list[str]:
-        (name,) = args.finish(1)
-        self.cluster.isolate(name)
-        return []
-
-    def _cmd_partition(self, args: Args) -> list[str]:
-        groups: list[list[str]] = [[]]
-        for part in " ".join(args.finish(None)).replace("|", " | ").split():
-            if part == "|":
-                groups.append([])
-            else:
-                groups[-1].append(self.cluster.server(part).name)
-        if len(groups) < 2 or not all(groups):
-            raise ArgError("partition needs groups separated by '|': partition alice bob | carol")
-        names = [n for g in groups for n in g]
-        if len(names) != len(set(names)):
-            raise ArgError("partition: a server appears in two groups")
-        self.cluster.partition(*groups)
-        return []
-
-    def _cmd_cut(self, args: Args) -> list[str]:
-        (link,) = args.finish(1)
-        src, arrow, dst = link.partition("->")
-        if not (arrow and src and dst):
-            raise ArgError(f"cut takes one link written src->dst, got {link!r}")
-        self.cluster.server(src)
-        self.cluster.server(dst)
-        self.cluster.cut(src, dst)
-        return []
-
-    def _cmd_heal(self, args: Args) -> list[str]:
-        args.finish()
-        self.cluster.heal()
-        return []
-
-    def _cmd_network(self, args: Args) -> list[str]:
+    def _set_network(self, command: SetNetwork) -> None:
         latency = None
-        if (text := args.take("latency")) is not None:
-            low, _, high = text.partition("-")
-            latency = (_duration(low, "network: latency="), _duration(high or low, "network:"))
-        loss, duplicate = (args.take(key) for key in ("loss", "duplicate"))
-        reorder = args.take("reorder")
-        if reorder not in (None, "true", "false"):
-            raise ArgError(f"network: reorder= must be true or false, got {reorder!r}")
-        args.finish()
+        if command.latency is not None:
+            low, high = command.latency
+            latency = (low.us, (high or low).us)
+        loss, duplicate = command.loss, command.duplicate
         try:
             self.cluster.set_network(
                 latency,
-                None if loss is None else _number(loss, "network: loss=", float),
-                None if duplicate is None else _number(duplicate, "network: duplicate=", float),
-                None if reorder is None else reorder == "true",
+                None if loss is None else loss.value,
+                None if duplicate is None else duplicate.value,
+                command.reorder,
             )
         except ValueError as error:  # LinkConditions validates before anything changes
             raise ArgError(f"network: {error}") from None
-        return []
 
     # -------------------------------------------------------------- clients
 
-    def _request(
-        self, what: str, call: Callable[[str | None], Future], via: str | None
-    ) -> list[str]:
+    def _request(self, what: str, call: Callable[[str | None], Future], via: str | None) -> Output:
         cluster = self.cluster
         if via is not None:
             cluster.server(via)
@@ -394,40 +359,37 @@ class Runner:
         try:
             future = call(via)
         except RaftsimError as error:  # NotLeaderError, ShutdownError: the client's answer
-            return [f"error: {error}"]
+            return Output([f"error: {error}"])
         request = Request(len(self.requests) + 1, answering, what, future)
         self.requests.append(request)
         if not future.done:
             self.pending.append(request)
-        return [f"#{request.number} {what}: {_outcome(future)}"]
+            future.add_done_callback(lambda _: self._on_resolved(request))
+        return Output([f"#{request.number} {what}: {_outcome(future)}"], request)
 
-    def _cmd_propose(self, args: Args) -> list[str]:
-        via = args.take("via")
-        (data,) = args.finish(1)
-        return self._request(f"propose {data}", lambda v: self.cluster.propose(data, v), via)
+    def _propose(self, command: Propose) -> Output:
+        data = command.data
+        return self._request(
+            f"propose {data}", lambda v: self.cluster.propose(data, v), command.via
+        )
 
-    def _change_command(self, command: str) -> Callable[[Args], list[str]]:
-        def handler(args: Args) -> list[str]:
-            via = args.take("via")
-            (name,) = args.finish(1)
-            if command != "remove-server":
-                # Removing an unknown server is legal (hashicorp RemoveUnknownPeer writes an
-                # identical configuration); adding or demoting one that does not exist is a typo.
-                self.cluster.server(name)
-            call = getattr(self.cluster, command.replace("-", "_"))
-            return self._request(f"{command} {name}", lambda v: call(name, v), via)
-
-        return handler
-
-    def _cmd_add_server(self, args: Args) -> list[str]:
-        args.finish()
+    def _add_server(self) -> Output:
         name = self.cluster.add_server()
-        return [f"started {name} (empty; add it with add-voter {name} or add-nonvoter {name})"]
+        hint = f"add it with add-voter {name} or add-nonvoter {name}"
+        return Output([f"started {name} (empty; {hint})"], started=name)
+
+    def _change(self, command: MembershipChange) -> Output:
+        name = command.server
+        if not isinstance(command, RemoveServer):
+            # Removing an unknown server is legal (hashicorp RemoveUnknownPeer writes an
+            # identical configuration); adding or demoting one that does not exist is a typo.
+            self.cluster.server(name)
+        call = getattr(self.cluster, command.word.replace("-", "_"))
+        return self._request(f"{command.word} {name}", lambda v: call(name, v), command.via)
 
     # -------------------------------------------------------------- views
 
-    def _cmd_status(self, args: Args) -> list[str]:
-        args.finish()
+    def _status(self) -> list[str]:
         rows = [
             ["name", "status", "role", "term", "leader", "commit", "last", "latest", "committed"]
         ]
@@ -443,16 +405,10 @@ class Runner:
             )
         return _table(rows, numeric={3, 5, 6})
 
-    def _cmd_trace(self, args: Args) -> list[str]:
-        every = frozenset(EVENT_CLASSES)
-        kinds = frozenset((args.take("kinds") or ",".join(every)).split(","))
-        servers = args.take("servers")
-        args.finish()
-        if unknown := sorted(kinds - every):
-            known = ", ".join(sorted(every))
-            raise ArgError(f"trace: unknown kind {unknown[0]!r} (kinds: {known})")
+    def _trace(self, command: Trace) -> list[str]:
+        kinds = frozenset(EVENT_CLASSES if command.kinds is None else command.kinds)
         ids: set[str] = set()
-        for name in filter(None, (servers or "").split(",")):
+        for name in command.servers or ():
             ids |= {name, self.cluster.server(name).id}
 
         def keep(event: Event) -> bool:
@@ -468,14 +424,6 @@ class Runner:
         self.extra = []
         return self._records(self.last_start, keep)
 
-    def _cmd_log(self, args: Args) -> list[str]:
-        (name,) = args.finish(1)
-        return [fmt_entry(e, self._name) for e in self.cluster.log(name)] or ["(empty)"]
-
-    def _cmd_check(self, args: Args) -> list[str]:
-        args.finish()
-        return [str(v) for v in self.cluster.violations] or ["ok"]
-
 
 # ------------------------------------------------------------------ helpers
 
@@ -485,35 +433,10 @@ def _default_kind(event: Event) -> bool:
     return type(event) in SHOWN and (not isinstance(event, CommitAdvanced) or event.leader)
 
 
-def _span(us: int) -> str:
-    """A duration as scenario files write it: 10s, 250ms, 1500us."""
-    if us % 1_000_000 == 0:
-        return f"{us // 1_000_000}s"
-    return f"{us // 1000}ms" if us % 1000 == 0 else f"{us}us"
-
-
 def _outcome(future: Future) -> str:
     if not future.done:
         return "pending"
     return f"error: {future.error}" if future.error is not None else f"index {future.index}"
-
-
-def _stable(cluster: Cluster) -> bool:
-    """A leader whose whole log is committed, known by every running member of its latest
-    configuration, each at the leader's commit index (servers outside it do not count:
-    a removed server never hears from the leader again)."""
-    leader = cluster.leader()
-    if leader is None:
-        return False
-    lead = cluster.view(leader)
-    if lead.commit_index != lead.last_index:
-        return False
-    members = set(lead.latest.ids())
-    return all(
-        v.leader == leader and v.commit_index == lead.commit_index
-        for v in cluster.views()
-        if v.status == "up" and v.id in members
-    )
 
 
 def _table(rows: list[list[str]], numeric: set[int]) -> list[str]:

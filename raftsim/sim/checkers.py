@@ -55,6 +55,9 @@ class SafetyChecker:
         self.seed = seed
         self.storages = storages
         self.violations: list[Violation] = []
+        # Called with each violation as it is found (the scenario runner places its line
+        # there); like the cluster's listeners, they must not drive the cluster.
+        self.listeners: list[Callable[[Violation], None]] = []
         self._intern: dict[tuple[int, Entry], int] = {}
         self._chains: dict[str, list[int]] = {}
         self._digest_at: dict[tuple[int, int], int] = {}  # (index, term) -> digest
@@ -75,7 +78,10 @@ class SafetyChecker:
         return dict(self._leader_of)
 
     def _violation(self, rule: str, servers: tuple[str, ...], now: int, detail: str) -> None:
-        self.violations.append(Violation(rule, servers, now, self.seed, detail))
+        violation = Violation(rule, servers, now, self.seed, detail)
+        self.violations.append(violation)
+        for listener in self.listeners:
+            listener(violation)
 
     # ------------------------------------------------------------ lifecycle
 

@@ -55,12 +55,15 @@ def is_noop(event: tuple[int, int, Callable[[Any], None], Any]) -> bool:
 class Scheduler:
     """A discrete-event scheduler; nothing moves unless `run_until` or `step` is called."""
 
-    __slots__ = ("_heap", "_seq", "executed", "jumper", "now")
+    __slots__ = ("_heap", "_next_seq", "_seq", "executed", "jumper", "now")
 
     def __init__(self) -> None:
         self.now = 0
         self.executed = 0  # events run one by one so far (a jump runs none)
         self._seq = 0
+        # call_next's sequence numbers: below every event's (which start at 1), increasing,
+        # so its calls run before anything else due at the same time, in the order made.
+        self._next_seq = -(1 << 62)
         self._heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
         self.jumper: Jumper | None = None
 
@@ -87,6 +90,14 @@ class Scheduler:
         self.at(due, run_timer, timer)
         return timer
 
+    def call_next(self, fn: Callable[[Any], None], arg: Any = None) -> None:
+        """Run fn(arg) right after the event that is running now, before any other event
+        (also before those due now that were scheduled earlier): for an observer that wants
+        the state an event left behind without being called after every event. fn only
+        looks; it is bookkeeping, not counted in `executed`."""
+        self._next_seq += 1
+        heapq.heappush(self._heap, (self.now, self._next_seq, fn, arg))
+
     def next_due(self) -> int | None:
         return self._heap[0][0] if self._heap else None
 
@@ -106,9 +117,10 @@ class Scheduler:
         """Run the next event; False when there is none."""
         if not self._heap:
             return False
-        due, _, fn, arg = heapq.heappop(self._heap)
+        due, seq, fn, arg = heapq.heappop(self._heap)
         self.now = due
-        self.executed += 1
+        if seq > 0:  # (call_next's calls are not events of the model)
+            self.executed += 1
         fn(arg)
         return True
 
@@ -131,7 +143,8 @@ class Scheduler:
         pop = heapq.heappop
         jumper = self.jumper if stop is None else None
         start = len(heap)  # executed = pops = pushes - (len(heap) - start), kept outside
-        pushed = self._seq  # the loop, which is the hottest code of the simulation
+        pushed = self._seq  # the loop, which is the hottest code of the simulation (pushes
+        # counts `at` alone: a call_next call, pushed and popped within the run, cancels out)
         try:
             if jumper is not None:
                 retry = self.now

@@ -7,7 +7,8 @@ scenario language, so a failing example is reported as a scenario transcript (wr
 `.raftsim/failures/<machine class>.txt` and shown in hypothesis' notes) that `raftsim run` replays.
 
 Subclass it to add rules and invariants of your own; `self.cluster` is the `Cluster`,
-`self.runner.do(command)` runs any scenario command and records it for the transcript.
+`self.runner.do(command)` runs any scenario command (a `raftsim.scenario.commands` object
+or a command line) and records it, with its output, for the transcript.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from ..core.faults import Fault
 from ..core.timing import MS, SECOND
+from ..scenario.commands import Check, RunFor, Span
+from ..scenario.vocabulary import ALL_KINDS
 from ..sim.cluster import Cluster
-from .schedules import ALL_KINDS, Op, ScheduleRunner
+from .schedules import Op, ScheduleRunner
 
 FAILURES = Path(".raftsim") / "failures"
 
@@ -39,6 +42,7 @@ class RaftMachine(RuleBasedStateMachine):
 
     @initialize(servers=st.sampled_from(servers), seed=st.integers(0, 2**16))
     def start(self, servers: int, seed: int) -> None:
+        # trace="state": a failure is written out from the outputs recorded as it ran.
         self.runner = ScheduleRunner(seed, servers, self.faults, trace="state")
 
     @property
@@ -58,7 +62,7 @@ class RaftMachine(RuleBasedStateMachine):
     @rule(span=st.integers(1, 5_000))
     def wait(self, span: int) -> None:
         """Let virtual time pass (milliseconds)."""
-        self.runner.do(f"run-for {span * MS}us")
+        self.runner.do(RunFor(Span.micros(span * MS)))
 
     @invariant()
     def safety(self) -> None:
@@ -76,7 +80,7 @@ class RaftMachine(RuleBasedStateMachine):
         self.runner.settle(self.settle_within)
         outcome = self.runner.finish()
         if outcome.violations:
-            self.fail(outcome.violations[0])
+            self.fail(str(outcome.violations[0]))
         if not outcome.converged:
             self.fail(
                 f"no convergence within {self.settle_within // SECOND}s after healing:"
@@ -86,10 +90,9 @@ class RaftMachine(RuleBasedStateMachine):
     def fail(self, why: str) -> None:
         """Report a failure with the schedule as a replayable scenario file."""
         outcome = self.runner.outcome
-        commands = list(outcome.commands)
-        if not commands or commands[-1] != "check":
-            commands.append("check")
-        outcome.commands = commands
+        if not outcome.commands or not isinstance(outcome.commands[-1], Check):
+            self.runner.do(Check())  # (it only looks: the schedule stays what it was)
+        commands = outcome.commands
         transcript = outcome.scenario(
             f"Found by raftsim.testing.RaftMachine: {why}\nReplay: raftsim run FILE"
         )

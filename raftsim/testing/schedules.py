@@ -3,9 +3,9 @@ loss, latency, client proposals and membership changes, at random virtual times.
 
 A schedule is plain data (a list of `Op`), generated from a seed (or by hypothesis) and run
 against a cluster through the scenario language itself: every op becomes one or more
-scenario commands (`crash bob`, `partition alice | bob carol`, `remove-server carol`), which
-are executed and recorded. So what a campaign ran is, verbatim, a scenario file that
-`raftsim run` replays exactly: a failing schedule is handed back as a transcript.
+scenario commands (`Crash("bob")`, `Partition(...)`, `RemoveServer("carol")`), which are
+executed and recorded with their output. So what a campaign ran is, verbatim, a scenario
+file that `raftsim run` replays exactly: a failing schedule is handed back as a transcript.
 
 Targets are symbolic ("the leader", "a follower", "a down server") and resolved when the op
 runs, from the op's own draw, so the same seed always does the same thing; an op that does
@@ -18,32 +18,63 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..core.faults import Fault
 from ..core.leader import Future
 from ..core.timing import MS, SECOND
 from ..core.types import Role
-from ..scenario import Runner as ScenarioRunner
-from ..scenario import replay
+from ..scenario.commands import (
+    AddNonvoter,
+    AddServer,
+    AddVoter,
+    Check,
+    Command,
+    Crash,
+    Cut,
+    DemoteVoter,
+    Heal,
+    MembershipChange,
+    NewCluster,
+    Number,
+    Partition,
+    Pause,
+    Propose,
+    RemoveServer,
+    Restart,
+    Resume,
+    RunFor,
+    RunUntil,
+    SetNetwork,
+    Span,
+)
+from ..scenario.runner import Output
+from ..scenario.runner import Runner as ScenarioRunner
+from ..scenario.transcript import Block, render
+from ..scenario.vocabulary import ALL_KINDS, CHANGE_KINDS, FAULT_KINDS, converged, fault_kinds
+from ..sim.checkers import Violation
 from ..sim.cluster import DOWN, PAUSED, UP, Cluster
 from ..sim.render import fmt_time
 from ..sim.rng import derive_seed
 
-FAULT_KINDS = (
-    "crash",
-    "pause",
-    "partition",
-    "cut",
-    "loss",
-    "latency",
-    "crash-mid-replication",
-    "crash-at-election",
-)
-CHANGE_KINDS = ("add", "remove", "remove-leader", "demote", "add-nonvoter", "change-at-election")
-ALL_KINDS = (*FAULT_KINDS, "propose", *CHANGE_KINDS)
+__all__ = [
+    "ALL_KINDS",
+    "CHANGE_KINDS",
+    "FAULT_KINDS",
+    "Op",
+    "Outcome",
+    "ScheduleRunner",
+    "describe",
+    "generate",
+    "run_seed",
+]
+
 MAX_SERVERS = 9  # `add` starts new servers up to this many
 SETTLE = 60 * SECOND
+# The network `settle` restores: Nomad's LAN (network.py), no loss, duplication or reordering.
+SETTLED_NETWORK = SetNetwork(
+    (Span("200us"), Span("600us")), Number("0"), Number("0"), reorder=False
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +95,35 @@ class Outcome:
     seed: int
     servers: int
     faults: tuple[Fault, ...]
-    commands: list[str] = field(default_factory=list)  # the scenario commands, in order
+    # The cluster's trace while it ran: with "off" (campaigns: no records kept, faster) the
+    # outputs lack the records a replay prints, and the schedule cannot be written out.
+    trace: str = "off"
+    commands: list[Command] = field(default_factory=list)  # the scenario commands, in order
+    outputs: list[list[str]] = field(default_factory=list)  # what each printed as it ran
     simulated: int = 0  # µs of virtual time covered
     elections: int = 0  # distinct (leader, term) pairs seen
     changes_committed: int = 0
-    violations: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
     leader_at_end: str | None = None
     converged: bool = False  # after settling: a leader, latest committed everywhere
 
     def scenario(self, why: str = "") -> str:
-        """This schedule as a scenario transcript, outputs filled in by replaying it."""
+        """This schedule as a scenario transcript, with each command's output as it ran:
+        byte for byte what `raftsim run` prints replaying it. That takes the state-level
+        records, so the schedule must have run with trace "state" (or "all"); the `cluster`
+        command is written without its trace option, and replays with the default, "all",
+        which shows the same lines (the records it adds are message-level, never shown by
+        default, and it turns off fast-forward, which is exact)."""
+        if self.trace == "off":
+            raise ValueError(
+                "this schedule ran with trace='off', which keeps no records for its"
+                " transcript: run it again with trace='state' to write it out"
+            )
         comments = [f"# {line}" if line else "#" for line in why.splitlines()]
-        text = "\n".join([*comments, ""]) if comments else ""
-        text += "\n\n".join(f"{command}\n----" for command in self.commands) + "\n"
-        return replay(text).actual
+        blocks = [Block(0, [], str(command)) for command in self.commands]
+        if blocks:
+            blocks[0].comments = comments
+        return render(blocks, self.outputs)
 
 
 def generate(
@@ -87,11 +133,7 @@ def generate(
     rate: float = 0.5,
 ) -> list[Op]:
     """About `rate` ops per simulated second, of the given kinds, at uniform times."""
-    unknown = sorted(set(kinds) - set(ALL_KINDS))
-    if unknown:
-        raise ValueError(f"unknown fault kinds {unknown}; known: {', '.join(ALL_KINDS)}")
-    if not kinds:
-        raise ValueError("no fault kinds given")
+    kinds = fault_kinds(kinds)
     rand = random.Random(derive_seed(seed, "schedule"))
     count = max(1, round(rate * duration / SECOND))
     ops = [
@@ -108,7 +150,8 @@ def generate(
 
 
 class ScheduleRunner:
-    """Runs ops on a fresh cluster through scenario commands, recording each one."""
+    """Runs ops on a fresh cluster through scenario commands, recording each one with what
+    it printed."""
 
     def __init__(
         self,
@@ -119,12 +162,15 @@ class ScheduleRunner:
         profile: str = "P1",
     ) -> None:
         self.scenario = ScenarioRunner()
-        self.outcome = Outcome(seed, servers, tuple(faults))
-        options = f" faults={','.join(f.value for f in faults)}" if faults else ""
-        options += f" profile={profile}" if profile != "P1" else ""
-        self.do(f"cluster servers={servers} seed={seed}{options}", trace=trace)
+        self.outcome = Outcome(seed, servers, tuple(faults), trace)
+        command = NewCluster(
+            servers, seed, profile=None if profile == "P1" else profile, faults=tuple(faults)
+        )
+        # Recorded without the trace option, so that the transcript replays with the
+        # default one (Outcome.scenario).
+        self._record(command, self.scenario.run(replace(command, trace=trace)))
         self.cluster: Cluster = self.scenario.cluster
-        self.do("run-until leader within=30s")
+        self.do(RunUntil("leader", within=Span("30s")))
         self.start = self.cluster.now
         self.proposals = 0
         self.wait_limit = 10 * SECOND
@@ -132,10 +178,18 @@ class ScheduleRunner:
         self.leaders: set[tuple[str, int]] = set()
         self._note_leaders()
 
-    def do(self, command: str, trace: str | None = None) -> list[str]:
-        """Execute one scenario command (recorded as written; `trace` only speeds it up)."""
+    def do(self, command: Command | str) -> Output:
+        """Execute one scenario command and record it with its output (a command line is
+        parsed first: a RaftMachine subclass may write its own commands as text)."""
+        if isinstance(command, str):
+            command = Command.parse(command)
+        output = self.scenario.run(command)
+        self._record(command, output)
+        return output
+
+    def _record(self, command: Command, output: Output) -> None:
         self.outcome.commands.append(command)
-        return self.scenario.execute(command + (f" trace={trace}" if trace else ""))
+        self.outcome.outputs.append(output.lines)
 
     def _note_leaders(self) -> None:
         for name, server in self.cluster.servers.items():
@@ -158,7 +212,7 @@ class ScheduleRunner:
         for i, op in enumerate(ops):
             delay = self.start + op.at - self.cluster.now
             if delay > 0:
-                self.do(f"run-for {delay}us")
+                self.do(RunFor(Span.micros(delay)))
             # Ops that wait for an election wait at most until the next op is due.
             following = ops[i + 1].at if i + 1 < len(ops) else op.at + 10 * SECOND
             self.wait_limit = max(MS, self.start + following - self.cluster.now)
@@ -172,38 +226,29 @@ class ScheduleRunner:
         committed, known by every running member at its commit index), at most `span`.
         Under P1/P2 removed servers that keep campaigning can delay this for a while
         (spec §2.8), so the bound is generous."""
-        self.do("heal")
-        self.do("network latency=200us-600us loss=0 duplicate=0 reorder=false")
+        self.do(Heal())
+        self.do(SETTLED_NETWORK)
         for name in self.names(PAUSED):
-            self.do(f"resume {name}")
+            self.do(Resume(name))
         for name in self.names(DOWN):
-            self.do(f"restart {name}")
-        self.do(f"run-until stable within={span}us")
+            self.do(Restart(name))
+        self.do(RunUntil("stable", within=Span.micros(span)))
 
     def finish(self) -> Outcome:
         self._note_leaders()
         cluster, outcome = self.cluster, self.outcome
-        self.do("check")
+        self.do(Check())
         outcome.simulated = cluster.now
         outcome.elections = len(cluster.checker.leaders_elected())
         outcome.changes_committed = sum(1 for f in self.changes if f.done and not f.error)
-        outcome.violations = [str(v) for v in cluster.violations]
-        leader = cluster.leader()
-        outcome.leader_at_end = leader
-        if leader is not None:
-            view = cluster.view(leader)
-            members = {s.id for s in view.latest.servers}
-            outcome.converged = view.committed_index == view.latest_index and all(
-                v.latest_index == view.latest_index and v.commit_index >= view.latest_index
-                for v in cluster.views()
-                if v.id in members and v.status == UP
-            )
+        outcome.violations = list(cluster.violations)
+        outcome.leader_at_end = cluster.leader()
+        outcome.converged = converged(cluster)
         return outcome
 
-    def _request(self, command: str) -> None:
-        self.do(command)
-        request = self.scenario.requests[-1] if self.scenario.requests else None
-        if request is not None and command.startswith(("add-", "remove-", "demote-")):
+    def _request(self, command: MembershipChange) -> None:
+        request = self.do(command).request
+        if request is not None:
             self.changes.append(request.future)
 
     def apply(self, op: Op) -> None:
@@ -217,39 +262,39 @@ class ScheduleRunner:
         down, up = self.names(DOWN), self.names(UP)
         leader = self.cluster.leader()
         if down and op.value < 0.5:
-            self.do(f"restart {rand.choice(down)}")
+            self.do(Restart(rand.choice(down)))
         elif up:
-            self.do(f"crash {leader if leader and op.value < 0.75 else rand.choice(up)}")
+            self.do(Crash(leader if leader and op.value < 0.75 else rand.choice(up)))
 
     def _op_pause(self, rand: random.Random, op: Op) -> None:
         paused, up = self.names(PAUSED), self.names(UP)
         if paused and op.value < 0.5:
-            self.do(f"resume {rand.choice(paused)}")
+            self.do(Resume(rand.choice(paused)))
         elif up:
-            self.do(f"pause {rand.choice(up)}")
+            self.do(Pause(rand.choice(up)))
 
     def _op_partition(self, rand: random.Random, op: Op) -> None:
         if op.value < 0.3:
-            self.do("heal")
+            self.do(Heal())
             return
         names = sorted(self.cluster.servers)
         if len(names) < 2:
             return
         rand.shuffle(names)
         cut = rand.randrange(1, len(names))
-        self.do(f"partition {' '.join(sorted(names[:cut]))} | {' '.join(sorted(names[cut:]))}")
+        self.do(Partition((tuple(sorted(names[:cut])), tuple(sorted(names[cut:])))))
 
     def _op_cut(self, rand: random.Random, op: Op) -> None:
         names = sorted(self.cluster.servers)
         if len(names) >= 2:
             src, dst = rand.sample(names, 2)
-            self.do(f"cut {src}->{dst}")
+            self.do(Cut(src, dst))
 
     def _op_loss(self, rand: random.Random, op: Op) -> None:
-        self.do(f"network loss={round(op.value * 0.3, 3)}")
+        self.do(SetNetwork(loss=Number(str(round(op.value * 0.3, 3)))))
 
     def _op_latency(self, rand: random.Random, op: Op) -> None:
-        self.do(f"network latency=200us-{1 + int(op.value * 50)}ms")
+        self.do(SetNetwork(latency=(Span("200us"), Span(f"{1 + int(op.value * 50)}ms"))))
 
     def _op_crash_mid_replication(self, rand: random.Random, op: Op) -> None:
         """The leader dies while a burst of entries is still reaching its followers: the
@@ -258,29 +303,30 @@ class ScheduleRunner:
         if not leader:
             return
         for _ in range(1 + int(op.value * 100)):
-            self.proposals += 1
-            self.do(f"propose x{self.proposals}")
-        self.do(f"run-for {rand.randrange(3 * MS)}us")
+            self._propose()
+        self.do(RunFor(Span.micros(rand.randrange(3 * MS))))
         if self.cluster.servers[leader].status == UP:
-            self.do(f"crash {leader}")
+            self.do(Crash(leader))
 
     def _op_crash_at_election(self, rand: random.Random, op: Op) -> None:
         """A leader that dies before its no-op spreads leaves its followers' logs behind."""
         leader = self._next_leader()
         if leader is None:
             return
-        self.do(f"run-for {rand.randrange(2 * MS)}us")
+        self.do(RunFor(Span.micros(rand.randrange(2 * MS))))
         if self.cluster.servers[leader].status == UP:
-            self.do(f"crash {leader}")
+            self.do(Crash(leader))
 
     def _next_leader(self) -> str | None:
-        before = self.cluster.leader()
-        old = (before, self.cluster.view(before).term) if before else None
-        self.do(f"run-until new-leader within={self.wait_limit}us")
-        now = self.cluster.leader()
-        return now if now and (now, self.cluster.view(now).term) != old else None
+        """Wait for a new leader (at most until the next op is due); None if none came."""
+        waited = self.do(RunUntil("new-leader", within=Span.micros(self.wait_limit)))
+        return self.cluster.leader() if waited.reached else None
 
     # ------------------------------------------------------------ clients
+
+    def _propose(self) -> None:
+        self.proposals += 1
+        self.do(Propose(f"x{self.proposals}"))
 
     def _op_propose(self, rand: random.Random, op: Op) -> None:
         if not self.cluster.leader():
@@ -288,8 +334,7 @@ class ScheduleRunner:
         # Mostly single commands, sometimes a burst that leaves a slow follower more than
         # one AppendEntries batch (64 entries) behind.
         for _ in range(1 + int(op.value**4 * 150)):
-            self.proposals += 1
-            self.do(f"propose x{self.proposals}")
+            self._propose()
 
     def _op_change_at_election(self, rand: random.Random, op: Op) -> None:
         if self._next_leader() is not None:
@@ -302,21 +347,22 @@ class ScheduleRunner:
         if outsiders and op.value < 0.5:
             name = rand.choice(outsiders)
         elif len(self.cluster.servers) < MAX_SERVERS:
-            self.do("add-server")
-            name = list(self.cluster.servers)[-1]
+            started = self.do(AddServer()).started
+            assert started is not None
+            name = started
         else:
             return
-        self._request(f"add-voter {name}")
+        self._request(AddVoter(name))
 
     def _op_add_nonvoter(self, rand: random.Random, op: Op) -> None:
         outsiders = sorted(set(self.cluster.servers) - set(self.members()))
         if self.cluster.leader() and outsiders:
-            self._request(f"add-nonvoter {rand.choice(outsiders)}")
+            self._request(AddNonvoter(rand.choice(outsiders)))
 
     def _op_remove_leader(self, rand: random.Random, op: Op) -> None:
         leader = self.cluster.leader()
         if leader:
-            self._request(f"remove-server {leader}")
+            self._request(RemoveServer(leader))
 
     def _op_remove(self, rand: random.Random, op: Op) -> None:
         leader = self.cluster.leader()
@@ -328,13 +374,13 @@ class ScheduleRunner:
             return
         followers = [n for n in members if n != leader]
         if followers:
-            self._request(f"remove-server {rand.choice(followers)}")
+            self._request(RemoveServer(rand.choice(followers)))
 
     def _op_demote(self, rand: random.Random, op: Op) -> None:
         leader = self.cluster.leader()
         followers = [n for n in self.members() if n != leader]
         if leader and followers:
-            self._request(f"demote-voter {rand.choice(followers)}")
+            self._request(DemoteVoter(rand.choice(followers)))
 
 
 def run_seed(
@@ -344,9 +390,11 @@ def run_seed(
     kinds: Sequence[str] = ALL_KINDS,
     faults: Sequence[Fault] = (),
     rate: float = 0.5,
+    trace: str = "off",
 ) -> Outcome:
-    """Generate and run one seeded schedule with every checker on."""
-    runner = ScheduleRunner(seed, servers, faults)
+    """Generate and run one seeded schedule with every checker on (trace "state" to write
+    it out as a transcript afterwards: Outcome.scenario)."""
+    runner = ScheduleRunner(seed, servers, faults, trace)
     return runner.run(generate(seed, duration, kinds, rate))
 
 

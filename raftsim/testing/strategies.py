@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from ..core.timing import SECOND
-from .schedules import ALL_KINDS, CHANGE_KINDS, FAULT_KINDS, Op
+from ..scenario.commands import NewCluster
+from ..scenario.vocabulary import ALL_KINDS, CHANGE_KINDS, FAULT_KINDS
+from .schedules import Op
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +24,10 @@ class ClusterSpec:
     seed: int
 
     def command(self) -> str:
-        """The scenario `cluster` command that builds it."""
-        extra = "" if self.timing == "nomad" else f" timing={self.timing}"
-        extra += "" if self.profile == "P1" else f" profile={self.profile}"
-        return f"cluster servers={self.servers} seed={self.seed}{extra}"
+        """The scenario `cluster` command that builds it (defaults left out)."""
+        timing = None if self.timing == "nomad" else self.timing
+        profile = None if self.profile == "P1" else self.profile
+        return str(NewCluster(self.servers, self.seed, timing, profile))
 
 
 def cluster_specs(

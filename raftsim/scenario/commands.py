@@ -1,0 +1,549 @@
+"""The scenario language's commands as values (ring 2): one frozen class per command, whose
+`parse(line)` reads a command line and whose `str()` writes it back. The runner executes
+these objects (runner.py), and fault schedules build them directly instead of writing text
+to be parsed back (raftsim.testing.schedules).
+
+Round trip: `Command.parse(str(c)) == c` for every command, and `str(Command.parse(line))
+== line` for a canonical line: words separated by single spaces, options in the order
+`str` writes them, each written once. A duration (`Span`) or a probability (`Number`) keeps
+its spelling, so `run-for 5000us` stays `run-for 5000us`, not `run-for 5ms`. Parsing checks
+everything a line alone can get wrong, with the error texts the runner always gave;
+whatever needs the cluster (unknown servers, a bad probability) is checked when it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..core.events import EVENT_CLASSES
+from ..core.faults import Fault
+from ..core.profile import PROFILES
+from ..sim.timeparse import duration
+from .transcript import ArgError
+from .vocabulary import CONDITIONS, core_faults
+
+# ------------------------------------------------------------------ words and values
+
+
+class Args:
+    """A command's words: positionals, and key=value options taken one by one."""
+
+    def __init__(self, command: str, words: Sequence[str]) -> None:
+        self.command = command
+        self.positional: list[str] = []
+        self.options: dict[str, str] = {}
+        for word in words:
+            key, eq, value = word.partition("=")
+            if not (eq and key):
+                self.positional.append(word)
+            elif key in self.options:
+                raise ArgError(f"{command}: {key}= given twice")
+            else:
+                self.options[key] = value
+
+    def take(self, key: str) -> str | None:
+        return self.options.pop(key, None)
+
+    def span(self, key: str) -> Span | None:
+        """An optional duration option (empty counts as absent: the default applies)."""
+        text = self.take(key)
+        return _span(text, f"{self.command}: {key}=") if text else None
+
+    def finish(self, count: int | None = 0) -> list[str]:
+        """Reject unknown options; return the positionals (exactly `count` unless None)."""
+        if self.options:
+            raise ArgError(f"{self.command}: unknown argument {sorted(self.options)[0]}=")
+        if count is not None and len(self.positional) != count:
+            want = "no arguments" if count == 0 else f"{count} argument(s)"
+            got = " ".join(self.positional) or "none"
+            raise ArgError(f"{self.command} takes {want}, got {got}")
+        return self.positional
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A duration as written (`2s`, `1500us`): the text is what prints back."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        duration(self.text)  # ValueError on a malformed one
+
+    @classmethod
+    def micros(cls, us: int) -> Span:
+        """A duration written in microseconds, as schedules write theirs."""
+        return cls(f"{us}us")
+
+    @property
+    def us(self) -> int:
+        return duration(self.text)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A number as written (`0`, `0.216`): the text is what prints back."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        float(self.text)  # ValueError on a malformed one
+
+    @property
+    def value(self) -> float:
+        return float(self.text)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _span(text: str, what: str) -> Span:
+    try:
+        return Span(text)
+    except ValueError as error:
+        raise ArgError(f"{what} {error}") from None
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ArgError(f"{what} must be a number, got {text!r}") from None
+
+
+def _number(text: str, what: str) -> Number:
+    try:
+        return Number(text)
+    except ValueError:
+        raise ArgError(f"{what} must be a number, got {text!r}") from None
+
+
+def _options(**options: object) -> list[str]:
+    """key=value words for the options that are given (None is absent)."""
+    return [f"{key}={value}" for key, value in options.items() if value is not None]
+
+
+# ------------------------------------------------------------------ the base
+
+
+class Command:
+    """One scenario command. Subclasses set `word` and implement `_from_args` and `words`."""
+
+    __slots__ = ()
+    word: ClassVar[str]
+    observes: ClassVar[bool] = False  # neither runs time nor acts (`trace` skips it)
+    by_word: ClassVar[dict[str, type[Command]]] = {}
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if "word" in cls.__dict__:
+            Command.by_word[cls.word] = cls
+
+    @classmethod
+    def parse(cls, line: str) -> Command:
+        """The command a line says; ArgError if it is not one (of this class, if a
+        subclass is asked)."""
+        word, *words = line.split() or [""]
+        kind = Command.by_word.get(word)
+        if kind is None:
+            known = ", ".join(sorted(Command.by_word))
+            raise ArgError(f"unknown command {word!r} (commands: {known})")
+        if not issubclass(kind, cls):
+            raise ArgError(f"{word!r} is not a {cls.__name__} command")
+        return kind._from_args(Args(word, words))
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        raise NotImplementedError
+
+    def words(self) -> list[str]:
+        """Everything after the command word."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return " ".join([self.word, *self.words()])
+
+
+@dataclass(frozen=True, slots=True)
+class _Bare(Command):
+    """A command without arguments."""
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        args.finish()
+        return cls()
+
+    def words(self) -> list[str]:
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class _OnServer(Command):
+    """A command about one server, named."""
+
+    server: str
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        (server,) = args.finish(1)
+        return cls(server)
+
+    def words(self) -> list[str]:
+        return [self.server]
+
+
+# ------------------------------------------------------------------ setup and time
+
+
+@dataclass(frozen=True, slots=True)
+class NewCluster(Command):
+    """`cluster`: a fresh cluster (options left out take their defaults)."""
+
+    word: ClassVar[str] = "cluster"
+    servers: int | None = None  # 3
+    seed: int | None = None  # 0
+    timing: str | None = None  # nomad
+    profile: str | None = None  # P1
+    faults: tuple[Fault, ...] = ()
+    trace: str | None = None  # all
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        servers, seed = (args.take(key) or None for key in ("servers", "seed"))
+        count = None if servers is None else _int(servers, "cluster: servers=")
+        number = None if seed is None else _int(seed, "cluster: seed=")
+        timing = args.take("timing") or None
+        if timing not in (None, "nomad", "paper"):
+            raise ArgError(f"cluster: timing= must be nomad or paper, got {timing!r}")
+        profile = args.take("profile") or None
+        if profile is not None and profile not in PROFILES:
+            known = ", ".join(PROFILES)
+            raise ArgError(f"cluster: profile= must be one of {known}, got {profile!r}")
+        try:
+            faults = core_faults((args.take("faults") or "").split(","))
+        except ValueError as error:
+            raise ArgError(f"cluster: {error}") from None
+        trace = args.take("trace") or None
+        if trace not in (None, "all", "state", "off"):
+            raise ArgError(f"cluster: trace= must be all, state or off, got {trace!r}")
+        args.finish()
+        if count is not None and count < 1:
+            raise ArgError(f"cluster: servers= must be at least 1, got {count}")
+        return cls(count, number, timing, profile, faults, trace)
+
+    def words(self) -> list[str]:
+        faults = ",".join(f.value for f in self.faults) or None
+        return _options(
+            servers=self.servers,
+            seed=self.seed,
+            timing=self.timing,
+            profile=self.profile,
+            faults=faults,
+            trace=self.trace,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunFor(Command):
+    """`run-for SPAN`: let virtual time pass."""
+
+    word: ClassVar[str] = "run-for"
+    span: Span
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        (span,) = args.finish(1)
+        return cls(_span(span, "run-for:"))
+
+    def words(self) -> list[str]:
+        return [str(self.span)]
+
+
+@dataclass(frozen=True, slots=True)
+class RunUntil(Command):
+    """`run-until CONDITION [within=SPAN]`, or `run-until leader=NAME`."""
+
+    word: ClassVar[str] = "run-until"
+    condition: str = "leader"  # a name in vocabulary.CONDITIONS
+    leader: str | None = None  # leader=NAME: that server leads (condition is "leader")
+    within: Span | None = None  # 60s
+
+    def __post_init__(self) -> None:
+        if self.leader is not None and self.condition != "leader":
+            raise ValueError("run-until leader=NAME waits for the condition 'leader'")
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        within = args.span("within")
+        named = args.take("leader")
+        condition = (args.finish(0 if named is not None else 1) or ["leader"])[0]
+        if condition not in CONDITIONS:
+            raise ArgError(
+                f"run-until: unknown condition {condition!r}"
+                " (leader, leader=NAME, new-leader, no-leader, stable)"
+            )
+        return cls(condition, named, within)
+
+    def words(self) -> list[str]:
+        what = self.condition if self.leader is None else f"leader={self.leader}"
+        return [what, *_options(within=self.within)]
+
+
+@dataclass(frozen=True, slots=True)
+class Await(Command):
+    """`await [#N] [within=SPAN]`: the latest client request by default."""
+
+    word: ClassVar[str] = "await"
+    request: int | None = None
+    within: Span | None = None  # 60s
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        within = args.span("within")
+        words = args.finish(None)
+        if len(words) > 1:
+            raise ArgError(f"await takes at most one request number, got {' '.join(words)}")
+        number = _int(words[0].lstrip("#"), "await: the request number") if words else None
+        return cls(number, within)
+
+    def words(self) -> list[str]:
+        number = [] if self.request is None else [f"#{self.request}"]
+        return [*number, *_options(within=self.within)]
+
+
+# ------------------------------------------------------------------ faults
+
+
+@dataclass(frozen=True, slots=True)
+class Crash(_OnServer):
+    word: ClassVar[str] = "crash"
+
+
+@dataclass(frozen=True, slots=True)
+class Restart(_OnServer):
+    word: ClassVar[str] = "restart"
+
+
+@dataclass(frozen=True, slots=True)
+class Pause(_OnServer):
+    word: ClassVar[str] = "pause"
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(_OnServer):
+    word: ClassVar[str] = "resume"
+
+
+@dataclass(frozen=True, slots=True)
+class Isolate(_OnServer):
+    word: ClassVar[str] = "isolate"
+
+
+@dataclass(frozen=True, slots=True)
+class Partition(Command):
+    """`partition a b | c`: only servers in the same group can talk."""
+
+    word: ClassVar[str] = "partition"
+    groups: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        groups: list[list[str]] = [[]]
+        for part in " ".join(args.finish(None)).replace("|", " | ").split():
+            if part == "|":
+                groups.append([])
+            else:
+                groups[-1].append(part)
+        if len(groups) < 2 or not all(groups):
+            raise ArgError("partition needs groups separated by '|': partition alice bob | carol")
+        names = [n for g in groups for n in g]
+        if len(names) != len(set(names)):
+            raise ArgError("partition: a server appears in two groups")
+        return cls(tuple(tuple(g) for g in groups))
+
+    def words(self) -> list[str]:
+        return " | ".join(" ".join(group) for group in self.groups).split(" ")
+
+
+@dataclass(frozen=True, slots=True)
+class Cut(Command):
+    """`cut src->dst`: messages from src to dst vanish."""
+
+    word: ClassVar[str] = "cut"
+    src: str
+    dst: str
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        (link,) = args.finish(1)
+        src, arrow, dst = link.partition("->")
+        if not (arrow and src and dst):
+            raise ArgError(f"cut takes one link written src->dst, got {link!r}")
+        return cls(src, dst)
+
+    def words(self) -> list[str]:
+        return [f"{self.src}->{self.dst}"]
+
+
+@dataclass(frozen=True, slots=True)
+class Heal(_Bare):
+    word: ClassVar[str] = "heal"
+
+
+@dataclass(frozen=True, slots=True)
+class SetNetwork(Command):
+    """`network [latency=LOW[-HIGH]] [loss=P] [duplicate=P] [reorder=true|false]`: every
+    link's conditions (options left out keep their values)."""
+
+    word: ClassVar[str] = "network"
+    latency: tuple[Span, Span | None] | None = None  # no HIGH: exactly LOW
+    loss: Number | None = None
+    duplicate: Number | None = None
+    reorder: bool | None = None
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        latency = None
+        if (text := args.take("latency")) is not None:
+            low, _, high = text.partition("-")
+            latency = (_span(low, "network: latency="), _span(high, "network:") if high else None)
+        loss, duplicate = (args.take(key) for key in ("loss", "duplicate"))
+        reorder = args.take("reorder")
+        if reorder not in (None, "true", "false"):
+            raise ArgError(f"network: reorder= must be true or false, got {reorder!r}")
+        args.finish()
+        return cls(
+            latency,
+            None if loss is None else _number(loss, "network: loss="),
+            None if duplicate is None else _number(duplicate, "network: duplicate="),
+            None if reorder is None else reorder == "true",
+        )
+
+    def words(self) -> list[str]:
+        latency = None
+        if self.latency is not None:
+            low, high = self.latency
+            latency = f"{low}-{high}" if high is not None else str(low)
+        reorder = None if self.reorder is None else str(self.reorder).lower()
+        return _options(latency=latency, loss=self.loss, duplicate=self.duplicate, reorder=reorder)
+
+
+# ------------------------------------------------------------------ clients
+
+
+@dataclass(frozen=True, slots=True)
+class Propose(Command):
+    """`propose DATA [via=NAME]`: a client command, through the leader by default."""
+
+    word: ClassVar[str] = "propose"
+    data: str
+    via: str | None = None
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        via = args.take("via")
+        (data,) = args.finish(1)
+        return cls(data, via)
+
+    def words(self) -> list[str]:
+        return [self.data, *_options(via=self.via)]
+
+
+@dataclass(frozen=True, slots=True)
+class AddServer(_Bare):
+    """`add-server`: start a new, empty server (not yet a member)."""
+
+    word: ClassVar[str] = "add-server"
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange(Command):
+    """A membership change of one server, asked of the leader (or `via`)."""
+
+    server: str
+    via: str | None = None
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        via = args.take("via")
+        (server,) = args.finish(1)
+        return cls(server, via)
+
+    def words(self) -> list[str]:
+        return [self.server, *_options(via=self.via)]
+
+
+@dataclass(frozen=True, slots=True)
+class AddVoter(MembershipChange):
+    word: ClassVar[str] = "add-voter"
+
+
+@dataclass(frozen=True, slots=True)
+class AddNonvoter(MembershipChange):
+    word: ClassVar[str] = "add-nonvoter"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoteVoter(MembershipChange):
+    word: ClassVar[str] = "demote-voter"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveServer(MembershipChange):
+    word: ClassVar[str] = "remove-server"
+
+
+# ------------------------------------------------------------------ views
+
+
+@dataclass(frozen=True, slots=True)
+class Status(_Bare):
+    word: ClassVar[str] = "status"
+    observes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class Trace(Command):
+    """`trace [kinds=K,...] [servers=NAME,...]`: every record of the last command that ran
+    time or acted (all kinds and servers by default)."""
+
+    word: ClassVar[str] = "trace"
+    observes: ClassVar[bool] = True
+    kinds: tuple[str, ...] | None = None
+    servers: tuple[str, ...] | None = None
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        kinds_text, servers_text = args.take("kinds"), args.take("servers")
+        args.finish()
+        kinds = tuple(kinds_text.split(",")) if kinds_text else None
+        if unknown := sorted(set(kinds or ()) - set(EVENT_CLASSES)):
+            known = ", ".join(sorted(EVENT_CLASSES))
+            raise ArgError(f"trace: unknown kind {unknown[0]!r} (kinds: {known})")
+        servers = tuple(filter(None, (servers_text or "").split(","))) or None
+        return cls(kinds, servers)
+
+    def words(self) -> list[str]:
+        kinds = None if self.kinds is None else ",".join(self.kinds)
+        servers = None if self.servers is None else ",".join(self.servers)
+        return _options(kinds=kinds, servers=servers)
+
+
+@dataclass(frozen=True, slots=True)
+class Log(_OnServer):
+    """`log NAME`: a server's log, entry by entry."""
+
+    word: ClassVar[str] = "log"
+    observes: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class Check(_Bare):
+    """`check`: every safety violation so far, or ok."""
+
+    word: ClassVar[str] = "check"
+    observes: ClassVar[bool] = True
