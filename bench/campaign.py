@@ -1,11 +1,11 @@
 """Figure (f): `raftsim check` throughput, schedules per second per core, and the speed-up
 from a second worker process.
 
-Each schedule is what `raftsim check` runs by default (`Options()`): 5 servers, 60 simulated
+Each schedule is what `raftsim check` runs by default (`CampaignOptions()`): 5 servers, 60 simulated
 seconds of seeded ops at 0.5 per simulated second drawn from every fault kind (crashes,
 pauses, partitions, cuts, loss, latency, crashes at elections and mid-replication,
 proposals and membership changes), then settling and the convergence check, with every
-safety checker on. The bench calls `raftsim.campaign.campaign(seeds, Options(), workers)`,
+safety checker on. The bench calls `raftsim.campaign.campaign(seeds, CampaignOptions(), workers)`,
 the function behind the command, on seeds 0..N-1:
 
 * workers=1: the schedules run in this process. Per-core rate = N / this process's CPU
@@ -25,7 +25,7 @@ import resource
 from dataclasses import asdict, dataclass
 from time import process_time
 
-from raftsim.campaign import Options, Summary, campaign
+from raftsim.campaign import CampaignOptions, Summary, campaign
 
 from .common import Row, Section, fmt_num, fmt_ratio, fresh_heap, perf_counter, wall_limit
 
@@ -62,7 +62,7 @@ def run_campaign(schedules: int, workers: int) -> CampaignRun:
     seeds = list(range(schedules))
     with wall_limit(RUN_WALL_LIMIT_S, f"campaign of {schedules} schedules, {workers} workers"):
         children, cpu, start = _children_cpu(), process_time(), perf_counter()
-        summary = campaign(seeds, Options(), workers=workers)
+        summary = campaign(seeds, CampaignOptions(), workers=workers)
         wall = perf_counter() - start
         used = process_time() - cpu + _children_cpu() - children
     if summary.schedules != schedules:
@@ -121,7 +121,8 @@ def section(results: CampaignResults) -> Section:
     )
     load = f"; load average {os.getloadavg()[0]:.2f} after" if hasattr(os, "getloadavg") else ""
     sec.params.append(
-        f"(f) campaign(list(range({one.schedules})), Options(), workers=w): {one.summary.line()}; "
+        f"(f) campaign(list(range({one.schedules})), CampaignOptions(), workers=w): "
+        f"{one.summary.line()}; "
         f"workers=1 {one.wall_s:.1f} s wall, {one.cpu_s:.1f} s CPU; workers={many.workers} "
         f"{many.wall_s:.1f} s wall, {many.cpu_s:.1f} s CPU (workers + parent), so the pool "
         f"spent {many.cpu_s / one.cpu_s:.2f}x the CPU of one process; "

@@ -32,7 +32,7 @@ MAX_RATE = 100.0  # ops per simulated second; more is a typo, not a schedule
 
 
 @dataclass(frozen=True, slots=True)
-class Options:
+class CampaignOptions:
     """Everything that determines a campaign's schedules, besides the seeds."""
 
     servers: int = 5
@@ -68,7 +68,7 @@ class Summary:
     not_converged: list[int] = field(default_factory=list)
     violations: list[dict[str, object]] = field(default_factory=list)
 
-    def add(self, outcome: Outcome, options: Options) -> None:
+    def add(self, outcome: Outcome, options: CampaignOptions) -> None:
         self.schedules += 1
         self.simulated += outcome.simulated
         self.elections += outcome.elections
@@ -110,7 +110,7 @@ def parse_faults(text: str) -> tuple[str, ...]:
 
 
 def parse_inject(text: str) -> tuple[str, ...]:
-    """Core faults by value, kept as given (Options goes to JSON)."""
+    """Core faults by value, kept as given (the options go to JSON)."""
     core_faults(text.split(","))
     return tuple(n for n in text.split(",") if n)
 
@@ -130,7 +130,7 @@ def parse_span(text: str) -> int:
 
 
 def run_one(
-    seed: int, options: Options, ops: Sequence[Op] | None = None, trace: str = "off"
+    seed: int, options: CampaignOptions, ops: Sequence[Op] | None = None, trace: str = "off"
 ) -> Outcome:
     """One schedule: the seed's own (or the given ops) on a fresh cluster (trace "state"
     to write it out afterwards: Outcome.scenario)."""
@@ -140,12 +140,12 @@ def run_one(
     return runner.run(ops)
 
 
-def _work(job: tuple[int, Options]) -> Outcome:
+def _work(job: tuple[int, CampaignOptions]) -> Outcome:
     seed, options = job
     return run_one(seed, options)
 
 
-def outcomes(seeds: Sequence[int], options: Options, workers: int) -> Iterator[Outcome]:
+def outcomes(seeds: Sequence[int], options: CampaignOptions, workers: int) -> Iterator[Outcome]:
     """Run the seeds, in any order, on `workers` processes (1: in this one)."""
     if workers <= 1:
         for seed in seeds:
@@ -158,7 +158,7 @@ def outcomes(seeds: Sequence[int], options: Options, workers: int) -> Iterator[O
 
 def campaign(
     seeds: Sequence[int],
-    options: Options,
+    options: CampaignOptions,
     workers: int = 1,
     report: Callable[[Outcome], None] | None = None,
 ) -> Summary:
@@ -173,7 +173,7 @@ def campaign(
     return summary
 
 
-def shrink(seed: int, options: Options) -> tuple[list[Op], Outcome]:
+def shrink(seed: int, options: CampaignOptions) -> tuple[list[Op], Outcome]:
     """Drop ops while the same rule is still broken (greedy, chunks halving: ddmin)."""
     ops = generate(seed, options.duration, options.kinds, options.rate)
     outcome = run_one(seed, options, ops)
@@ -252,7 +252,7 @@ def print_summary(summary: Summary, out: TextIO | None = None) -> None:
     print(summary.line(), file=stream)
 
 
-def write_replay(seed: int, options: Options, path: str, shrink_first: bool) -> Outcome:
+def write_replay(seed: int, options: CampaignOptions, path: str, shrink_first: bool) -> Outcome:
     """Replay one seed (shrunk if asked) and write it as a scenario transcript."""
     ops = shrink(seed, options)[0] if shrink_first else None
     # The transcript is written from the outputs recorded as the schedule ran, which needs
@@ -313,7 +313,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.merge:
             return _merge(args.merge, args.json)
-        options = Options(
+        options = CampaignOptions(
             servers=args.servers,
             duration=parse_span(args.duration),
             kinds=parse_faults(args.faults),
@@ -342,7 +342,7 @@ def main(args: argparse.Namespace) -> int:
     return 1 if summary.violations else 0
 
 
-def check_arguments(args: argparse.Namespace, options: Options) -> None:
+def check_arguments(args: argparse.Namespace, options: CampaignOptions) -> None:
     """Refuse what cannot make a campaign, before running anything."""
     if args.servers < 1 or args.workers < 1 or options.duration <= 0:
         raise ValueError("--servers, --workers and --duration must be positive")

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from raftsim import Cluster, Fault
 from raftsim.campaign import (
-    Options,
+    CampaignOptions,
     Summary,
     campaign,
     main,
@@ -77,7 +77,7 @@ def test_schedule_run_without_records_cannot_be_written_out() -> None:
 def test_schedule_with_injected_fault_reports_the_violation_in_its_transcript() -> None:
     """A deliberately broken core's violation shows in the shrunk schedule's transcript
     (run again with records, as `--replay --shrink --write` does), which replays exactly."""
-    options = Options(inject=("early-config",))
+    options = CampaignOptions(inject=("early-config",))
     ops, outcome = shrink(4, options)
     assert outcome.violations
     written = run_one(4, options, ops, trace="state")
@@ -96,7 +96,7 @@ def test_campaign_shards_cover_every_seed_once_and_merge(tmp_path, capsys) -> No
         path = tmp_path / f"shard{i}.json"
         path.write_text(capsys.readouterr().out)
         paths.append(str(path))
-    whole = campaign(list(range(9)), Options(duration=10_000_000))
+    whole = campaign(list(range(9)), CampaignOptions(duration=10_000_000))
     assert main_args("--merge " + " ".join(paths) + " --json") == 0
     merged = json.loads(capsys.readouterr().out)
     assert merged["schedules"] == 9 == whole.schedules

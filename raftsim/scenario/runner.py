@@ -85,7 +85,7 @@ STILL = {  # what a run-until timeout says is still the case
 
 
 @dataclass(slots=True)
-class Request:
+class ClientRequest:
     """A client request a command made; its outcome is printed when it resolves."""
 
     number: int
@@ -101,7 +101,7 @@ class Output:
     resolved in time, and the server add-server started."""
 
     lines: list[str]
-    request: Request | None = None
+    request: ClientRequest | None = None
     reached: bool | None = None
     started: str | None = None
 
@@ -111,12 +111,12 @@ class Runner:
 
     def __init__(self) -> None:
         self._cluster: Cluster | None = None
-        self.requests: list[Request] = []
-        self.pending: list[Request] = []  # not resolved yet, by number
+        self.requests: list[ClientRequest] = []
+        self.pending: list[ClientRequest] = []  # not resolved yet, by number
         self.extra: list[tuple[int, str]] = []  # (record position, line) to interleave
         self.seen_violations = 0  # violations whose lines are placed
         self.last_start = 0  # first record of the last command that ran time or acted
-        self._resolved: list[Request] = []  # resolved, lines not placed yet
+        self._resolved: list[ClientRequest] = []  # resolved, lines not placed yet
         self._due = False  # a result or a violation waits to be placed
         self._after_event = False  # place it right after its event (a watched free run)
 
@@ -208,7 +208,7 @@ class Runner:
         self.extra = []
         return lines + [line for _, line in extra]
 
-    def _on_resolved(self, request: Request) -> None:
+    def _on_resolved(self, request: ClientRequest) -> None:
         """A pending request's future is done (called inside the node's step: only note)."""
         self.pending.remove(request)
         self._resolved.append(request)
@@ -360,7 +360,7 @@ class Runner:
             future = call(via)
         except RaftsimError as error:  # NotLeaderError, ShutdownError: the client's answer
             return Output([f"error: {error}"])
-        request = Request(len(self.requests) + 1, answering, what, future)
+        request = ClientRequest(len(self.requests) + 1, answering, what, future)
         self.requests.append(request)
         if not future.done:
             self.pending.append(request)
@@ -399,7 +399,7 @@ class Runner:
             latest = f"{fmt_configuration(v.latest, self._name)}@{v.latest_index}"
             committed = f"{fmt_configuration(v.committed, self._name)}@{v.committed_index}"
             rows.append(
-                [v.name, v.status, v.role, str(v.term), (v.leader or "-") if up else "-"]
+                [v.name, v.status, v.role or "-", str(v.term), (v.leader or "-") if up else "-"]
                 + [str(v.commit_index) if up else "-", str(v.last_index)]
                 + ([latest, committed] if up else ["-", "-"])
             )

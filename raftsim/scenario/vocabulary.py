@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 from ..core.faults import Fault
 from ..core.timing import SECOND
+from ..core.types import Role
 from ..sim.cluster import UP, Cluster
 
 # ------------------------------------------------------------------ fault names
@@ -70,7 +71,7 @@ def no_leader(cluster: Cluster) -> bool:
 
 def leader_is(name: str) -> Condition:
     """`name` leads (whatever the others believe)."""
-    return lambda cluster: cluster.view(name).role == "Leader"
+    return lambda cluster: cluster.view(name).role is Role.LEADER
 
 
 def new_leader(cluster: Cluster) -> Condition:

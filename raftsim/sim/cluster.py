@@ -118,7 +118,7 @@ class ServerView:
     id: str
     address: str
     status: Status
-    role: str
+    role: Role | None  # None while the server is down
     term: int
     leader: str
     commit_index: int
@@ -493,7 +493,7 @@ class Cluster:
                 server.id,
                 server.address,
                 server.status,
-                "-",
+                None,
                 storage.current_term,
                 "",
                 0,
@@ -510,7 +510,7 @@ class Cluster:
             server.id,
             server.address,
             server.status,
-            str(node.role),
+            node.role,
             storage.current_term,
             self.names.get(node.leader_id, node.leader_id),
             node.commit_index,

@@ -96,7 +96,7 @@ def refused() -> Iterator[None]:
         raise BadInput(str(error)) from None
 
 
-def server_name(sim: Simulation, name: str) -> str:
+def known_server(sim: Simulation, name: str) -> str:
     if name not in sim.cluster.servers:
         known = ", ".join(sim.cluster.servers)
         raise BadInput(f"unknown server {name!r} (servers: {known})")
@@ -127,15 +127,15 @@ class Control:
         return reply(self.sim.state())
 
     async def crash(self, request: web.Request, match: dict[str, str]) -> web.Response:
-        name = server_name(self.sim, match["name"])
+        name = known_server(self.sim, match["name"])
         return await self._act(lambda: self.sim.cluster.crash(name))
 
     async def restart(self, request: web.Request, match: dict[str, str]) -> web.Response:
-        name = server_name(self.sim, match["name"])
+        name = known_server(self.sim, match["name"])
         return await self._act(lambda: self.sim.cluster.restart(name))
 
     async def leave(self, request: web.Request, match: dict[str, str]) -> web.Response:
-        name = server_name(self.sim, match["name"])
+        name = known_server(self.sim, match["name"])
         cluster, nomad = self.sim.cluster, self.sim.nomad
         if name in nomad.leaving:
             raise BadInput(f"{name} is already leaving")
@@ -158,7 +158,7 @@ class Control:
             for name in group:
                 if not isinstance(name, str):
                     raise BadInput(f"server names are strings, got {name!r}")
-                server_name(self.sim, name)
+                known_server(self.sim, name)
                 if name in seen:
                     raise BadInput(f"{name} is in more than one group")
                 seen.add(name)

@@ -95,7 +95,7 @@ class Simulation:
                     "http": self.http.get(view.name, ""),
                     "status": view.status,
                     "left": view.name in self.nomad.left,
-                    "role": view.role,
+                    "role": view.role or "-",
                     "term": view.term,
                     "leader": view.leader,
                     "commit_index": view.commit_index,
