@@ -1,14 +1,16 @@
 """The one `Cluster` object (ring 1) every surface drives: servers running the Raft core on a
 virtual clock, a simulated network between them, durable storage that survives crashes,
-the trace, and the safety checkers watching every event.
+and the typed events they report (events.py) going to the `Watchers`: the trace, the
+safety checkers and the listeners (the Nomad layer, the event feed).
 
 Servers are named alice, bob, carol, ... with Raft addresses 127.0.0.1:4647, 127.0.0.2:4647,
 ...; under P1/P2 a server's ID is its address (spec §2.11), under P3 a UUID drawn from the
 seed. The transport (eventloop.py) behaves like hashicorp's TCP one.
 
-The event loop's work is the model. When nothing but an idle leader's loops and the
-servers' timers is left to run, `run_for` skips ahead with the exact outcome of those events
-(fastforward.py), unless the cluster is built with `fast_forward=False`.
+The event loop's work (eventloop.py) is the model. When nothing but an idle leader's loops
+and the servers' timers is left to run, `run_for` skips ahead with the exact outcome of those
+events (fastforward.py), unless the cluster is built with `fast_forward=False` or keeps the
+full message trace.
 """
 
 from __future__ import annotations

@@ -13,12 +13,18 @@ events one by one would have (tests/test_fastforward.py compares the two).
 When (`_quiescent`): one leader L, up; every other server up, in L's latest configuration,
 following L in L's term with exactly L's log and commit index; everything committed, no
 client request or membership change waiting, every loop idle (no failures, no backoff, no
-call outstanding), no message in flight and nothing but Raft timers in the heap before T;
-no cut or partition, no loss, no duplication; the hashicorp timer model, with heartbeats
-fast enough (heartbeat_max + 2 max latency < min(HT, LLT)) that no follower timer and no
-lease check can act. The jump still checks every follower timer and lease check exactly as
-it replays them: one that would act means that argument is broken, and it raises
-`FastForwardError` rather than leave a state the event loop would not have reached.
+call outstanding), no message in flight and nothing but Raft timers (and cancelled timers,
+which do nothing) in the heap before T; no cut or partition, no loss, no duplication; the
+hashicorp timer model, with heartbeats fast enough (heartbeat_max + 2 max latency <
+min(HT, LLT)) that no follower timer and no lease check can act. The jump still checks
+every follower timer and lease check exactly as it replays them: one that would act means
+that argument is broken, and it raises `FastForwardError` rather than leave a state the
+event loop would not have reached.
+
+Other work. Whatever else is in the heap (the Nomad layer's gossip, reconcile and requests)
+runs event by event: a jump ends just before the first such event, and the jumper is asked
+again after it. So a served cluster at rest is jumped from one Serf probe to the next, and
+the driver of a paced cluster sleeps until then (`quiet_until`).
 
 Order. The heap breaks ties between events due at the same microsecond by the order they
 were scheduled, i.e. by the order their parents ran. Every event here has exactly one parent
