@@ -336,3 +336,19 @@ def test_fastforward_creates_connections_when_the_event_loop_would(seed: int) ->
     for step in range(8):
         both(pair, lambda c: c.run_for(55 * MS))
         assert_alike(pair, f"at step {step}")
+
+
+def test_fastforward_state_only_wait_jumps_and_stops_where_checking_every_event_does() -> None:
+    """`run_until(..., state_only=True)` checks its predicate only after events that report
+    a change, and may jump in between: it stops at the very event the per-event check stops
+    at, and an idle wait ends in the event loop's state."""
+    pair = twins(5, 4)
+    jumping, eager = pair
+    for cluster, state_only in ((jumping, True), (eager, False)):
+        cluster.run_until(lambda c: c.leader() is not None, "30s", state_only=state_only)
+        cluster.run_until(lambda c: False, "600s", state_only=state_only)
+        cluster.crash(cluster.leader() or "alice")
+        assert cluster.run_until(lambda c: c.leader() is not None, "30s", state_only=state_only)
+    assert jumping.fast_forward is not None and jumping.fast_forward.jumps > 0
+    assert jumping.sched.executed < eager.sched.executed
+    assert_alike(pair, "after a state-only wait")

@@ -264,7 +264,9 @@ class Runner:
                 self._place()
             return stop(c)
 
-        return cluster.run_until(predicate, span)
+        # Every condition and placement here follows state-level events (request outcomes
+        # and violations come with one), so idle stretches in between may be skipped.
+        return cluster.run_until(predicate, span, state_only=True)
 
     # -------------------------------------------------------------- setup and time
 

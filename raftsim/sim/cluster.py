@@ -261,11 +261,36 @@ class Cluster:
         """Advance virtual time by `span` (µs, or a string such as '1.5s')."""
         self.sched.run_until(self.sched.now + duration(span))
 
-    def run_until(self, predicate: Callable[[Cluster], bool], within: int | str = "60s") -> bool:
-        """Run until predicate(cluster) holds (True) or `within` passes (False)."""
+    def run_until(
+        self,
+        predicate: Callable[[Cluster], bool],
+        within: int | str = "60s",
+        *,
+        state_only: bool = False,
+    ) -> bool:
+        """Run until predicate(cluster) holds (True) or `within` passes (False).
+
+        The predicate is checked after every event, unless `state_only` says it depends
+        only on what state-level events report (roles, terms, leaders, logs, commits,
+        configurations, server statuses, client requests' outcomes): then it is checked
+        only after an event that reported a change, and idle stretches can be skipped."""
         if predicate(self):
             return True
-        return self.sched.run_until(self.sched.now + duration(within), lambda: predicate(self))
+        until = self.sched.now + duration(within)
+        if not state_only:
+            return self.sched.run_until(until, lambda: predicate(self))
+        watchers = self.watchers
+        seen = watchers.version
+
+        def changed() -> bool:
+            nonlocal seen
+            if watchers.version == seen:
+                return False
+            seen = watchers.version
+            return predicate(self)
+
+        # (A jump changes no state an event would report: it cannot make the predicate hold.)
+        return self.sched.run_until(until, interrupt=changed)
 
     def step(self) -> bool:
         """Run the next event, whatever its time; False when nothing is scheduled."""

@@ -45,7 +45,7 @@ HEARTBEAT_REPLY, APPEND_REPLY, VOTE_REPLY = "heartbeat-reply", "append-reply", "
 class Watchers:
     """Where events go: the trace (kept by level), the safety checker and the listeners."""
 
-    __slots__ = ("checker", "listeners", "messages", "records", "states")
+    __slots__ = ("checker", "listeners", "messages", "records", "states", "version")
 
     def __init__(self, checker: SafetyChecker, trace: str) -> None:
         self.checker = checker
@@ -53,9 +53,11 @@ class Watchers:
         self.listeners: list[Callable[[Event], None]] = []
         self.messages = trace == "all"  # message-level events exist only then
         self.states = trace != "off"  # whether state-level events are kept
+        self.version = 0  # state-level events so far: what changed since a look, cheaply
 
     def record(self, event: Event) -> None:
         """A state-level event: to the trace (if kept), the checker and every listener."""
+        self.version += 1
         if self.states:
             self.records.append(event)
         self.checker.on_event(event)
@@ -146,14 +148,14 @@ class EventLoop:
     def _send_all(self, messages: list[Message], name: str) -> None:
         """Put a node's messages on the network.
 
-        The common case, an AppendEntries or its reply to a running server over links with
+        The common case, an AppendEntries or its reply to a running server over a link with
         the default conditions, no loss, no duplication and no cut, is `Network.route` and
         `_send` inlined: the hottest path of the simulation, one message per event. Every
         other case goes through `_send`; test_fastforward.py checks both give one trace."""
         now = self.sched.now
         network = self.network
         c = network.default
-        if network.links or network.blocked or c.loss or c.duplicate:
+        if network.links or c.loss or c.duplicate:
             for msg in messages:
                 self._send(msg, name, now)
             return
@@ -162,6 +164,7 @@ class EventLoop:
         at = self.sched.at
         deliver = self.deliver_event
         connections = network.connections
+        blocked = network.blocked  # (a partition leaves most links open: one look each)
         latency = c.latency_min
         spread = c.latency_max - latency
         fifo = not c.reorder
@@ -175,7 +178,7 @@ class EventLoop:
                 continue
             src, dst = msg.src, msg.dst
             target = by_id.get(dst)
-            if target is None or target.status == DOWN:
+            if target is None or target.status == DOWN or (blocked and (src, dst) in blocked):
                 self._send(msg, name, now)
                 continue
             if trace:
