@@ -10,8 +10,8 @@ the time before which it should not be asked again (events due earlier run one b
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import Any, Protocol
 
 
@@ -82,7 +82,7 @@ class Scheduler:
         self._seq += 1
         if due < self.now:  # noqa: PLR1730 (the hottest call: max() costs more)
             due = self.now
-        heapq.heappush(self._heap, (due, self._seq, fn, arg))
+        heappush(self._heap, (due, self._seq, fn, arg))
 
     def timer(self, due: int, fn: Callable[[], None]) -> Timer:
         """Run fn() at virtual time `due` unless the returned timer is cancelled first."""
@@ -96,7 +96,7 @@ class Scheduler:
         the state an event left behind without being called after every event. fn only
         looks; it is bookkeeping, not counted in `executed`."""
         self._next_seq += 1
-        heapq.heappush(self._heap, (self.now, self._next_seq, fn, arg))
+        heappush(self._heap, (self.now, self._next_seq, fn, arg))
 
     def next_due(self) -> int | None:
         return self._heap[0][0] if self._heap else None
@@ -117,7 +117,7 @@ class Scheduler:
         """Run the next event; False when there is none."""
         if not self._heap:
             return False
-        due, seq, fn, arg = heapq.heappop(self._heap)
+        due, seq, fn, arg = heappop(self._heap)
         self.now = due
         if seq > 0:  # (call_next's calls are not events of the model)
             self.executed += 1
@@ -140,7 +140,7 @@ class Scheduler:
         it leaves jumps on: a jump never skips an event that could make it hold, so it must
         only depend on what non-Raft work (the Nomad layer, the caller) does."""
         heap = self._heap
-        pop = heapq.heappop
+        pop = heappop
         jumper = self.jumper if stop is None else None
         start = len(heap)  # executed = pops = pushes - (len(heap) - start), kept outside
         pushed = self._seq  # the loop, which is the hottest code of the simulation (pushes
@@ -166,12 +166,18 @@ class Scheduler:
                         return True
                 self.now = max(self.now, until)
                 return False
-            while heap and heap[0][0] <= until:
-                due, _, fn, arg = pop(heap)
-                self.now = due
-                fn(arg)
-                if (stop is not None and stop()) or (interrupt is not None and interrupt()):
-                    return True
+            if stop is None and interrupt is None:
+                while heap and heap[0][0] <= until:  # the plain loop: nothing to look at
+                    due, _, fn, arg = pop(heap)
+                    self.now = due
+                    fn(arg)
+            else:
+                while heap and heap[0][0] <= until:
+                    due, _, fn, arg = pop(heap)
+                    self.now = due
+                    fn(arg)
+                    if (stop is not None and stop()) or (interrupt is not None and interrupt()):
+                        return True
             self.now = max(self.now, until)
             return False
         finally:
