@@ -21,4 +21,6 @@ def duration(value: int | str) -> int:
     if match is None:
         raise ValueError(f"not a duration: {value!r} (use a number and a unit: 150ms, 1.5s, 2m)")
     number, unit = match.groups()
+    if number.isdigit():  # (schedules write thousands of `1500us`: no Fraction for them)
+        return int(number) * _UNITS[unit]
     return int(Fraction(number) * _UNITS[unit])
