@@ -25,6 +25,8 @@ from raftsim.core.messages import (
     VoteResponse,
 )
 from raftsim.core.types import Configuration, Entry, EntryKind, Role, Server, Suffrage
+from raftsim.nomad.cluster import NomadCluster
+from raftsim.nomad.endpoints import Request
 from raftsim.sim.render import DETAILS, event_from_json, event_json, fmt_event
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "events.md"
@@ -154,3 +156,18 @@ def test_events_docs_list_every_kind() -> None:
     missing = [kind for kind in EVENT_CLASSES if f"`{kind}`" not in text]
     assert missing == [], f"undocumented event kinds: {missing}"
     assert raftsim.nomad.events.MemberChanged.kind in EVENT_CLASSES
+
+
+@pytest.mark.parametrize(("trace", "kept"), [("state", False), ("all", True)])
+def test_events_api_requests_are_traced_like_messages(trace: str, kept: bool) -> None:
+    """A request through a server's API and its answer are message-level: a served cluster's
+    default trace does not grow with every request, trace="all" shows them."""
+    cluster = Cluster(3, seed=1, trace=trace)
+    nomad = NomadCluster(cluster)
+    cluster.run_until(lambda c: c.leader() is not None, "10s")
+    answers: list[object] = []
+    nomad.call("bob", Request("Status.Leader", "global"), lambda r, e: answers.append(r))
+    cluster.run_for("1s")
+    kinds = [event.kind for event in cluster.records]
+    assert len(answers) == 1 and answers[0]  # the leader's address
+    assert ("request" in kinds, "answer" in kinds) == (kept, kept)

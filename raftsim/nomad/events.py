@@ -1,6 +1,8 @@
 """What the Nomad layer reports (ring 1b), in the form of core/events.py: a server's Serf view
 of a member changed, and a request entered a server's API and was answered. They reach the
-cluster's trace and listeners through `Cluster.record`, like the simulation's own events.
+cluster's trace and listeners through `Cluster.record`, like the simulation's own events;
+requests are traffic, like messages: message-level, kept only with trace="all", so that a
+long-running serve under load does not grow with every request it answers.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class RequestReceived(Event):
 
     method: str
     kind: ClassVar[str] = "request"
+    message_level: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class RequestAnswered(Event):
     method: str
     error: str
     kind: ClassVar[str] = "answer"
+    message_level: ClassVar[bool] = True
 
 
 @details_of(MemberChanged)

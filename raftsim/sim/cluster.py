@@ -350,8 +350,12 @@ class Cluster:
 
     def record(self, event: Event) -> None:
         """Report an upper layer's event (the Nomad layer's): it reaches the trace (if kept),
-        the checkers and the listeners, as the simulation's own do."""
-        self.watchers.record(event)
+        the checkers and the listeners, as the simulation's own do (a message-level one only
+        under trace="all")."""
+        if not event.message_level:
+            self.watchers.record(event)
+        elif self.watchers.messages:
+            self.watchers.trace(event)
 
     def crash(self, name: str) -> None:
         """Kill the process: volatile state is lost, storage survives, the port refuses."""
