@@ -12,6 +12,10 @@ against the event loop, in one of four modes (DESIGN.md, "Time"):
   a commit), frozen otherwise; a sequential client then sees the same virtual times on
   every run, which makes end-to-end tests deterministic.
 
+In every mode the cluster's exact fast-forward stays on: a batch or a catch-up is bounded by
+a wall-clock budget (`interrupt`), not by a condition on the simulation, so idle Raft loops
+are jumped, and a paced driver sleeps until the next event a jump cannot skip.
+
 Requests that wait on the simulation take a `Ticket` (`expect()`) and close it from the
 simulation callback that answers them, so `demand` stops at exactly that event.
 """
