@@ -89,7 +89,10 @@ def _banner(process: subprocess.Popen[str]) -> tuple[dict[str, str], str]:
 def _get(url: str, data: bytes | None = None) -> bytes:
     import urllib.request  # noqa: PLC0415 (only the bench's parent process needs it)
 
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    headers = {"Content-Type": "application/json"} if data else {}  # /v1/sim/ takes JSON only
+    request = urllib.request.Request(
+        url, data=data, method="POST" if data else "GET", headers=headers
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         body: bytes = response.read()
         return body

@@ -53,6 +53,13 @@ def _address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _token(text: str) -> str:
+    # An HTTP header carries it: visible ASCII, no spaces.
+    if not text or not all("!" <= c <= "~" for c in text):
+        raise argparse.ArgumentTypeError("a token is visible ASCII characters without spaces")
+    return text
+
+
 def _cmd_serve(options: argparse.Namespace) -> int:
     # Imported here: only `serve` needs aiohttp, and `run` should not pay for importing it.
     from .web.serve import run  # noqa: PLC0415
@@ -67,6 +74,8 @@ def _cmd_serve(options: argparse.Namespace) -> int:
             mode=options.clock,
             version=options.nomad_version,
             trace=options.trace,
+            sim_on_servers=options.sim_on_servers,
+            control_token=options.control_token or "",
         )
         control = None if options.no_control else options.control
         return run(sim_options, options.http_port, True if options.ports else None, control)
@@ -136,6 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="the control listener (default 127.0.0.1:4649)",
     )
     serve.add_argument("--no-control", action="store_true", help="no control listener")
+    serve.add_argument(
+        "--control-token",
+        type=_token,
+        default=None,
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' on every /v1/sim/ call (off loopback a "
+        "--control listener always needs one: without this option one is made up and printed)",
+    )
+    serve.add_argument(
+        "--sim-on-servers",
+        action="store_true",
+        help="serve /v1/sim/ on every server's listener too (default: the control listener only)",
+    )
     serve.add_argument(
         "--trace", choices=("all", "state", "off"), default="state", help="trace kept in memory"
     )

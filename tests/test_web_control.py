@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -13,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from raftsim.web import Options, Simulation, make_app, start
+from raftsim.web.control import MAX_BODY
 from raftsim.web.serve import Served
 
 Client = TestClient  # type: ignore[type-arg]
@@ -30,8 +32,7 @@ async def control(aiohttp_client: Callable[..., Awaitable[Client]], sim: Simulat
 
 
 async def post(client: Client, path: str, body: object = None) -> tuple[int, dict[str, object]]:
-    data = None if body is None else json.dumps(body)
-    async with client.post(path, data=data) as response:
+    async with client.post(path, json=body) as response:  # None: no body at all
         return response.status, await response.json()
 
 
@@ -86,12 +87,18 @@ async def test_web_control_crash_and_restart(control: Client, sim: Simulation) -
         ("/v1/sim/partition", {"groups": [["alice"]], "x": 1}, "unknown field(s): x"),
         ("/v1/sim/partition", [1], "the body must be a JSON object"),
         ("/v1/sim/clock", {"mode": "fast"}, "mode must be one of"),
-        ("/v1/sim/clock", {"speed": 0}, "speed must be above 0"),
+        ("/v1/sim/clock", {"speed": 0}, "speed must be from 0.001"),
         ("/v1/sim/clock", {"speed": "1"}, "speed must be a number"),
         ("/v1/sim/clock/advance", {}, 'give exactly one of "by"'),
         ("/v1/sim/clock/advance", {"by": "2h"}, "at most 1h"),
         ("/v1/sim/clock/advance", {"by": "soon"}, "not a duration"),
         ("/v1/sim/clock/advance", {"events": 0}, '"events" must be an integer'),
+        ("/v1/sim/clock/advance", {"by": "\u0661\u0660s"}, "not a duration"),  # Arabic-Indic 10
+        ("/v1/sim/clock/advance", {"by": "\uff11\uff10s"}, "not a duration"),  # fullwidth 10
+        ("/v1/sim/clock", {"speed": 0.0001}, "speed must be from 0.001"),
+        ("/v1/sim/clock", {"speed": 1e-300}, "speed must be from 0.001"),
+        ("/v1/sim/servers/carol/crash", {"force": True}, "unknown field(s): force"),
+        ("/v1/sim/heal", [], "the body must be a JSON object"),
     ],
 )
 async def test_web_control_bad_input_is_400_and_changes_nothing(
@@ -107,9 +114,79 @@ async def test_web_control_bad_input_is_400_and_changes_nothing(
 
 async def test_web_control_invalid_json_is_400(control: Client, sim: Simulation) -> None:
     """A body that is not JSON at all is refused the same way."""
-    async with control.post("/v1/sim/partition", data=b"{groups") as response:
+    headers = {"Content-Type": "application/json"}
+    async with control.post("/v1/sim/partition", data=b"{groups", headers=headers) as response:
         assert response.status == 400
         assert "not valid JSON" in (await response.json())["error"]
+
+
+def nested(depth: int) -> bytes:
+    return b'{"groups": ' + b"[" * depth + b'"alice"' + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize("depth", [16, 20_000])
+async def test_web_control_deeply_nested_json_is_400(
+    control: Client, sim: Simulation, depth: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """JSON nested past MAX_DEPTH is a 400 before json.loads could recurse, not a crash."""
+    before = fingerprint(sim)
+    headers = {"Content-Type": "application/json"}
+    with caplog.at_level(logging.ERROR, logger="raftsim.web"):
+        async with control.post("/v1/sim/partition", data=nested(depth), headers=headers) as r:
+            assert r.status == 400
+            assert "nests arrays and objects more than 16 deep" in (await r.json())["error"]
+    assert fingerprint(sim) == before and caplog.records == []
+
+
+async def test_web_control_brackets_inside_strings_do_not_count(control: Client) -> None:
+    """Depth counts structure only: a server name full of brackets is just a wrong name."""
+    status, answer = await post(control, "/v1/sim/partition", {"groups": [["[" * 40]]})
+    assert status == 400 and "unknown server" in str(answer["error"])
+
+
+async def chunks(data: bytes, size: int = 8192) -> AsyncIterator[bytes]:
+    """A body sent chunked (no Content-Length), as a generator gives it to aiohttp."""
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+def padded(size: int) -> bytes:
+    """A valid partition body of exactly `size` bytes."""
+    core = b'{"groups": [["alice"]]}'
+    return core[:-1] + b" " * (size - len(core)) + b"}"
+
+
+@pytest.mark.parametrize(
+    ("size", "chunked"),
+    [(100_000, False), (100_000, True), (2 * 1024 * 1024, True), (MAX_BODY + 1, True)],
+)
+async def test_web_control_body_over_the_cap_is_413(
+    control: Client, sim: Simulation, size: int, chunked: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A body over 64 KiB is a 413 whether its length is declared or it comes chunked
+    (aiohttp's own 1 MiB limit is never reached); nothing applied, nothing logged."""
+    before = fingerprint(sim)
+    data = padded(size)
+    payload: object = chunks(data) if chunked else data
+    headers = {"Content-Type": "application/json"}
+    with caplog.at_level(logging.ERROR, logger="raftsim.web"):
+        async with control.post("/v1/sim/partition", data=payload, headers=headers) as r:
+            assert r.status == 413
+            assert (await r.json())["error"] == f"the body is larger than {MAX_BODY} bytes"
+    assert fingerprint(sim) == before and caplog.records == []
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_web_control_body_at_the_cap_is_read(
+    control: Client, sim: Simulation, chunked: bool
+) -> None:
+    """A body of exactly MAX_BODY bytes is still taken, sent either way."""
+    data = padded(MAX_BODY)
+    payload: object = chunks(data) if chunked else data
+    headers = {"Content-Type": "application/json"}
+    async with control.post("/v1/sim/partition", data=payload, headers=headers) as r:
+        assert r.status == 200
+    assert sim.state()["network"]["partitioned"] is True  # type: ignore[index]
 
 
 async def test_web_control_partition_replaces_and_heal_removes(
@@ -177,10 +254,10 @@ async def test_web_control_serves_the_openapi_document(control: Client) -> None:
 
 @pytest.fixture
 async def served() -> AsyncIterator[Served]:
-    """The real thing on loopback: one listener per server (ports mode, kernel-chosen)."""
-    running = await start(
-        Options(mode="autojump", seed=2), http_port=0, ports=True, control=("127.0.0.1", 0)
-    )
+    """The real thing on loopback: one listener per server (ports mode, kernel-chosen),
+    each serving /v1/sim/ too."""
+    options = Options(mode="autojump", seed=2, sim_on_servers=True)
+    running = await start(options, http_port=0, ports=True, control=("127.0.0.1", 0))
     yield running
     await running.close()
 
@@ -198,7 +275,7 @@ async def test_web_listener_of_a_crashed_server_refuses_connections(served: Serv
         async with session.get(f"{alice}/v1/agent/members") as response:
             assert response.status == 200
         async with session.post(f"{alice}/v1/sim/servers/carol/restart") as response:
-            assert response.status == 200  # the control surface is on every live listener
+            assert response.status == 200  # with sim_on_servers, on every live listener
         assert sim.http["carol"] == carol
         async with session.get(f"{carol}/v1/status/peers?stale") as response:
             assert response.status == 200

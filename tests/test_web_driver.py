@@ -10,7 +10,7 @@ import pytest
 
 from raftsim.nomad import Request
 from raftsim.web import Options, Simulation
-from raftsim.web.driver import MIN_TICK, check_mode
+from raftsim.web.driver import MAX_SPEED, MIN_SPEED, MIN_TICK, check_mode
 
 
 @pytest.fixture
@@ -94,9 +94,25 @@ async def test_driver_advance_runs_an_exact_span(running: Simulation) -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "speed"), [("fast", 1.0), ("paced", 0), ("paced", -1), ("paced", True), ("paced", 1e9)]
+    ("mode", "speed"),
+    [
+        ("fast", 1.0),
+        ("paced", 0),
+        ("paced", -1),
+        ("paced", True),
+        ("paced", 1e9),
+        ("paced", 0.0009),
+        ("paced", 5e-324),
+        ("paced", float("nan")),
+    ],
 )
 def test_driver_rejects_bad_modes_and_speeds(mode: str, speed: object) -> None:
-    """A mode outside the four, or a speed not in (0, 1e6], is a ValueError."""
+    """A mode outside the four, or a speed not in [0.001, 1e6], is a ValueError."""
     with pytest.raises(ValueError, match=r"mode|speed"):
         check_mode(mode, speed)
+
+
+def test_driver_speed_bounds_are_accepted() -> None:
+    """The slowest and the fastest allowed speeds are valid paced speeds."""
+    assert check_mode("paced", MIN_SPEED) == ("paced", MIN_SPEED)
+    assert check_mode("paced", MAX_SPEED) == ("paced", MAX_SPEED)

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from raftsim.nomad import Kind, NomadError
-from raftsim.web.control import BadInput
+from raftsim.web.control import BadInput, Refused
 from raftsim.web.errors import NOMAD_STATUS, error_middleware
 
 Client = TestClient  # type: ignore[type-arg]
@@ -62,6 +62,18 @@ async def test_errors_control_bad_input_is_a_json_400(
     client = await client_for(aiohttp_client, BadInput("no"))
     async with client.post("/v1/sim/heal") as response:
         assert (response.status, await response.json()) == (400, {"error": "no"})
+
+
+@pytest.mark.parametrize("status", [401, 403, 413, 415])
+async def test_errors_control_refusal_is_its_status_in_json(
+    aiohttp_client: Callable[..., Awaitable[Client]], status: int
+) -> None:
+    """On /v1/sim/, a refused request is its status with `{"error": ...}`; a 401 says how
+    to authenticate."""
+    client = await client_for(aiohttp_client, Refused(status, "no"))
+    async with client.post("/v1/sim/heal") as response:
+        assert (response.status, await response.json()) == (status, {"error": "no"})
+        assert ("WWW-Authenticate" in response.headers) == (status == 401)
 
 
 async def test_errors_control_bug_is_a_logged_json_500(

@@ -6,7 +6,9 @@ import re
 from fractions import Fraction
 
 _UNITS = {"us": 1, "µs": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h)\s*$")
+# ASCII digits and spaces only: `\d` alone would also take other scripts' digits ('١٠s',
+# '１０s'), which int() and Fraction() then read as numbers.
+_PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(us|µs|ms|s|m|h)\s*$", re.ASCII)
 
 
 def duration(value: int | str) -> int:

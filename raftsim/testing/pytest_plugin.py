@@ -102,10 +102,20 @@ class SimulatedNomad:
         self, method: str, path: str, server: str | None = None, body: object = None
     ) -> tuple[int, str]:
         """(status, body text); `server` picks whose listener answers (default: the first);
-        paths under /v1/sim/ go to the control listener."""
-        base = self.control_url if path.startswith("/v1/sim/") else self.url(server)
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(base + path, data=data, method=method)
+        paths under /v1/sim/ go to the control listener (the only one serving them unless
+        the simulation says otherwise), with its token if it has one."""
+        headers: dict[str, str] = {}
+        base = self.url(server)
+        if path.startswith("/v1/sim/"):
+            base = self.control_url
+            token = self.served.sim.options.control_token
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"  # urllib would say a form
+        req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=60) as response:
                 return response.status, response.read().decode()

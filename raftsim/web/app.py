@@ -1,6 +1,8 @@
 """The aiohttp application (ring 2): one app for every listener of a simulation; each request
 is answered as the server whose listener it reached (`Listeners`), or, on the control
-listener, only under /v1/sim/.
+listener, only under /v1/sim/. A server's listener serves /v1/sim/ only when the simulation
+says so (`Options.sim_on_servers`); otherwise a path there is one Nomad does not know.
+Control requests pass `guard` (token, origin, content type) before their handler.
 
 Built as aiohttp's guidance says: an app factory taking its dependencies, typed `AppKey`s,
 the time driver started and stopped by `cleanup_ctx`, one catch-all route served by the
@@ -27,14 +29,16 @@ from ..sim.cluster import DOWN
 from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
 from .control import Control
 from .errors import error_middleware
+from .guard import HOST_NAMES, TOKEN, check
 from .nomad_api import not_found
-from .routes import Router, is_control
+from .routes import CONTROL_REQUEST, Router, answered_by_control, is_control
 from .simulation import Simulation
 
 SIMULATION = web.AppKey("simulation", Simulation)
 DEFAULT_SERVER = web.AppKey("default_server", str)
 CONTROL = web.AppKey("control", Control)
 ROUTER = web.AppKey("router", Router)
+SIM_ON_SERVERS = web.AppKey("sim_on_servers", bool)
 log = logging.getLogger("raftsim.web")
 
 
@@ -185,7 +189,8 @@ def _server(request: web.Request) -> str | None:
 
 async def _dispatch(request: web.Request) -> web.StreamResponse:
     app = request.app
-    if is_control(request.path):
+    if answered_by_control(request):
+        check(request)
         return await app[ROUTER].serve_control(request, app[CONTROL])
     name = _server(request)
     if name is None:
@@ -198,12 +203,19 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
 
 @web.middleware
 async def _spare(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A control request may crash the very server whose listener it came through: its
+    """Decides first which surface answers (`CONTROL_REQUEST`): /v1/sim/ on a server's
+    listener is Nomad's unknown path unless the simulation serves control there.
+
+    A control request may crash the very server whose listener it came through: its
     connection is spared while the action runs (the reply still goes out), and closes after
     the reply, error or not, if that server is down by then."""
     if not is_control(request.path):
         return await handler(request)
     name = _server(request)
+    control = name is None or request.app[SIM_ON_SERVERS]
+    request[CONTROL_REQUEST] = control
+    if not control:
+        return await handler(request)
     listeners = request.app.get(LISTENERS)
     transport = request.transport
     if listeners is not None and transport is not None:
@@ -235,6 +247,10 @@ def make_app(
     app = web.Application(middlewares=[_spare, error_middleware])
     app[SIMULATION] = sim
     app[DEFAULT_SERVER] = default_server or ""
+    app[SIM_ON_SERVERS] = sim.options.sim_on_servers
+    app[TOKEN] = sim.options.control_token
+    bind = listeners.plan.control if listeners is not None else None
+    app[HOST_NAMES] = frozenset({bind[0].lower().strip("[]").rstrip(".")} if bind else ())
     settle = listeners.settle if listeners is not None else _nothing
     app[CONTROL] = Control(sim, settle)
     app[ROUTER] = Router()

@@ -3,8 +3,11 @@
 JSON in, JSON out. Every action validates all of its input before touching the cluster, so
 bad input changes nothing: a handler raises `BadInput`, which the error middleware
 (`errors`) answers with a 400 `{"error": "..."}`; an action answers with the new state (as
-GET /v1/sim/state). Each endpoint is a row of the routes table (`routes.TABLE`), so that
-pause, resume, network conditions, add-server, reset and the event stream slot in later.
+GET /v1/sim/state). Every action reads its body through `body`, which caps it at
+`MAX_BODY` however it is sent (413) and refuses JSON nested deeper than `MAX_DEPTH` (400);
+who may call at all is `guard`'s business, checked before a handler runs. Each endpoint is
+a row of the routes table (`routes.TABLE`), so that pause, resume, network conditions,
+add-server, reset and the event stream slot in later.
 
     GET  /v1/sim/state                      every server, the network, the clock
     GET  /v1/sim/openapi.json               the OpenAPI document of the whole HTTP surface
@@ -21,6 +24,7 @@ pause, resume, network conditions, add-server, reset and the event stream slot i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -36,10 +40,24 @@ from .simulation import Simulation
 MAX_ADVANCE = 3_600_000_000  # µs: one hour of virtual time per call
 MAX_EVENTS = 10_000_000
 MAX_BODY = 64 * 1024
+# The deepest body an endpoint takes is {"groups": [["alice"]]}, 3 levels; json.loads
+# recurses per level and a 64 KiB body can nest 32,000 deep, past Python's recursion limit.
+MAX_DEPTH = 16
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class BadInput(Exception):
     """Invalid control input (or an action the cluster refuses): it changes nothing."""
+
+
+class Refused(Exception):
+    """A control request refused before it is looked at (see `guard`): its `status` is
+    401, 403, 413 or 415; it changes nothing."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NoSuchEndpoint(Exception):
@@ -69,15 +87,17 @@ def problem(status: int, message: str) -> web.Response:
 
 async def body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
     """The JSON object in the body ({} when empty); unknown fields are refused."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise BadInput(f"the body is larger than {MAX_BODY} bytes")
-    raw = await request.read()
+    raw = await _read(request)
     if not raw.strip():
         return {}
+    if _too_deep(raw):
+        raise BadInput(f"the body nests arrays and objects more than {MAX_DEPTH} deep")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadInput(f"the body is not valid JSON: {error}") from None
+    except RecursionError:  # (_too_deep should have caught it first)
+        raise BadInput("the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadInput("the body must be a JSON object")
     unknown = sorted(set(data) - allowed)
@@ -85,6 +105,35 @@ async def body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
         fields = ", ".join(sorted(allowed))
         raise BadInput(f"unknown field(s): {', '.join(unknown)} (allowed: {fields})")
     return data
+
+
+async def _read(request: web.Request) -> bytes:
+    """At most MAX_BODY bytes of the body, whether its length was declared or it came
+    chunked (aiohttp's own `client_max_size` is 1 MiB and its refusal is an exception)."""
+    too_large = Refused(413, f"the body is larger than {MAX_BODY} bytes")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_large  # the rest is left unread: aiohttp discards it or closes
+    return b"".join(chunks)
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Does the body nest arrays and objects deeper than MAX_DEPTH (brackets inside
+    strings not counted)? Decided before json.loads would recurse that deep."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for c in _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        depth += 1 if c in b"[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
 
 
 @contextmanager
@@ -128,14 +177,17 @@ class Control:
 
     async def crash(self, request: web.Request, match: dict[str, str]) -> web.Response:
         name = known_server(self.sim, match["name"])
+        await body(request, set())
         return await self._act(lambda: self.sim.cluster.crash(name))
 
     async def restart(self, request: web.Request, match: dict[str, str]) -> web.Response:
         name = known_server(self.sim, match["name"])
+        await body(request, set())
         return await self._act(lambda: self.sim.cluster.restart(name))
 
     async def leave(self, request: web.Request, match: dict[str, str]) -> web.Response:
         name = known_server(self.sim, match["name"])
+        await body(request, set())
         cluster, nomad = self.sim.cluster, self.sim.nomad
         if name in nomad.leaving:
             raise BadInput(f"{name} is already leaving")
@@ -172,6 +224,7 @@ class Control:
         return await self._act(apply)
 
     async def heal(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        await body(request, set())
         return await self._act(self.sim.cluster.heal)
 
     async def clock(self, request: web.Request, _: dict[str, str]) -> web.Response:

@@ -37,6 +37,11 @@ MIN_TICK = 0.020
 BATCH = 0.002  # s: work done between two yields to the loop when jumping or catching up
 MAX_LAG = 1.0  # s: a paced cluster further behind than this drops the backlog
 MAX_SPEED = 1_000_000.0
+# The slowest paced clock: a thousandth of real time already stretches a 1 s election
+# timeout to 17 wall minutes, so anything slower is `paused` in all but name, while a speed
+# near zero turns the wall time of the next event into an overflowing division (1e-300
+# schedules it 1e294 s ahead). `paused` is how to stop time.
+MIN_SPEED = 0.001
 HORIZON = 3_600_000_000  # µs: how far one autojump batch may reach (a budget ends it first)
 
 
@@ -62,8 +67,11 @@ def check_mode(mode: object, speed: object) -> tuple[str, float]:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if isinstance(speed, bool) or not isinstance(speed, int | float):
         raise ValueError(f"speed must be a number, got {speed!r}")
-    if not 0 < speed <= MAX_SPEED:  # (NaN fails this comparison too)
-        raise ValueError(f"speed must be above 0 and at most {MAX_SPEED:g}, got {speed!r}")
+    if not MIN_SPEED <= speed <= MAX_SPEED:  # (NaN fails this comparison too)
+        raise ValueError(
+            f"speed must be from {MIN_SPEED:g} to {MAX_SPEED:g} (use mode paused to stop "
+            f"time), got {speed!r}"
+        )
     return str(mode), float(speed)
 
 

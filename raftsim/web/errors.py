@@ -7,7 +7,9 @@ decides statuses and bodies, differently for the two surfaces a listener serves:
   (`ServerGoneError`) answers nothing: its connection just closes. Anything else is
   unexpected and left to aiohttp, as it would crash a Go handler.
 - The /v1/sim/ control surface answers `{"error": "..."}` JSON, 400/404/405 for its own
-  errors and 500 (logged) for anything unexpected.
+  errors, 401/403/413/415 for the requests `guard` refuses (and for a body too large),
+  and 500 (logged) for anything unexpected. Which surface a /v1/sim/ path is on depends on
+  the listener (`routes.answered_by_control`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..nomad.errors import Kind, NomadError, ServerGoneError
-from .control import BadInput, NoSuchEndpoint, WrongMethod, problem
+from .control import BadInput, NoSuchEndpoint, Refused, WrongMethod, problem
 from .nomad_api import text
-from .routes import is_control
+from .routes import answered_by_control
 
 # Nomad's statuses: `wrap` gives an error the code of its CodedError, else 500.
 NOMAD_STATUS = {
@@ -35,7 +37,7 @@ log = logging.getLogger("raftsim.web")
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer the exceptions of the project's handlers; see the module docstring."""
-    if is_control(request.path):
+    if answered_by_control(request):
         return await _control(request, handler)
     try:
         return await handler(request)
@@ -52,6 +54,11 @@ async def _control(request: web.Request, handler: Handler) -> web.StreamResponse
         return await handler(request)
     except BadInput as error:
         return problem(400, str(error))
+    except Refused as error:
+        response = problem(error.status, str(error))
+        if error.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="raftsim control"'
+        return response
     except NoSuchEndpoint as error:
         return problem(404, str(error))
     except WrongMethod as error:

@@ -1,20 +1,23 @@
 """`raftsim serve` (ring 2): a simulated cluster with one HTTP listener per server and a
 control listener, until Ctrl-C. Also `Background`, the same thing on a thread of its own,
-for tests and benchmarks that talk to it with blocking clients.
+for tests and benchmarks that talk to it with blocking clients. A control listener off
+loopback gets a token (`secured`): whoever can reach it could otherwise run the simulation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
 from .app import Listeners, make_app, plan
+from .guard import is_loopback
 from .simulation import Options, Simulation
 
 CONTROL = ("127.0.0.1", 4649)
@@ -27,6 +30,7 @@ class Served:
     sim: Simulation
     runner: web.AppRunner
     listeners: Listeners
+    generated_token: str = ""  # made up by `secured`, so the banner shows it
 
     async def close(self) -> None:
         await self.runner.cleanup()
@@ -39,7 +43,8 @@ async def start(
     control: tuple[str, int] | None = CONTROL,
 ) -> Served:
     """Build the simulation and open every listener (OSError if one cannot be bound)."""
-    sim = Simulation(options)
+    secure = secured(options, control)
+    sim = Simulation(secure)
     listeners = Listeners(sim, plan(sim, http_port, ports, control))
     runner = web.AppRunner(make_app(sim, listeners=listeners), shutdown_timeout=0.5)
     await runner.setup()
@@ -48,7 +53,16 @@ async def start(
     except BaseException:
         await runner.cleanup()
         raise
-    return Served(sim, runner, listeners)
+    generated = secure.control_token if secure is not options else ""
+    return Served(sim, runner, listeners, generated)
+
+
+def secured(options: Options, control: tuple[str, int] | None) -> Options:
+    """`options`, with a control token made up when the control listener is off loopback
+    and none was given (the same object when nothing changes)."""
+    if control is None or options.control_token or is_loopback(control[0]):
+        return options
+    return replace(options, control_token=secrets.token_urlsafe(24))
 
 
 def banner(served: Served) -> str:
@@ -64,6 +78,15 @@ def banner(served: Served) -> str:
         lines.append(f"  {name:<{width}}  raft {server.address}  http {sim.http.get(name, '-')}")
     if sim.control_url:
         lines.append(f"  control  {sim.control_url}/v1/sim/state")
+        if served.generated_token:
+            lines.append(
+                f"  token    {served.generated_token}  (the control listener is not on "
+                "loopback: send 'Authorization: Bearer TOKEN' on every /v1/sim/ call)"
+            )
+        elif o.control_token:
+            lines.append("  token    as given by --control-token, on every /v1/sim/ call")
+    if o.sim_on_servers:
+        lines.append("  /v1/sim/ is served on every server's listener too (--sim-on-servers)")
     first = next(iter(sim.http.values()), "")
     if first:
         lines.append(f"example: curl -s '{first}/v1/operator/raft/configuration?stale'")
@@ -86,6 +109,13 @@ def run(
             print(f"error: cannot listen: {error}", file=sys.stderr)
             return 1
         print(banner(served), flush=True)
+        if control is not None and not is_loopback(control[0]):
+            print(
+                f"warning: the control listener ({control[0]}:{control[1]}) is not on "
+                "loopback: anyone who can reach it and has the token can run the simulation",
+                file=sys.stderr,
+                flush=True,
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core.errors import RaftsimError
 from ..core.timing import Timing
@@ -33,6 +33,11 @@ class Options:
     mode: str = PACED
     version: str = "0.5.6"
     trace: str = "state"  # bounded memory for a long-running serve (no message records)
+    # /v1/sim/ on every server's listener too, not only the control listener: anything that
+    # can reach the Nomad API could then crash servers, so it is opt-in (--sim-on-servers).
+    sim_on_servers: bool = False
+    # Required as `Authorization: Bearer TOKEN` on every control call when set ("": none).
+    control_token: str = field(default="", repr=False)
 
 
 class Simulation:
