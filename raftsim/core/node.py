@@ -107,6 +107,7 @@ class RaftNode:
         self.address = address
         self.storage = storage
         self.timing = timing
+        self._paper = timing.model is TimerModel.PAPER  # (asked on every heartbeat)
         if callable(rand):
             self.streams: StreamFactory = rand
         else:
@@ -170,9 +171,10 @@ class RaftNode:
     def fire(self, name: str, peer: str, token: int, now: int) -> bool:
         """A timer came due. Returns False (and does nothing) for a superseded timer."""
         key = name + peer if peer else name
-        if self._tokens.get(key) != token:
+        tokens = self._tokens
+        if tokens.get(key) != token:
             return False
-        del self._tokens[key]
+        del tokens[key]
         self.now = now
         if name == FOLLOWER:
             self._on_follower_timer(now)
@@ -237,7 +239,7 @@ class RaftNode:
         self.messages.append(resp)
         if msg.src != self.leader_id:
             self.set_leader(msg.src, msg.leader_address)
-        if self.timing.model is TimerModel.PAPER:
+        if self._paper:
             self._arm_follower_timer(now)
         prev = msg.prev_index
         if prev > 0 and (prev > len(log) or log[prev - 1].term != msg.prev_term):
@@ -246,10 +248,10 @@ class RaftNode:
             return
         if msg.entries:
             self._store_entries(msg.entries)
-            resp.last_log = storage.last_index
+            resp.last_log = len(log)
         if msg.commit > self.commit_index:
             # hashicorp bounds by its own last index (Fig. 2 says: the last new entry).
-            index = min(msg.commit, storage.last_index)
+            index = min(msg.commit, len(log))
             if index > self.commit_index:
                 self.set_commit_index(index)
         resp.success = True
@@ -304,9 +306,10 @@ class RaftNode:
 
     def arm(self, name: str, peer: str, delay: int, now: int) -> None:
         """Ask the caller for a timer; arming a name again supersedes the earlier one."""
-        self._next_token += 1
-        self._tokens[name + peer if peer else name] = self._next_token
-        self.timers.append((name, peer, now + delay, self._next_token))
+        token = self._next_token + 1
+        self._next_token = token
+        self._tokens[name + peer if peer else name] = token
+        self.timers.append((name, peer, now + delay, token))
 
     def disarm(self, name: str, peer: str = "") -> None:
         self._tokens.pop(name + peer if peer else name, None)
