@@ -74,6 +74,7 @@ def _cmd_serve(options: argparse.Namespace) -> int:
             mode=options.clock,
             version=options.nomad_version,
             trace=options.trace,
+            trace_limit=options.trace_limit,
             sim_on_servers=options.sim_on_servers,
             control_token=options.control_token or "",
         )
@@ -160,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--trace", choices=("all", "state", "off"), default="state", help="trace kept in memory"
+    )
+    serve.add_argument(
+        "--trace-limit",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="keep at most the newest N trace events (default 100000; at least 2)",
     )
     serve.set_defaults(handler=_cmd_serve)
     add_check_parser(commands)

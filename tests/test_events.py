@@ -15,6 +15,7 @@ import pytest
 import raftsim.nomad.events
 import raftsim.sim.events
 from raftsim import Cluster
+from raftsim.cli import build_parser, main
 from raftsim.core.events import EVENT_CLASSES, Event
 from raftsim.core.messages import (
     AppendEntries,
@@ -27,7 +28,9 @@ from raftsim.core.messages import (
 from raftsim.core.types import Configuration, Entry, EntryKind, Role, Server, Suffrage
 from raftsim.nomad.cluster import NomadCluster
 from raftsim.nomad.endpoints import Request
+from raftsim.sim.events import TraceDropped
 from raftsim.sim.render import DETAILS, event_from_json, event_json, fmt_event
+from raftsim.web import Options, Simulation
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "events.md"
 NAMES = {"127.0.0.1:4647": "alice", "127.0.0.2:4647": "bob"}
@@ -171,3 +174,39 @@ def test_events_api_requests_are_traced_like_messages(trace: str, kept: bool) ->
     kinds = [event.kind for event in cluster.records]
     assert len(answers) == 1 and answers[0]  # the leader's address
     assert ("request" in kinds, "answer" in kinds) == (kept, kept)
+
+
+def test_events_bounded_trace_keeps_the_newest_behind_a_marker() -> None:
+    """With trace_limit, the trace keeps the newest events, exactly as an unbounded trace
+    has them, behind one `dropped` record counting what went; the run itself is unchanged."""
+    bounded = Cluster(3, seed=2, trace="all", trace_limit=500)
+    full = Cluster(3, seed=2, trace="all")
+    for cluster in (bounded, full):
+        cluster.run_for("60s")
+        cluster.crash(cluster.leader() or "alice")
+        cluster.run_for("10s")
+    assert len(bounded.records) <= 500
+    marker, *kept = bounded.records
+    assert isinstance(marker, TraceDropped)
+    assert marker.count + len(kept) == len(full.records)
+    assert bounded.trace_lines()[1:] == full.trace_lines()[-len(kept) :]
+    assert f"{marker.count} earlier events dropped" in bounded.trace_lines()[0]
+    roundtrip(marker)
+    assert bounded.views() == full.views()
+
+
+def test_events_trace_limit_refuses_nonsense() -> None:
+    """A trace limit below 2 cannot hold a marker and an event."""
+    with pytest.raises(ValueError, match="trace_limit"):
+        Cluster(3, trace_limit=1)
+
+
+def test_events_serve_trace_limit_reaches_the_cluster(capsys: pytest.CaptureFixture[str]) -> None:
+    """`raftsim serve --trace-limit N` bounds the served cluster's trace; below 2 it is an
+    error before anything is served."""
+    assert build_parser().parse_args(["serve"]).trace_limit == 100_000
+    sim = Simulation(Options(trace="all", trace_limit=64))
+    sim.cluster.run_for("60s")
+    assert len(sim.cluster.records) <= 64
+    assert main(["serve", "--trace-limit", "1", "--http-port", "0", "--no-control"]) == 2
+    assert "trace_limit must be at least 2" in capsys.readouterr().err

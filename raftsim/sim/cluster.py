@@ -149,11 +149,16 @@ class Cluster:
         # keeps idle stretches on the event loop and grows memory with every heartbeat.
         trace: str = "state",
         fast_forward: bool = True,
+        # At most this many records are kept (None: all): the oldest half goes when it is
+        # passed, and a `dropped` record says how many went. For long runs (`raftsim serve`).
+        trace_limit: int | None = None,
     ) -> None:
         if servers < 1:
             raise ValueError(f"a cluster needs at least one server, got {servers}")
         if trace not in ("all", "state", "off"):
             raise ValueError(f"trace must be all, state or off, got {trace!r}")
+        if trace_limit is not None and trace_limit < 2:
+            raise ValueError(f"trace_limit must be at least 2, got {trace_limit}")
         self.seed = seed
         self.timing = timing or Timing.nomad()
         self.profile = profile
@@ -166,7 +171,7 @@ class Cluster:
         self.servers: dict[str, SimServer] = {}
         self._by_id: dict[str, SimServer] = {}
         self.names: dict[str, str] = {}  # server ID -> name, for rendering
-        self.watchers = Watchers(SafetyChecker(seed, {}), trace)
+        self.watchers = Watchers(SafetyChecker(seed, {}), trace, trace_limit)
         self.loop = EventLoop(
             self.sched, self.network, self.timing.rpc_timeout, self._by_id, self.watchers
         )

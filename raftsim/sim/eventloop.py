@@ -29,7 +29,7 @@ from ..core.node import RaftNode
 from ..core.types import EntryKind
 from .checkers import SafetyChecker
 from .clock import Scheduler
-from .events import MessageDelivered, MessageDropped, MessageSent, TimerFired
+from .events import MessageDelivered, MessageDropped, MessageSent, TimerFired, TraceDropped
 from .network import Network
 from .server import DOWN, PAUSED, UP, SimServer
 
@@ -45,28 +45,54 @@ HEARTBEAT_REPLY, APPEND_REPLY, VOTE_REPLY = "heartbeat-reply", "append-reply", "
 class Watchers:
     """Where events go: the trace (kept by level), the safety checker and the listeners."""
 
-    __slots__ = ("checker", "listeners", "messages", "records", "states", "version")
+    __slots__ = (
+        "checker",
+        "dropped",
+        "limit",
+        "listeners",
+        "messages",
+        "records",
+        "states",
+        "version",
+    )
 
-    def __init__(self, checker: SafetyChecker, trace: str) -> None:
+    def __init__(self, checker: SafetyChecker, trace: str, limit: int | None = None) -> None:
         self.checker = checker
         self.records: list[Event] = []
         self.listeners: list[Callable[[Event], None]] = []
         self.messages = trace == "all"  # message-level events exist only then
         self.states = trace != "off"  # whether state-level events are kept
         self.version = 0  # state-level events so far: what changed since a look, cheaply
+        # A bounded trace keeps at most `limit` records: past it, the oldest half goes, and
+        # a `TraceDropped` record at the start says how many went (a long serve's memory).
+        self.limit = limit
+        self.dropped = 0
 
     def record(self, event: Event) -> None:
         """A state-level event: to the trace (if kept), the checker and every listener."""
         self.version += 1
         if self.states:
             self.records.append(event)
+            if self.limit and len(self.records) > self.limit:
+                self._drop_oldest()
         self.checker.on_event(event)
         for listener in self.listeners:
             listener(event)
 
+    def _drop_oldest(self) -> None:
+        records = self.records
+        keep = len(records) // 2
+        start = len(records) - keep
+        gone = start - (1 if self.dropped else 0)  # (the old marker is no event of the run)
+        self.dropped += gone
+        first = records[start]
+        records[:start] = [TraceDropped(first.time, "-", self.dropped)]
+
     def trace(self, event: Event) -> None:
         """A message-level event (trace="all" only): no checker has a rule about one."""
         self.records.append(event)
+        if self.limit and len(self.records) > self.limit:
+            self._drop_oldest()
         for listener in self.listeners:
             listener(event)
 

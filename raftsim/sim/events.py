@@ -53,6 +53,15 @@ class TimerFired(Event):
     message_level: ClassVar[bool] = True
 
 
+@dataclass(frozen=True, slots=True)
+class TraceDropped(Event):
+    """The first record of a bounded trace that dropped its oldest part: `count` events
+    recorded before this one are gone (trace_limit)."""
+
+    count: int
+    kind: ClassVar[str] = "dropped"
+
+
 # ------------------------------------------------------------------ processes
 
 

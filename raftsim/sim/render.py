@@ -57,6 +57,7 @@ from .events import (
     ServerResumed,
     ServerStarted,
     TimerFired,
+    TraceDropped,
 )
 
 MESSAGE_TYPES = (AppendEntries, AppendResponse, RequestVote, VoteResponse, RpcFailure)
@@ -234,6 +235,11 @@ def _cut(event: LinkCut, name: Name) -> str:
 @details_of(NetworkChanged)
 def _network(event: NetworkChanged, name: Name) -> str:
     return " ".join(f"{key}={value}" for key, value in event.changes)
+
+
+@details_of(TraceDropped)
+def _dropped(event: TraceDropped, name: Name) -> str:
+    return f"{event.count} earlier events dropped (trace_limit)"
 
 
 @details_of(ChangeRequested)

@@ -32,7 +32,10 @@ class Options:
     timing: str = "nomad"
     mode: str = PACED
     version: str = "0.5.6"
-    trace: str = "state"  # bounded memory for a long-running serve (no message records)
+    trace: str = "state"  # no message records by default: a long serve stays small
+    # The trace keeps at most this many events (the newest; see Cluster's trace_limit), so a
+    # serve left running for days, even with trace "all", does not grow with its trace.
+    trace_limit: int = 100_000
     # /v1/sim/ on every server's listener too, not only the control listener: anything that
     # can reach the Nomad API could then crash servers, so it is opt-in (--sim-on-servers).
     sim_on_servers: bool = False
@@ -55,7 +58,12 @@ class Simulation:
         timing = Timing.nomad() if o.timing == "nomad" else Timing.paper()
         self.options = o
         self.cluster = Cluster(
-            o.servers, seed=o.seed, timing=timing, profile=version.profile, trace=o.trace
+            o.servers,
+            seed=o.seed,
+            timing=timing,
+            profile=version.profile,
+            trace=o.trace,
+            trace_limit=o.trace_limit,
         )
         self.nomad = NomadCluster(self.cluster, version)
         self.driver = Driver(self.cluster.sched, o.mode, o.speed)
