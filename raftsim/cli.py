@@ -7,6 +7,7 @@ in beside them without changing how they are called.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
@@ -14,11 +15,19 @@ from .campaign import add_parser as add_check_parser
 from .scenario import ScenarioError, replay_file
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's)."""
+    try:
+        return importlib.metadata.version("raftsim")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
 def _cmd_run(options: argparse.Namespace) -> int:
     failed = 0
     for path in options.files:
         try:
-            result = replay_file(path)
+            result = replay_file(path, bare=options.rewrite)
         except (OSError, ScenarioError) as error:
             print(f"error: {error}", file=sys.stderr)
             failed += 1
@@ -32,11 +41,18 @@ def _cmd_run(options: argparse.Namespace) -> int:
         if not options.quiet:
             print(f"=== {path}")
             print(result.actual, end="")
+        if result.violations:
+            # A transcript may record a violation on purpose (tests/regressions/): say so,
+            # and fail on it only when asked to expect a clean run.
+            print(f"{path}: records {len(result.violations)} violation(s): {result.violations[0]}")
         if not result.ok:
             failed += 1
             lines = ", ".join(str(n) for n in result.mismatches)
             print(f"FAIL {path}: the output differs for the command(s) on line(s) {lines}")
             print(result.diff(), end="")
+        elif result.violations and options.expect_clean:
+            failed += 1
+            print(f"FAIL {path}: violations recorded, and --expect-clean was given")
     total = len(options.files)
     if failed:
         print(f"{failed} of {total} scenario file(s) failed", file=sys.stderr)
@@ -90,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="raftsim",
         description="A deterministic simulator of HashiCorp Nomad servers running Raft.",
     )
+    parser.add_argument("--version", action="version", version=f"raftsim {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
@@ -102,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "-q", "--quiet", action="store_true", help="print only mismatches, not transcripts"
+    )
+    run.add_argument(
+        "--expect-clean",
+        action="store_true",
+        help="fail a file whose replay records a safety violation, even if it matches",
     )
     run.set_defaults(handler=_cmd_run)
 

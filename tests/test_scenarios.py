@@ -212,3 +212,38 @@ def test_cli_run_reports_scenario_errors(
 
     assert main(["run", str(path)]) == 1
     assert f"{path}:4: unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+def test_scenarios_rewrite_starts_a_file_from_bare_commands(tmp_path: Path) -> None:
+    """`raftsim run --rewrite` fills in a file written as bare commands (no `----`), which
+    then replays; without --rewrite such a file is refused, pointing at --rewrite."""
+    path = tmp_path / "new.txt"
+    path.write_text("# a new rehearsal\ncluster servers=3 seed=1\nrun-until leader\n\ncheck\n")
+    assert main(["run", "-q", str(path)]) == 1
+    assert main(["run", "--rewrite", str(path)]) == 0
+    text = path.read_text()
+    assert text.startswith("# a new rehearsal\ncluster servers=3 seed=1\n----\n")
+    assert "run-until leader\n----\n" in text and "check\n----\nok\n" in text
+    assert main(["run", "-q", str(path)]) == 0
+
+
+def test_scenarios_run_reports_violations_and_expect_clean_fails_on_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A transcript that records a violation still matches, but `raftsim run` says so, and
+    `--expect-clean` makes it fail; a clean one passes either way."""
+    root = Path(__file__).parent.parent
+    regression = str(root / "tests" / "regressions" / "early-config.txt")
+    clean = str(root / "scenarios" / "01-first-election.txt")
+    assert main(["run", "-q", regression]) == 0
+    assert "records 1 violation(s): Change only after a commit" in capsys.readouterr().out
+    assert main(["run", "-q", "--expect-clean", regression]) == 1
+    assert main(["run", "-q", "--expect-clean", clean]) == 0
+
+
+def test_scenarios_cli_prints_its_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`raftsim --version` names the installed version."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("raftsim 0.")

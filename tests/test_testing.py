@@ -9,6 +9,7 @@ import json
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.stateful import invariant
 
 from raftsim import Cluster, Fault
 from raftsim.campaign import (
@@ -169,6 +170,48 @@ def test_machine_finds_a_deliberate_bug_and_writes_a_scenario(tmp_path, monkeypa
     result = replay(written.read_text())
     assert result.ok
     assert "Change only after a commit in the leader's term violated" in result.actual
+
+
+class StrictMachine(RaftMachine):
+    """A user's own invariant, with a plain assert: no server ever passes term 3."""
+
+    servers = (3,)
+    kinds = ("crash", "partition")
+
+    @invariant()
+    def small_terms(self) -> None:
+        for view in self.cluster.views():
+            assert view.term < 3, f"{view.name} reached term {view.term}"
+
+
+def test_machine_writes_a_transcript_for_a_plain_assert(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A failing `assert` in a subclass's invariant writes the schedule that led there,
+    with the failure in its comment (not a final `check` that says ok), and it replays."""
+    monkeypatch.chdir(tmp_path)
+    case = StrictMachine.TestCase
+    case.settings = settings(
+        max_examples=50,
+        stateful_step_count=20,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    with pytest.raises(AssertionError, match="reached term"):
+        case().runTest()
+    text = (tmp_path / ".raftsim" / "failures" / "StrictMachine.txt").read_text()
+    assert text.startswith("# Found by raftsim.testing.RaftMachine: AssertionError:")
+    assert "reached term" in text.splitlines()[0]
+    assert "\ncheck\n" not in text
+    result = replay(text)
+    assert result.ok
+    terms = [
+        int(words[3])
+        for words in map(str.split, result.actual.splitlines())
+        if len(words) == 4 and words[2] == "term"
+    ]
+    assert max(terms) >= 3  # the replay reaches the state the assert refused
 
 
 def test_plugin_seeds_cluster_from_marker_and_prints_seed_on_failure(pytester) -> None:  # type: ignore[no-untyped-def]

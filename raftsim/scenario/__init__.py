@@ -47,9 +47,10 @@ __all__ = [
 ]
 
 
-def replay(text: str, path: str = "<scenario>") -> Replay:
-    """Run every command of a scenario text; raise ScenarioError on a misused command."""
-    blocks = parse(text, path)
+def replay(text: str, path: str = "<scenario>", bare: bool = False) -> Replay:
+    """Run every command of a scenario text; raise ScenarioError on a misused command.
+    `bare` also accepts commands without `----` and outputs yet (see `parse`)."""
+    blocks = parse(text, path, bare)
     runner = Runner()
     outputs: list[list[str] | None] = []
     mismatches = []
@@ -64,9 +65,10 @@ def replay(text: str, path: str = "<scenario>") -> Replay:
         outputs.append(output)
         if output != block.expected:
             mismatches.append(block.line)
-    return Replay(path, text, render(blocks, outputs), mismatches)
+    violations = [str(v) for v in runner.violations]
+    return Replay(path, text, render(blocks, outputs), mismatches, violations)
 
 
-def replay_file(path: str) -> Replay:
+def replay_file(path: str, bare: bool = False) -> Replay:
     with open(path, encoding="utf-8") as f:
-        return replay(f.read(), path)
+        return replay(f.read(), path, bare)

@@ -111,6 +111,7 @@ class Runner:
 
     def __init__(self) -> None:
         self._cluster: Cluster | None = None
+        self.violations: list[Violation] = []  # every cluster's, in the order found
         self.requests: list[ClientRequest] = []
         self.pending: list[ClientRequest] = []  # not resolved yet, by number
         self.extra: list[tuple[int, str]] = []  # (record position, line) to interleave
@@ -214,8 +215,9 @@ class Runner:
         self._resolved.append(request)
         self._mark()
 
-    def _on_violation(self, _: Violation) -> None:
+    def _on_violation(self, violation: Violation) -> None:
         """The checker found a violation (called while an event is recorded: only note)."""
+        self.violations.append(violation)
         self._mark()
 
     def _mark(self) -> None:

@@ -38,33 +38,47 @@ class Block:
     expected: list[str] = field(default_factory=list)
 
 
-def parse(text: str, path: str = "<scenario>") -> list[Block]:
-    """Split a scenario text into blocks; raise ScenarioError on a malformed paragraph."""
+def parse(text: str, path: str = "<scenario>", bare: bool = False) -> list[Block]:
+    """Split a scenario text into blocks; raise ScenarioError on a malformed paragraph.
+
+    With `bare`, a paragraph without `----` is a list of commands, one per line, with no
+    expected output yet (a new file written by hand, before `raftsim run --rewrite`)."""
     blocks: list[Block] = []
     paragraph: list[tuple[int, str]] = []
     for number, line in enumerate([*text.splitlines(), ""], start=1):
         if line.strip():
             paragraph.append((number, line))
         elif paragraph:
-            blocks.append(_parse_paragraph(paragraph, path))
+            blocks += _parse_paragraph(paragraph, path, bare)
             paragraph = []
     return blocks
 
 
-def _parse_paragraph(paragraph: list[tuple[int, str]], path: str) -> Block:
+def _parse_paragraph(paragraph: list[tuple[int, str]], path: str, bare: bool) -> list[Block]:
     comments = []
     while paragraph and paragraph[0][1].startswith("#"):
         comments.append(paragraph.pop(0))
     if not paragraph:
-        return Block(comments[0][0], [line for _, line in comments], "")
+        return [Block(comments[0][0], [line for _, line in comments], "")]
     number, command = paragraph[0]
     if command.strip() == SEPARATOR:
         raise ScenarioError(path, number, "'----' without a command before it")
+    if bare and all(line.rstrip() != SEPARATOR for _, line in paragraph):
+        notes = [line for _, line in comments]
+        return [
+            Block(line_number, notes if i == 0 else [], line.strip())
+            for i, (line_number, line) in enumerate(paragraph)
+        ]
     if len(paragraph) < 2 or paragraph[1][1].rstrip() != SEPARATOR:
         where = paragraph[1][0] if len(paragraph) > 1 else number
-        raise ScenarioError(path, where, f"expected '----' after the command {command.strip()!r}")
+        raise ScenarioError(
+            path,
+            where,
+            f"expected '----' after the command {command.strip()!r}"
+            " (`raftsim run --rewrite` writes the outputs of commands given bare)",
+        )
     lines = [line for _, line in paragraph[2:]]
-    return Block(number, [line for _, line in comments], command.strip(), lines)
+    return [Block(number, [line for _, line in comments], command.strip(), lines)]
 
 
 def render(blocks: Sequence[Block], outputs: Sequence[list[str] | None]) -> str:
@@ -86,6 +100,7 @@ class Replay:
     text: str  # the file as it is
     actual: str  # the file with the actual outputs
     mismatches: list[int]  # lines of the commands whose output differs
+    violations: list[str] = field(default_factory=list)  # what the checkers found, if anything
 
     @property
     def ok(self) -> bool:

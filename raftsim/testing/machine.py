@@ -13,6 +13,7 @@ or a command line) and records it, with its output, for the transcript.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -72,8 +73,16 @@ class RaftMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         """Liveness: with every fault undone, a leader is elected and the configuration
-        converges (every running member holds the leader's latest, committed)."""
+        converges (every running member holds the leader's latest, committed). When the
+        run is failing already, by a plain `assert` in a rule or invariant of a subclass
+        (anything but `fail`), write its transcript instead, then let the failure go on."""
         if not hasattr(self, "runner"):
+            return
+        # Hypothesis calls teardown in a `finally`: the exception on its way up, if any.
+        failure = sys.exc_info()[1]
+        if failure is not None:
+            if not getattr(failure, "raftsim_transcript", None):
+                self.write_failure(f"{type(failure).__name__}: {failure}".rstrip(": "))
             return
         if self.cluster.violations:
             return  # already reported by the invariant
@@ -88,12 +97,20 @@ class RaftMachine(RuleBasedStateMachine):
             )
 
     def fail(self, why: str) -> None:
-        """Report a failure with the schedule as a replayable scenario file."""
+        """Report a failure of the checkers with the schedule as a replayable scenario file
+        (ending with `check`, which prints the violation), and fail the example."""
         outcome = self.runner.outcome
         if not outcome.commands or not isinstance(outcome.commands[-1], Check):
             self.runner.do(Check())  # (it only looks: the schedule stays what it was)
-        commands = outcome.commands
-        transcript = outcome.scenario(
+        path = self.write_failure(why)
+        error = AssertionError(f"{why}\nscenario: {path} ({len(outcome.commands)} commands)")
+        error.raftsim_transcript = path  # type: ignore[attr-defined]
+        raise error
+
+    def write_failure(self, why: str) -> Path:
+        """Write the schedule so far as a scenario transcript, `why` in its opening comment,
+        to `.raftsim/failures/<class>.txt`, and note it in hypothesis' report."""
+        transcript = self.runner.outcome.scenario(
             f"Found by raftsim.testing.RaftMachine: {why}\nReplay: raftsim run FILE"
         )
         # One file per machine class, rewritten by every failing run: hypothesis replays
@@ -102,4 +119,4 @@ class RaftMachine(RuleBasedStateMachine):
         path = FAILURES / f"{type(self).__name__}.txt"
         path.write_text(transcript, encoding="utf-8")
         note(transcript)
-        raise AssertionError(f"{why}\nscenario: {path} ({len(commands)} commands)")
+        return path
