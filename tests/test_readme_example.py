@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, settings
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def example_source() -> str:
+def example_source(marker: str = "<!-- user-example -->") -> str:
     text = README.read_text()
-    start = text.index("<!-- user-example -->")
+    start = text.index(marker)
     return text[start:].split("```python\n", 1)[1].split("```", 1)[0]
 
 
@@ -36,3 +36,13 @@ def test_readme_example_runs_under_pytest() -> None:
         suppress_health_check=list(HealthCheck),
     )
     case().runTest()  # type: ignore[operator]
+
+
+def test_readme_schedules_example_runs_as_written() -> None:
+    """The schedules example draws schedules, runs them through ScheduleRunner, and passes
+    on the correct core, exactly as written (25 short schedules: under a second)."""
+    namespace: dict[str, object] = {}
+    source = example_source("<!-- user-example: schedules -->")
+    exec(compile(source, "README schedules example", "exec"), namespace)
+    test = namespace["test_no_schedule_breaks_safety"]
+    test()  # type: ignore[operator]
