@@ -29,6 +29,7 @@ class Served:
     listeners: Listeners
 
     async def close(self) -> None:
+        await self.listeners.close()  # no listener may reopen behind the cleanup's back
         await self.runner.cleanup()
 
 
