@@ -58,6 +58,9 @@ class NomadCluster:
         self.servers: dict[str, NomadServer] = {}
         self.left: set[str] = set()  # servers that left gracefully and exited
         self.leaving: set[str] = set()
+        # A leave's caller is told when the server exits, gracefully or not: a crash
+        # mid-leave stops the leave's process, which would otherwise never answer.
+        self._exited: dict[str, Callable[[], None]] = {}
         self.lines: deque[tuple[int, str, str]] = deque(maxlen=2000)
         self._infos: dict[str, MemberInfo] = {}
         cluster.listeners.append(self._on_event)
@@ -119,6 +122,9 @@ class NomadCluster:
             if crashed is not None:
                 crashed.stop()
             self.leaving.discard(name)
+            exited = self._exited.pop(name, None)
+            if exited is not None:
+                exited()
         elif isinstance(event, ServerRestarted | ServerStarted):
             self.left.discard(name)
             # Serf's snapshot (or the server's retry_join list) names the other servers.
@@ -211,16 +217,19 @@ class NomadCluster:
             reply(None, error)
 
     def leave(self, name: str, done: Callable[[], None]) -> None:
-        """A graceful leave of server `name`, which then exits (`done` fires after)."""
+        """A graceful leave of server `name`, which then exits (`done` fires after, or when
+        the server crashes before its leave completes: it exited all the same)."""
         server = self._running(name)
         if server.sim.status != UP:
             raise RaftsimError(f"{name} is not running")
         if name in self.leaving:
             raise RaftsimError(f"{name} is already leaving")
         self.leaving.add(name)
+        self._exited[name] = done
 
         def exit_process() -> None:
             self.leaving.discard(name)
+            self._exited.pop(name, None)
             if self.cluster.servers[name].status != DOWN:
                 self.cluster.crash(name)
             self.left.add(name)

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import socket
 import weakref
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -87,7 +87,15 @@ def plan(
 
 
 class Listeners:
-    """One TCP site per running server, closed when it crashes, reopened on restart."""
+    """One TCP site per server, listening while the server is up or paused and closed while
+    it is down (connections refused, open ones dropped).
+
+    Lifecycle events do not replay as open/close actions: each one marks its server stale
+    and wakes that server's one worker, which compares the listener with the server's
+    current status and converges, under a per-server lock. Opens and closes of one server
+    thus never interleave (a reopen could otherwise bind a port a close has not released,
+    or finish after a later crash and leave a dead server listening), and a burst of
+    events costs one convergence, not one action each."""
 
     def __init__(self, sim: Simulation, where: Plan) -> None:
         self.sim = sim
@@ -97,30 +105,58 @@ class Listeners:
         self.sites: dict[str, web.TCPSite] = {}
         self.by_socket: dict[tuple[str, int], str] = {}
         self.control: web.TCPSite | None = None
-        self.connections: dict[str, weakref.WeakSet[asyncio.BaseTransport]] = {}
         self.spared: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
-        self._pending: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._stale: set[str] = set()
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
         sim.cluster.listeners.append(self._on_lifecycle)
 
     async def start(self, runner: web.AppRunner) -> None:
+        """Open the listener of every running server (OSError if one cannot be bound),
+        then the control listener."""
         self.runner = runner
-        for name, server in self.sim.cluster.servers.items():
-            if server.status != DOWN:
-                await self._open(name)
+        for name in self.sim.cluster.servers:
+            await self._converge(name)
         if self.plan.control is not None:
             host, port = self.plan.control
             self.control = web.TCPSite(runner, host, port, reuse_address=True)
             await self.control.start()
             self.sim.control_url = f"http://{host}:{self.control.port}"
 
-    async def _open(self, name: str) -> None:
+    async def close(self) -> None:
+        """Stop following the servers, once the work under way is done: the runner's
+        cleanup then stops every site, and no worker opens one behind its back."""
+        self._closing = True
+        await self.settle()
+
+    def _listens(self, name: str) -> bool:
+        """Should server `name` have a listener now? Only servers given an address do."""
+        server = self.sim.cluster.servers.get(name)
+        placed = name in self.plan.servers or name in self.bound
+        return placed and server is not None and server.status != DOWN
+
+    async def _converge(self, name: str) -> None:
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            if self.runner is None or self._closing:
+                return
+            # Read the status here, after any earlier open or close has finished.
+            if self._listens(name):
+                await self._open(name, self.runner)
+            else:
+                await self._close(name)
+
+    async def _open(self, name: str, runner: web.AppRunner) -> None:
         if name in self.sites:
             return
-        if self.runner is None:
-            return
         host, port = self.bound.get(name) or self.plan.servers[name]
-        site = web.TCPSite(self.runner, host, port, reuse_address=True)
-        await site.start()
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await site.stop()  # start registered it with the runner before binding
+            raise
         self.sites[name] = site
         self.bound[name] = (host, site.port)
         self.by_socket[(host, site.port)] = name
@@ -129,39 +165,61 @@ class Listeners:
     async def _close(self, name: str) -> None:
         site = self.sites.pop(name, None)
         if site is not None:
+            # Awaited before the lock is released: the listening socket is closed (port
+            # free for the next open, new connections refused) before anything else
+            # happens to this server's listener.
             await site.stop()
         self._drop_connections(name)
 
     def _drop_connections(self, name: str) -> None:
-        for transport in list(self.connections.get(name, ())):
-            if transport not in self.spared and isinstance(transport, asyncio.Transport):
+        """Abort every connection to server `name`'s listener, idle ones included (a dead
+        process's sockets close at once), except a control request's that is answering."""
+        server = self.runner.server if self.runner is not None else None
+        address = self.bound.get(name)
+        if server is None or address is None:
+            return
+        for handler in server.connections:
+            transport = handler.transport
+            if transport is None or transport in self.spared:
+                continue
+            sockname = transport.get_extra_info("sockname")
+            if sockname and tuple(sockname[:2]) == address:
                 transport.abort()
-
-    async def _reopen(self, name: str) -> None:
-        try:
-            await self._open(name)
-        except OSError as error:  # someone took the port meanwhile: the server runs unheard
-            log.warning("cannot reopen the HTTP listener of %s: %s", name, error)
 
     def _on_lifecycle(self, event: Event) -> None:
         name = event.server
         if isinstance(event, ServerCrashed):
-            self._drop_connections(name)  # a dead process's sockets close at once
-            self._schedule(self._close(name))
-        elif isinstance(event, ServerRestarted | ServerStarted) and (
-            name in self.plan.servers or name in self.bound
-        ):
-            self._schedule(self._reopen(name))
+            self._drop_connections(name)  # now: in-flight requests close without answer
+            self._wake(name)
+        elif isinstance(event, ServerRestarted | ServerStarted):
+            self._wake(name)
 
-    def _schedule(self, work: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    def _wake(self, name: str) -> None:
+        self._stale.add(name)
+        worker = self._workers.get(name)
+        if worker is None or worker.done():
+            loop = asyncio.get_running_loop()
+            self._workers[name] = loop.create_task(self._follow(name))
+
+    async def _follow(self, name: str) -> None:
+        """Server `name`'s worker: converge until no event came in meanwhile."""
+        while name in self._stale:
+            self._stale.discard(name)
+            try:
+                await self._converge(name)
+            except OSError as error:  # someone took the port meanwhile: the server runs unheard
+                log.warning("cannot reopen the HTTP listener of %s: %s", name, error)
+            except Exception:  # a dead worker would leave this listener stale for good
+                log.exception("the HTTP listener of %s failed to follow its server", name)
 
     async def settle(self) -> None:
-        """Wait until the listeners follow the servers' latest lifecycle changes."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Wait until every listener follows its server's status as of this call (a later
+        event may already be moving it on)."""
+        working = [worker for worker in self._workers.values() if not worker.done()]
+        if working:
+            # asyncio.wait, not gather: a cancelled caller must not cancel a worker
+            # halfway, between a server's status and its listener.
+            await asyncio.wait(working)
 
     def identity(self, request: web.Request) -> str | None:
         """The server whose listener this request reached; None for any other socket."""
@@ -169,10 +227,7 @@ class Listeners:
         if transport is None:
             return None
         sockname = transport.get_extra_info("sockname")
-        name = self.by_socket.get(tuple(sockname[:2])) if sockname else None
-        if name is not None:
-            self.connections.setdefault(name, weakref.WeakSet()).add(transport)
-        return name
+        return self.by_socket.get(tuple(sockname[:2])) if sockname else None
 
 
 LISTENERS = web.AppKey("listeners", Listeners)

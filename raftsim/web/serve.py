@@ -33,6 +33,7 @@ class Served:
     generated_token: str = ""  # made up by `secured`, so the banner shows it
 
     async def close(self) -> None:
+        await self.listeners.close()  # no listener may reopen behind the cleanup's back
         await self.runner.cleanup()
 
 
