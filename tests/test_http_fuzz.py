@@ -112,6 +112,8 @@ def test_http_fuzz_leaves_the_cluster_intact(served: Served) -> None:
     for server in state["servers"]:
         if server["status"] == "down":
             post(f"servers/{server['name']}/restart")
+        elif server["status"] == "paused":
+            post(f"servers/{server['name']}/resume")
     for _ in range(60):  # at most 600 virtual seconds to converge
         state = post("clock/advance", {"by": "10s"})
         assert state["violations"] == []

@@ -73,6 +73,33 @@ async def test_web_control_crash_and_restart(control: Client, sim: Simulation) -
     assert status == 200 and sim.cluster.servers["carol"].status == "up"
 
 
+async def test_web_control_pause_and_resume(control: Client, sim: Simulation) -> None:
+    """POST .../pause freezes a server (a second pause is refused, the state says paused);
+    .../resume thaws it; each answers with the new state."""
+    status, state = await post(control, "/v1/sim/servers/bob/pause")
+    assert status == 200
+    assert [s["status"] for s in state["servers"]] == ["up", "paused", "up"]  # type: ignore[index]
+    status, answer = await post(control, "/v1/sim/servers/bob/pause")
+    assert status == 400 and answer["error"] == "bob is not running"
+    status, state = await post(control, "/v1/sim/servers/bob/resume")
+    assert status == 200 and sim.cluster.servers["bob"].status == "up"
+
+
+async def test_web_control_cut_is_one_way_and_heal_removes_it(
+    control: Client, sim: Simulation
+) -> None:
+    """POST /v1/sim/cut blocks one direction only, on top of what is there; heal lifts it."""
+    status, state = await post(control, "/v1/sim/cut", {"from": "alice", "to": "bob"})
+    assert status == 200
+    ids = {name: s.id for name, s in sim.cluster.servers.items()}
+    assert sim.cluster.network.blocked == {(ids["alice"], ids["bob"])}
+    assert state["network"]["blocked"] == ["alice->bob"]  # type: ignore[index]
+    status, _ = await post(control, "/v1/sim/cut", {"from": "carol", "to": "alice"})
+    assert len(sim.cluster.network.blocked) == 2
+    await post(control, "/v1/sim/heal")
+    assert sim.cluster.network.blocked == set()
+
+
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
@@ -99,6 +126,14 @@ async def test_web_control_crash_and_restart(control: Client, sim: Simulation) -
         ("/v1/sim/clock", {"speed": 1e-300}, "speed must be from 0.001"),
         ("/v1/sim/servers/carol/crash", {"force": True}, "unknown field(s): force"),
         ("/v1/sim/heal", [], "the body must be a JSON object"),
+        ("/v1/sim/servers/zed/pause", None, "unknown server 'zed'"),
+        ("/v1/sim/servers/alice/resume", None, "alice is not paused"),
+        ("/v1/sim/servers/alice/pause", {"for": "1s"}, "unknown field(s): for"),
+        ("/v1/sim/cut", None, '"from" and "to" must be server names'),
+        ("/v1/sim/cut", {"from": "alice"}, '"from" and "to" must be server names'),
+        ("/v1/sim/cut", {"from": "alice", "to": "zed"}, "unknown server 'zed'"),
+        ("/v1/sim/cut", {"from": "alice", "to": "alice"}, "got alice twice"),
+        ("/v1/sim/cut", {"from": "alice", "to": 2}, '"from" and "to" must be server names'),
     ],
 )
 async def test_web_control_bad_input_is_400_and_changes_nothing(

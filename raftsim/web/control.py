@@ -14,6 +14,9 @@ add-server, reset and the event stream slot in later.
     POST /v1/sim/servers/{name}/crash       kill the process (its HTTP listener stops too)
     POST /v1/sim/servers/{name}/restart     start it again from its durable state
     POST /v1/sim/servers/{name}/leave       graceful leave (Nomad Server.Leave), then exit
+    POST /v1/sim/servers/{name}/pause       freeze the process (its listener stays open)
+    POST /v1/sim/servers/{name}/resume      thaw it: what it held runs now
+    POST /v1/sim/cut                        {"from": "alice", "to": "bob"}: a one-way cut
     POST /v1/sim/partition                  {"groups": [["alice"], ["bob", "carol"]]}
     POST /v1/sim/heal                       remove every partition and cut
     GET  /v1/sim/clock                      {"mode", "speed", "now_us"}
@@ -185,6 +188,16 @@ class Control:
         await body(request, set())
         return await self._act(lambda: self.sim.cluster.restart(name))
 
+    async def pause(self, request: web.Request, match: dict[str, str]) -> web.Response:
+        name = known_server(self.sim, match["name"])
+        await body(request, set())
+        return await self._act(lambda: self.sim.cluster.pause(name))
+
+    async def resume(self, request: web.Request, match: dict[str, str]) -> web.Response:
+        name = known_server(self.sim, match["name"])
+        await body(request, set())
+        return await self._act(lambda: self.sim.cluster.resume(name))
+
     async def leave(self, request: web.Request, match: dict[str, str]) -> web.Response:
         name = known_server(self.sim, match["name"])
         await body(request, set())
@@ -222,6 +235,17 @@ class Control:
             cluster.partition(*groups)
 
         return await self._act(apply)
+
+    async def cut(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        """A one-way cut, added to any partition or cut already there (scenario `cut`)."""
+        data = await body(request, {"from", "to"})
+        ends = [data.get("from"), data.get("to")]
+        if not all(isinstance(end, str) for end in ends):
+            raise BadInput('"from" and "to" must be server names: {"from": "alice", "to": "bob"}')
+        src, dst = (known_server(self.sim, str(end)) for end in ends)
+        if src == dst:
+            raise BadInput(f"a cut joins two servers, got {src} twice")
+        return await self._act(lambda: self.sim.cluster.cut(src, dst))
 
     async def heal(self, request: web.Request, _: dict[str, str]) -> web.Response:
         await body(request, set())
