@@ -65,6 +65,12 @@ def tame(case: Any) -> None:
             body["mode"] = "demand"
         if isinstance(body.get("speed"), int | float) and not isinstance(body["speed"], bool):
             body["speed"] = min(max(float(body["speed"]), 1.0), 1e6)
+    if case.operation.path == "/v1/sim/network":
+        if isinstance(body.get("latency"), str):
+            body["latency"] = "1ms-5ms"  # (a valid huge latency would only slow the run)
+        for key in ("loss", "duplicate"):
+            if isinstance(body.get(key), float) and 0 <= body[key] <= 1:
+                body[key] = min(body[key], 0.3)
     if case.operation.path == "/v1/sim/clock/advance":
         if isinstance(body.get("events"), int) and not isinstance(body["events"], bool):
             body["events"] = min(body["events"], 1000)
@@ -114,6 +120,13 @@ def test_http_fuzz_leaves_the_cluster_intact(served: Served) -> None:
             post(f"servers/{server['name']}/restart")
         elif server["status"] == "paused":
             post(f"servers/{server['name']}/resume")
+    calm = {"latency": "200us-600us", "loss": 0, "duplicate": 0, "reorder": False}
+    post("network", calm)
+    names = [server["name"] for server in state["servers"]]
+    for src in names:
+        for dst in names:
+            if src != dst:
+                post("network", {**calm, "from": src, "to": dst})
     for _ in range(60):  # at most 600 virtual seconds to converge
         state = post("clock/advance", {"by": "10s"})
         assert state["violations"] == []

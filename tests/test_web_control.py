@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from raftsim.sim.render import event_from_json
 from raftsim.web import Options, Simulation, make_app, start
 from raftsim.web.control import MAX_BODY
 from raftsim.web.serve import Served
@@ -85,6 +86,45 @@ async def test_web_control_pause_and_resume(control: Client, sim: Simulation) ->
     assert status == 200 and sim.cluster.servers["bob"].status == "up"
 
 
+async def test_web_control_network_sets_every_link_or_one(control: Client, sim: Simulation) -> None:
+    """POST /v1/sim/network changes the default conditions, or one direction of one link,
+    keeping the fields it was not given."""
+    status, _ = await post(control, "/v1/sim/network", {"latency": "1ms-5ms", "loss": 0.01})
+    assert status == 200
+    network = sim.cluster.network
+    assert (network.default.latency_min, network.default.latency_max) == (1000, 5000)
+    assert network.default.loss == 0.01 and not network.default.reorder
+    body = {"from": "alice", "to": "bob", "reorder": True, "duplicate": 0.2}
+    status, _ = await post(control, "/v1/sim/network", body)
+    ids = {name: s.id for name, s in sim.cluster.servers.items()}
+    link = network.conditions(ids["alice"], ids["bob"])
+    assert status == 200 and link.reorder and link.duplicate == 0.2 and link.loss == 0.01
+    assert network.conditions(ids["bob"], ids["alice"]) == network.default
+    assert sim.cluster.trace_lines()[-1].endswith("network   alice->bob duplicate=0.2 reorder=True")
+
+
+async def test_web_control_trace_gives_events_since_a_time(
+    control: Client, sim: Simulation
+) -> None:
+    """GET /v1/sim/trace?since=T: the recorded events from T on, as JSON lines that read
+    back; a bad T is a 400."""
+    await sim.driver.advance(10_000_000)
+    async with control.get("/v1/sim/trace") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/x-ndjson"
+        every = [json.loads(line) for line in (await response.text()).splitlines()]
+    assert len(every) == len(sim.cluster.records) and every[0]["t"] == 0
+    since = every[len(every) // 2]["t"]
+    async with control.get(f"/v1/sim/trace?since={since}") as response:
+        later = [json.loads(line) for line in (await response.text()).splitlines()]
+    assert later and all(event["t"] >= since for event in later)
+    assert later == [event for event in every if event["t"] >= since]
+    assert event_from_json(later[0]).kind == later[0]["event"]
+    async with control.get("/v1/sim/trace?since=-1") as response:
+        assert response.status == 400
+        assert "whole microseconds" in (await response.json())["error"]
+
+
 async def test_web_control_cut_is_one_way_and_heal_removes_it(
     control: Client, sim: Simulation
 ) -> None:
@@ -134,6 +174,16 @@ async def test_web_control_cut_is_one_way_and_heal_removes_it(
         ("/v1/sim/cut", {"from": "alice", "to": "zed"}, "unknown server 'zed'"),
         ("/v1/sim/cut", {"from": "alice", "to": "alice"}, "got alice twice"),
         ("/v1/sim/cut", {"from": "alice", "to": 2}, '"from" and "to" must be server names'),
+        ("/v1/sim/network", None, 'give at least one of "latency"'),
+        ("/v1/sim/network", {"loss": 1.5}, "loss must be a probability"),
+        ("/v1/sim/network", {"loss": "a lot"}, '"loss" is a probability'),
+        ("/v1/sim/network", {"duplicate": True}, '"duplicate" is a probability'),
+        ("/v1/sim/network", {"latency": "5ms-1ms"}, "latency needs 0 <= min <= max"),
+        ("/v1/sim/network", {"latency": "fast"}, '"latency": not a duration'),
+        ("/v1/sim/network", {"reorder": "yes"}, '"reorder" is true or false'),
+        ("/v1/sim/network", {"loss": 0.1, "from": "alice"}, '"from" and "to" go together'),
+        ("/v1/sim/network", {"loss": 0.1, "from": "alice", "to": "zed"}, "unknown server"),
+        ("/v1/sim/network", {"loss": 0.1, "from": "bob", "to": "bob"}, "got bob twice"),
     ],
 )
 async def test_web_control_bad_input_is_400_and_changes_nothing(

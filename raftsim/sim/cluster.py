@@ -19,7 +19,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..core.configuration import ChangeCommand
 from ..core.errors import RaftsimError, ShutdownError
@@ -444,16 +444,27 @@ class Cluster:
         loss: float | None = None,
         duplicate: float | None = None,
         reorder: bool | None = None,
+        link: tuple[str, str] | None = None,
     ) -> None:
-        """Change the conditions of every link (unchanged fields keep their values)."""
+        """Change the conditions of every link, or of the directed `link` (src, dst) only
+        (unchanged fields keep their values); ValueError, changing nothing, on bad ones."""
         changes: dict[str, int | float | bool] = {}
         if latency is not None:
             changes["latency_min"], changes["latency_max"] = (duration(v) for v in latency)
         for key, value in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
             if value is not None:
                 changes[key] = value
-        self.network.update_default(**changes)
-        self.watchers.record(NetworkChanged(self.sched.now, "-", tuple(sorted(changes.items()))))
+        where = ""
+        if link is None:
+            self.network.update_default(**changes)
+        else:
+            src, dst = (self.server(name).id for name in link)
+            base = self.network.conditions(src, dst)
+            conditions = replace(base, **changes)  # type: ignore[arg-type] # (validates)
+            self.network.set_conditions(conditions, src, dst)
+            where = f"{link[0]}->{link[1]}"
+        changed = NetworkChanged(self.sched.now, "-", tuple(sorted(changes.items())), where)
+        self.watchers.record(changed)
 
     # ------------------------------------------------------------ clients
 

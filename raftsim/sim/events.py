@@ -129,9 +129,11 @@ class Healed(Event):
 
 @dataclass(frozen=True, slots=True)
 class NetworkChanged(Event):
-    """The default link conditions changed: (field, value) pairs, sorted by field."""
+    """Link conditions changed: (field, value) pairs, sorted by field; of every link, or
+    of the one directed `link` ("alice->bob") only."""
 
     changes: tuple[tuple[str, int | float | bool], ...]
+    link: str = ""
     kind: ClassVar[str] = "network"
 
 

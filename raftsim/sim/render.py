@@ -234,7 +234,8 @@ def _cut(event: LinkCut, name: Name) -> str:
 
 @details_of(NetworkChanged)
 def _network(event: NetworkChanged, name: Name) -> str:
-    return " ".join(f"{key}={value}" for key, value in event.changes)
+    changes = " ".join(f"{key}={value}" for key, value in event.changes)
+    return f"{event.link} {changes}" if event.link else changes
 
 
 @details_of(TraceDropped)

@@ -17,6 +17,8 @@ add-server, reset and the event stream slot in later.
     POST /v1/sim/servers/{name}/pause       freeze the process (its listener stays open)
     POST /v1/sim/servers/{name}/resume      thaw it: what it held runs now
     POST /v1/sim/cut                        {"from": "alice", "to": "bob"}: a one-way cut
+    POST /v1/sim/network                    {"latency": "1ms-5ms", "loss": 0.01, ...}
+    GET  /v1/sim/trace?since=T              the recorded events from T (µs) on, JSON lines
     POST /v1/sim/partition                  {"groups": [["alice"], ["bob", "carol"]]}
     POST /v1/sim/heal                       remove every partition and cut
     GET  /v1/sim/clock                      {"mode", "speed", "now_us"}
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -37,6 +40,7 @@ from aiohttp import web
 
 from ..core.errors import RaftsimError
 from ..sim.cluster import UP
+from ..sim.render import event_json
 from ..sim.timeparse import duration
 from .simulation import Simulation
 
@@ -246,6 +250,69 @@ class Control:
         if src == dst:
             raise BadInput(f"a cut joins two servers, got {src} twice")
         return await self._act(lambda: self.sim.cluster.cut(src, dst))
+
+    async def network(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        """Link conditions, as the scenario command `network` sets them: of every link, or
+        with "from" and "to" of that one direction only; unchanged fields keep theirs."""
+        data = await body(request, {"latency", "loss", "duplicate", "reorder", "from", "to"})
+        latency = None
+        if "latency" in data:
+            text = data["latency"]
+            if not isinstance(text, str) or not text:
+                raise BadInput(f'"latency" is a range such as "1ms-5ms" or one value, got {text!r}')
+            low, _dash, high = text.partition("-")
+            try:
+                latency = (duration(low), duration(high or low))
+            except ValueError as error:
+                raise BadInput(f'"latency": {error}') from None
+        rates: dict[str, float | None] = {}
+        for key in ("loss", "duplicate"):
+            value = data.get(key)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is not None and not number:
+                raise BadInput(f'"{key}" is a probability from 0 to 1, got {value!r}')
+            rates[key] = None if value is None else float(value)
+        reorder = data.get("reorder")
+        if reorder is not None and not isinstance(reorder, bool):
+            raise BadInput(f'"reorder" is true or false, got {reorder!r}')
+        link = None
+        if "from" in data or "to" in data:
+            ends = [data.get("from"), data.get("to")]
+            if not all(isinstance(end, str) for end in ends):
+                raise BadInput('"from" and "to" go together, both server names')
+            src, dst = (known_server(self.sim, str(end)) for end in ends)
+            if src == dst:
+                raise BadInput(f"a link joins two servers, got {src} twice")
+            link = (src, dst)
+        if latency is None and reorder is None and all(v is None for v in rates.values()):
+            raise BadInput('give at least one of "latency", "loss", "duplicate", "reorder"')
+        cluster = self.sim.cluster
+
+        def apply() -> None:
+            try:
+                cluster.set_network(latency, rates["loss"], rates["duplicate"], reorder, link)
+            except ValueError as error:  # LinkConditions refuses before anything changes
+                raise BadInput(str(error)) from None
+
+        return await self._act(apply)
+
+    async def trace(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        """The recorded events from virtual time `since` (µs, default 0) on, as JSON lines
+        (the JSON form documented in docs/events.md)."""
+        since_text = request.query.get("since", "0")
+        if not since_text.isascii() or not since_text.isdigit():
+            raise BadInput(f'"since" is a virtual time in whole microseconds, got {since_text!r}')
+        self.sim.driver.sync()
+        cluster = self.sim.cluster
+        records = cluster.records
+        # (A bounded trace's `dropped` record carries the time of the first event it kept:
+        # it comes first exactly when `since` reaches back to what was dropped.)
+        start = bisect_left(records, int(since_text), key=lambda event: event.time)
+        text = "".join(
+            json.dumps(event_json(event, cluster.names), sort_keys=True) + "\n"
+            for event in records[start:]
+        )
+        return web.Response(body=text.encode(), headers={"Content-Type": "application/x-ndjson"})
 
     async def heal(self, request: web.Request, _: dict[str, str]) -> web.Response:
         await body(request, set())

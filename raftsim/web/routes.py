@@ -98,6 +98,8 @@ TABLE: tuple[Route, ...] = (
     ControlRoute("POST", "/v1/sim/servers/{name}/pause", Control.pause),
     ControlRoute("POST", "/v1/sim/servers/{name}/resume", Control.resume),
     ControlRoute("POST", "/v1/sim/cut", Control.cut),
+    ControlRoute("POST", "/v1/sim/network", Control.network),
+    ControlRoute("GET", "/v1/sim/trace", Control.trace),
     ControlRoute("POST", "/v1/sim/partition", Control.partition),
     ControlRoute("POST", "/v1/sim/heal", Control.heal),
     ControlRoute("GET", "/v1/sim/clock", Control.clock),
