@@ -281,7 +281,8 @@ async def _spare(request: web.Request, handler: Handler) -> web.StreamResponse:
         if listeners is not None and transport is not None:
             listeners.spared.discard(transport)
     if name is not None and request.app[SIMULATION].cluster.servers[name].status == DOWN:
-        response.headers["Connection"] = "close"
+        if not response.prepared:  # (an event stream has sent its headers long ago)
+            response.headers["Connection"] = "close"
         response.force_close()
     return response
 

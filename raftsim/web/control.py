@@ -19,6 +19,7 @@ add-server, reset and the event stream slot in later.
     POST /v1/sim/cut                        {"from": "alice", "to": "bob"}: a one-way cut
     POST /v1/sim/network                    {"latency": "1ms-5ms", "loss": 0.01, ...}
     GET  /v1/sim/trace?since=T              the recorded events from T (µs) on, JSON lines
+    GET  /v1/sim/events                     the events live: Server-Sent Events (feed.py)
     POST /v1/sim/partition                  {"groups": [["alice"], ["bob", "carol"]]}
     POST /v1/sim/heal                       remove every partition and cut
     GET  /v1/sim/clock                      {"mode", "speed", "now_us"}
@@ -295,6 +296,10 @@ class Control:
                 raise BadInput(str(error)) from None
 
         return await self._act(apply)
+
+    async def events(self, request: web.Request, _: dict[str, str]) -> web.StreamResponse:
+        """The events live, as Server-Sent Events (feed.py), resumable with Last-Event-ID."""
+        return await self.sim.feed.stream(request)
 
     async def trace(self, request: web.Request, _: dict[str, str]) -> web.Response:
         """The recorded events from virtual time `since` (µs, default 0) on, as JSON lines

@@ -43,7 +43,7 @@ CONTROL_REQUEST = web.RequestKey("control_request", bool)
 
 NomadHandler = Callable[[Context], Awaitable[web.Response]]
 Refusal = Callable[[Context], web.Response]
-ControlHandler = Callable[[Control, web.Request, dict[str, str]], Awaitable[web.Response]]
+ControlHandler = Callable[[Control, web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ TABLE: tuple[Route, ...] = (
     ControlRoute("POST", "/v1/sim/cut", Control.cut),
     ControlRoute("POST", "/v1/sim/network", Control.network),
     ControlRoute("GET", "/v1/sim/trace", Control.trace),
+    ControlRoute("GET", "/v1/sim/events", Control.events),
     ControlRoute("POST", "/v1/sim/partition", Control.partition),
     ControlRoute("POST", "/v1/sim/heal", Control.heal),
     ControlRoute("GET", "/v1/sim/clock", Control.clock),
@@ -175,7 +176,7 @@ class Router:
             return found.refuse(ctx)
         return await found.handler(ctx)
 
-    async def serve_control(self, request: web.Request, control: Control) -> web.Response:
+    async def serve_control(self, request: web.Request, control: Control) -> web.StreamResponse:
         """Serve one /v1/sim/ request; an unknown path or method is raised, like bad input."""
         allowed = []
         for method, pattern, handler in self.control:

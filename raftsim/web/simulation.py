@@ -17,6 +17,7 @@ from ..nomad.endpoints import JSON
 from ..sim.cluster import Cluster
 from ..sim.render import fmt_time
 from .driver import PACED, Driver
+from .feed import EventFeed
 
 Outcome = tuple[JSON, RaftsimError | None]
 Start = Callable[[Callable[[JSON, RaftsimError | None], None]], None]
@@ -66,6 +67,7 @@ class Simulation:
             trace_limit=o.trace_limit,
         )
         self.nomad = NomadCluster(self.cluster, version)
+        self.feed = EventFeed(self.cluster)
         self.driver = Driver(self.cluster.sched, o.mode, o.speed)
         self.http: dict[str, str] = {}  # server name -> "http://host:port" once listening
         self.control_url = ""

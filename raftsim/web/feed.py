@@ -1,0 +1,112 @@
+"""The live event feed (ring 2): `GET /v1/sim/events`, the cluster's events as Server-Sent
+Events, for the page and for anyone who wants to watch a served cluster.
+
+The feed listens to the cluster (`Cluster.listeners`: every state-level event, and the
+message-level ones under trace="all") and numbers the events it sees; each SSE message is
+`id: N` and `data: <the event's JSON form>` (docs/events.md). It keeps the newest events in
+a ring, so a client that reconnects with `Last-Event-ID: N` gets what it missed; when that
+reaches back past the ring, a `dropped` event first says how many are gone. Memory is
+bounded per client too: a client that falls `CLIENT_BACKLOG` events behind is dropped (its
+stream ends; it may reconnect and resume), never buffered without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+
+from aiohttp import web
+
+from ..core.events import Event
+from ..sim.cluster import Cluster
+from ..sim.events import TraceDropped
+from ..sim.render import event_json
+
+RING = 10_000  # events kept for resuming
+CLIENT_BACKLOG = 2_000  # events a client may be behind before it is dropped
+KEEP_ALIVE = 15.0  # s of silence before a comment line keeps proxies from closing the stream
+
+
+class _Client:
+    __slots__ = ("dropped", "queue")
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[int, Event]] = asyncio.Queue(CLIENT_BACKLOG)
+        self.dropped = False
+
+
+class EventFeed:
+    """Numbers the cluster's events, keeps the newest, and fans them out to SSE clients."""
+
+    def __init__(self, cluster: Cluster, ring: int = RING) -> None:
+        self.cluster = cluster
+        self.next_id = 1
+        self.ring: deque[tuple[int, Event]] = deque(maxlen=ring)
+        self.clients: set[_Client] = set()
+        cluster.listeners.append(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        # Called inside the simulation's step: only queue, never await or write here.
+        item = (self.next_id, event)
+        self.next_id += 1
+        self.ring.append(item)
+        for client in list(self.clients):
+            try:
+                client.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                client.dropped = True  # too slow: its stream ends, memory stays bounded
+                self.clients.discard(client)
+
+    def _missed(self, last_id: int) -> list[tuple[int, Event]]:
+        """What a client that saw `last_id` missed: from the ring, behind a `dropped`
+        event when part of it is gone."""
+        items = [item for item in self.ring if item[0] > last_id]
+        oldest = self.ring[0][0] if self.ring else self.next_id
+        if last_id + 1 < oldest:
+            first_time = self.ring[0][1].time if self.ring else self.cluster.now
+            gone = TraceDropped(first_time, "-", oldest - last_id - 1)
+            items.insert(0, (oldest - 1, gone))
+        return items
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """One SSE client, from now (or from `Last-Event-ID`) until it leaves or lags."""
+        header = request.headers.get("Last-Event-ID", "")
+        last_id = int(header) if header.isascii() and header.isdigit() else None
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        client = _Client()
+        # (No await between these two: no event can slip in between backlog and queue.)
+        backlog = self._missed(last_id) if last_id is not None else []
+        self.clients.add(client)
+        names = self.cluster.names
+        try:
+            for item in backlog:
+                await response.write(_message(item, names))
+            while not client.dropped:
+                try:
+                    item = await asyncio.wait_for(client.queue.get(), KEEP_ALIVE)
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                await response.write(_message(item, names))
+            with contextlib.suppress(ConnectionResetError):
+                await response.write_eof()  # dropped for lagging: the stream ends
+        except ConnectionResetError:
+            pass  # the client left
+        finally:
+            self.clients.discard(client)
+        return response
+
+
+def _message(item: tuple[int, Event], names: dict[str, str]) -> bytes:
+    number, event = item
+    data = json.dumps(event_json(event, names), sort_keys=True)
+    return f"id: {number}\ndata: {data}\n\n".encode()
