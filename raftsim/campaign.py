@@ -3,6 +3,11 @@ over worker processes or over machines (`--shard I/N` takes a deterministic slic
 seeds; `--json` outputs merge with `--merge`), and hand back each violation as a seed plus
 the command that replays it as a scenario transcript, shrunk if asked.
 
+What fails a campaign (exit status 1): a safety violation, a crash of the simulator inside
+a schedule (rule "simulator crash"), and a schedule that does not converge after healing
+for any reason but the known P1 flapping of hashicorp/raft (docs/campaigns.md), which is
+counted apart and does not fail it.
+
 This sits above the simulation (ring 2): the schedules themselves are
 `raftsim.testing.schedules`, run in virtual time without asyncio.
 """
@@ -29,6 +34,8 @@ from .sim.timeparse import duration as parse_duration
 from .testing.schedules import Op, Outcome, ScheduleRunner, generate
 
 MAX_RATE = 100.0  # ops per simulated second; more is a typo, not a schedule
+CRASH = "simulator crash"
+UNEXPLAINED = "not converged (unexplained)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +72,11 @@ class Summary:
     simulated: int = 0  # µs
     elections: int = 0
     changes_committed: int = 0
-    not_converged: list[int] = field(default_factory=list)
+    # Schedules that did not converge after healing: the known P1 flapping
+    # (schedules.known_p1_flapping), which does not fail a campaign, and the rest, which do.
+    not_converged_known: list[int] = field(default_factory=list)
+    not_converged_unexplained: list[int] = field(default_factory=list)
+    # Safety violations and simulator crashes: {seed, rule, violation, replay}.
     violations: list[dict[str, object]] = field(default_factory=list)
 
     def add(self, outcome: Outcome, options: CampaignOptions) -> None:
@@ -73,16 +84,46 @@ class Summary:
         self.simulated += outcome.simulated
         self.elections += outcome.elections
         self.changes_committed += outcome.changes_committed
-        if not outcome.converged:
-            self.not_converged.append(outcome.seed)
+        replay = options.replay_command(outcome.seed)
+        if outcome.crash:
+            what = f"{CRASH}: {outcome.crash} (seed {outcome.seed})"
+            self.violations.append(
+                {"seed": outcome.seed, "rule": CRASH, "violation": what, "replay": replay}
+            )
+        elif outcome.known_flapping:
+            self.not_converged_known.append(outcome.seed)
+        elif not outcome.converged:
+            self.not_converged_unexplained.append(outcome.seed)
         for violation in outcome.violations[:1]:
             self.violations.append(
                 {
                     "seed": outcome.seed,
+                    "rule": violation.rule,
                     "violation": str(violation),
-                    "replay": options.replay_command(outcome.seed),
+                    "replay": replay,
                 }
             )
+
+    def replay_command(self, seed: int) -> str:
+        """The replay command of one of this campaign's seeds (its options as JSON has
+        them: lists for tuples)."""
+        o = self.options
+        kinds, inject = o["kinds"], o["inject"]
+        assert isinstance(kinds, list | tuple) and isinstance(inject, list | tuple)
+        options = CampaignOptions(
+            int(str(o["servers"])),
+            int(str(o["duration"])),
+            tuple(kinds),
+            float(str(o["rate"])),
+            tuple(inject),
+        )
+        return options.replay_command(seed)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the campaign fails: a violation, a crash or an unexplained
+        non-convergence."""
+        return bool(self.violations or self.not_converged_unexplained)
 
     def merge(self, other: Summary) -> None:
         if other.options != self.options:
@@ -91,7 +132,10 @@ class Summary:
         self.simulated += other.simulated
         self.elections += other.elections
         self.changes_committed += other.changes_committed
-        self.not_converged = sorted(self.not_converged + other.not_converged)
+        self.not_converged_known = sorted(self.not_converged_known + other.not_converged_known)
+        self.not_converged_unexplained = sorted(
+            self.not_converged_unexplained + other.not_converged_unexplained
+        )
         self.violations = sorted(
             self.violations + other.violations, key=lambda v: int(str(v["seed"]))
         )
@@ -100,8 +144,9 @@ class Summary:
         return (
             f"schedules {self.schedules}, simulated {fmt_hms(self.simulated)}, "
             f"elections {self.elections}, membership changes committed "
-            f"{self.changes_committed}, not converged {len(self.not_converged)}, "
-            f"violations {len(self.violations)}"
+            f"{self.changes_committed}, not converged (known P1 flapping) "
+            f"{len(self.not_converged_known)}, not converged (unexplained) "
+            f"{len(self.not_converged_unexplained)}, violations {len(self.violations)}"
         )
 
 
@@ -134,10 +179,29 @@ def run_one(
 ) -> Outcome:
     """One schedule: the seed's own (or the given ops) on a fresh cluster (trace "state"
     to write it out afterwards: Outcome.scenario)."""
-    runner = ScheduleRunner(seed, options.servers, core_faults(options.inject), trace)
+    faults = core_faults(options.inject)
+    try:
+        runner = ScheduleRunner(seed, options.servers, faults, trace)
+    except Exception as error:  # a crash before the first op: nothing to write out
+        outcome = Outcome(seed, options.servers, faults, trace)
+        outcome.crash_type = type(error).__name__
+        outcome.crash = f"{outcome.crash_type}: {error}"
+        return outcome
     if ops is None:
         ops = generate(seed, options.duration, options.kinds, options.rate)
     return runner.run(ops)
+
+
+def failure(outcome: Outcome) -> str | None:
+    """What a schedule broke, as shrinking keeps it: the first violation's rule, the
+    crash's exception type, or an unexplained non-convergence; None if nothing."""
+    if outcome.crash:
+        return f"{CRASH}: {outcome.crash_type}"
+    if outcome.violations:
+        return outcome.violations[0].rule
+    if not outcome.converged and not outcome.known_flapping:
+        return UNEXPLAINED
+    return None
 
 
 def _work(job: tuple[int, CampaignOptions]) -> Outcome:
@@ -169,21 +233,25 @@ def campaign(
         if report is not None:
             report(outcome)
     summary.violations.sort(key=lambda v: int(str(v["seed"])))
-    summary.not_converged.sort()
+    summary.not_converged_known.sort()
+    summary.not_converged_unexplained.sort()
     return summary
 
 
 def shrink(seed: int, options: CampaignOptions) -> tuple[list[Op], Outcome]:
-    """Drop ops while the same rule is still broken (greedy, chunks halving: ddmin)."""
+    """Drop ops while the same failure still happens (greedy, chunks halving: ddmin): the
+    same rule broken, the same exception type raised, or an unexplained non-convergence."""
     ops = generate(seed, options.duration, options.kinds, options.rate)
     outcome = run_one(seed, options, ops)
-    if not outcome.violations:
+    what = failure(outcome)
+    if what is None:
         return ops, outcome
-    rule = outcome.violations[0].rule
 
     def still_fails(candidate: list[Op]) -> Outcome | None:
         result = run_one(seed, options, candidate)
-        return result if any(v.rule == rule for v in result.violations) else None
+        if what.startswith(CRASH) or what == UNEXPLAINED:
+            return result if failure(result) == what else None
+        return result if any(v.rule == what for v in result.violations) else None
 
     chunk = max(1, len(ops) // 2)
     while chunk >= 1 and ops:
@@ -197,7 +265,7 @@ def shrink(seed: int, options: CampaignOptions) -> tuple[list[Op], Outcome]:
                 i += chunk
         chunk //= 2
     # Then make each remaining op as mild as it goes (value 0: the smallest burst, loss,
-    # latency) where the same rule still breaks.
+    # latency, duplication; no reordering) where the same failure still happens.
     for i, op in enumerate(ops):
         if op.value:
             candidate = [*ops[:i], Op(op.at, op.kind, op.pick, 0.0), *ops[i + 1 :]]
@@ -246,9 +314,16 @@ def print_summary(summary: Summary, out: TextIO | None = None) -> None:
     for v in summary.violations:
         print(f"seed {v['seed']}: {v['violation']}", file=stream)
         print(f"  replay: {v['replay']}", file=stream)
-    if summary.not_converged:
-        seeds = ", ".join(str(s) for s in summary.not_converged[:20])
-        print(f"no leader or no convergence after healing: seeds {seeds}", file=stream)
+    for seed in summary.not_converged_unexplained[:20]:
+        print(f"seed {seed}: {UNEXPLAINED} after healing", file=stream)
+        print(f"  replay: {summary.replay_command(seed)}", file=stream)
+    if summary.not_converged_known:
+        seeds = ", ".join(str(s) for s in summary.not_converged_known[:20])
+        more = " ..." if len(summary.not_converged_known) > 20 else ""
+        print(
+            f"known P1 flapping (docs/campaigns.md), not a failure: seeds {seeds}{more}",
+            file=stream,
+        )
     print(summary.line(), file=stream)
 
 
@@ -264,8 +339,15 @@ def write_replay(seed: int, options: CampaignOptions, path: str, shrink_first: b
         f"Schedule of `raftsim check` seed {seed} ({options.servers} servers,"
         f" {fmt_time(options.duration)}, faults {','.join(options.kinds)}"
         + (f", injected core faults {','.join(options.inject)})" if options.inject else ")"),
-        "shrunk: ops removed while the same rule stayed broken" if shrink_first else "",
+        "shrunk: ops removed while the same failure still happened" if shrink_first else "",
         *(f"{v}" for v in outcome.violations[:3]),
+        f"{CRASH}: {outcome.crash}" if outcome.crash else "",
+        "not converged after healing: the known P1 flapping (docs/campaigns.md)"
+        if outcome.known_flapping
+        else "",
+        f"{UNEXPLAINED} after healing"
+        if not (outcome.crash or outcome.converged or outcome.known_flapping)
+        else "",
     ]
     text = outcome.scenario("\n".join(line for line in why if line))
     with open(path, "w", encoding="utf-8") as f:
@@ -330,8 +412,13 @@ def main(args: argparse.Namespace) -> int:
         outcome = write_replay(args.replay, options, path, args.shrink)
         for violation in outcome.violations:
             print(violation)
+        if outcome.crash:
+            print(f"{CRASH}: {outcome.crash} (seed {args.replay})")
+        elif not outcome.converged:
+            known = "known P1 flapping" if outcome.known_flapping else "unexplained"
+            print(f"not converged ({known}) after healing")
         print(f"wrote {path} ({len(outcome.commands)} commands)")
-        return 1 if outcome.violations else 0
+        return 1 if failure(outcome) else 0
     seeds = [s for s in range(args.start, args.start + args.seeds) if s % count == index]
     summary = campaign(seeds, options, args.workers, report=progress_printer(len(seeds)))
     summary.shard = args.shard
@@ -339,7 +426,7 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(asdict(summary), indent=1, sort_keys=True))
     else:
         print_summary(summary)
-    return 1 if summary.violations else 0
+    return 1 if summary.failed else 0
 
 
 def check_arguments(args: argparse.Namespace, options: CampaignOptions) -> None:
@@ -373,4 +460,4 @@ def _merge(paths: Sequence[str], as_json: bool) -> int:
         print(json.dumps(asdict(merged), indent=1, sort_keys=True))
     else:
         print_summary(merged)
-    return 1 if merged.violations else 0
+    return 1 if merged.failed else 0

@@ -28,6 +28,7 @@ def test_properties_safety_holds_and_the_configuration_converges(
     runner = ScheduleRunner(seed, servers)
     outcome = runner.run(schedule, settle=30 * SECOND)
     note("\n".join(map(str, outcome.commands)))
+    assert outcome.crash == ""
     assert outcome.violations == []
     assert outcome.converged, f"leader at the end: {outcome.leader_at_end}"
 

@@ -19,3 +19,7 @@ class Fault(enum.Enum):
     CONCURRENT_CONFIG = "concurrent-config"
     # Let a new leader change membership before committing an entry of its term (§4.2).
     EARLY_CONFIG = "early-config"
+    # Liveness only: on a rejected AppendEntries keep nextIndex instead of backing it up,
+    # so a follower missing entries is sent the same mismatch forever and never catches
+    # up. Nothing unsafe commits; campaigns must report it as unexplained non-convergence.
+    STUCK_NEXT_INDEX = "stuck-next-index"

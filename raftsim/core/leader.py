@@ -325,7 +325,8 @@ class LeaderState:
                 if self.node.leader_state is not self:
                     return  # the commit removed this leader
         else:
-            f.next_index = max(min(f.next_index - 1, msg.last_log + 1), 1)
+            if Fault.STUCK_NEXT_INDEX not in self.node.faults:
+                f.next_index = max(min(f.next_index - 1, msg.last_log + 1), 1)
             f.repl_failures = 0 if msg.no_retry_backoff else f.repl_failures + 1
         if f.next_index <= f.target:
             self._replicate_round(f, now)

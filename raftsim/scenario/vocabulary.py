@@ -24,6 +24,8 @@ FAULT_KINDS = (
     "cut",
     "loss",
     "latency",
+    "duplicate",
+    "reorder",
     "crash-mid-replication",
     "crash-at-election",
 )

@@ -1,5 +1,6 @@
 """Seeded fault schedules: crashes, restarts, pauses, partitions (symmetric and asymmetric),
-loss, latency, client proposals and membership changes, at random virtual times.
+loss, latency, duplication, reordering, client proposals and membership changes, at random
+virtual times.
 
 A schedule is plain data (a list of `Op`), generated from a seed (or by hypothesis) and run
 against a cluster through the scenario language itself: every op becomes one or more
@@ -12,6 +13,11 @@ runs, from the op's own draw, so the same seed always does the same thing; an op
 not apply at its time (restart a server that is up) is skipped. Membership changes and
 crashes can also be fired the instant a new leader is elected, where the 2015
 single-server-change bug (spec §4.2) and Figure 8 of the paper live.
+
+An exception raised while a schedule runs (a crash of the simulator itself) ends it and is
+kept in the outcome, with the command that raised, so that campaigns report it like a
+violation. A schedule that does not converge is watched while it settles, to tell the known
+P1/P2 flapping of hashicorp/raft (`known_p1_flapping`, docs/campaigns.md) from anything else.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from ..core.events import Event, LeaseLost, RoleChanged, TermChanged
 from ..core.faults import Fault
 from ..core.leader import Future
 from ..core.timing import MS, SECOND
@@ -61,16 +68,22 @@ __all__ = [
     "ALL_KINDS",
     "CHANGE_KINDS",
     "FAULT_KINDS",
+    "Campaign",
+    "Deposition",
     "Op",
     "Outcome",
     "ScheduleRunner",
     "describe",
     "generate",
+    "known_p1_flapping",
     "run_seed",
 ]
 
 MAX_SERVERS = 9  # `add` starts new servers up to this many
 SETTLE = 60 * SECOND
+# How much of the end of settling a non-converged schedule is judged on: a flapping leader
+# is elected and deposed every 1-2 s, so this sees several rounds.
+FLAP_WINDOW = 20 * SECOND
 # The network `settle` restores: Nomad's LAN (network.py), no loss, duplication or reordering.
 SETTLED_NETWORK = SetNetwork(
     (Span("200us"), Span("600us")), Number("0"), Number("0"), reorder=False
@@ -106,6 +119,13 @@ class Outcome:
     violations: list[Violation] = field(default_factory=list)
     leader_at_end: str | None = None
     converged: bool = False  # after settling: a leader, latest committed everywhere
+    # Not converged, and exactly the known P1/P2 flapping (known_p1_flapping).
+    known_flapping: bool = False
+    # An exception raised while running the schedule: "IndexError: list index out of
+    # range", its type, and the command that raised (the last one the transcript shows).
+    crash: str = ""
+    crash_type: str = ""
+    crash_command: Command | None = None
 
     def scenario(self, why: str = "") -> str:
         """This schedule as a scenario transcript, with each command's output as it ran:
@@ -121,9 +141,16 @@ class Outcome:
             )
         comments = [f"# {line}" if line else "#" for line in why.splitlines()]
         blocks = [Block(0, [], str(command)) for command in self.commands]
+        outputs = list(self.outputs)
+        if self.crash_command is not None:
+            # The transcript ends with the command that crashed the simulator: replaying it
+            # raises the same exception there.
+            note = f"# simulator crash in the next command (the schedule ends here): {self.crash}"
+            blocks.append(Block(0, [note], str(self.crash_command)))
+            outputs.append([])
         if blocks:
-            blocks[0].comments = comments
-        return render(blocks, self.outputs)
+            blocks[0].comments = comments + blocks[0].comments
+        return render(blocks, outputs)
 
 
 def generate(
@@ -172,6 +199,7 @@ class ScheduleRunner:
         self.cluster: Cluster = self.scenario.cluster
         self.do(RunUntil("leader", within=Span("30s")))
         self.start = self.cluster.now
+        self.watch: FlapWatch | None = None
         self.proposals = 0
         self.wait_limit = 10 * SECOND
         self.changes: list[Future] = []
@@ -183,7 +211,11 @@ class ScheduleRunner:
         parsed first: a RaftMachine subclass may write its own commands as text)."""
         if isinstance(command, str):
             command = Command.parse(command)
-        output = self.scenario.run(command)
+        try:
+            output = self.scenario.run(command)
+        except Exception:
+            self.outcome.crash_command = command
+            raise
         self._record(command, output)
         return output
 
@@ -209,17 +241,32 @@ class ScheduleRunner:
     # ------------------------------------------------------------ running
 
     def run(self, ops: Sequence[Op], settle: int = SETTLE) -> Outcome:
-        for i, op in enumerate(ops):
-            delay = self.start + op.at - self.cluster.now
-            if delay > 0:
-                self.do(RunFor(Span.micros(delay)))
-            # Ops that wait for an election wait at most until the next op is due.
-            following = ops[i + 1].at if i + 1 < len(ops) else op.at + 10 * SECOND
-            self.wait_limit = max(MS, self.start + following - self.cluster.now)
-            self._note_leaders()
-            self.apply(op)
-        self.settle(settle)
-        return self.finish()
+        """Run the ops, settle and check; an exception raised on the way (a simulator
+        crash) ends the schedule and is kept in the outcome rather than raised."""
+        try:
+            for i, op in enumerate(ops):
+                delay = self.start + op.at - self.cluster.now
+                if delay > 0:
+                    self.do(RunFor(Span.micros(delay)))
+                # Ops that wait for an election wait at most until the next op is due.
+                following = ops[i + 1].at if i + 1 < len(ops) else op.at + 10 * SECOND
+                self.wait_limit = max(MS, self.start + following - self.cluster.now)
+                self._note_leaders()
+                self.apply(op)
+            self.settle(settle)
+            return self.finish()
+        except Exception as error:
+            return self.crashed(error)
+
+    def crashed(self, error: Exception) -> Outcome:
+        """The outcome of a schedule that `error` ended: what it covered until then."""
+        outcome = self.outcome
+        outcome.crash_type = type(error).__name__
+        outcome.crash = f"{outcome.crash_type}: {error}"
+        outcome.simulated = self.cluster.now
+        outcome.elections = len(self.cluster.checker.leaders_elected())
+        outcome.violations = list(self.cluster.violations)
+        return outcome
 
     def settle(self, span: int) -> None:
         """Undo every fault, then run until the cluster is stable (a leader with its log
@@ -232,7 +279,12 @@ class ScheduleRunner:
             self.do(Resume(name))
         for name in self.names(DOWN):
             self.do(Restart(name))
-        self.do(RunUntil("stable", within=Span.micros(span)))
+        self.watch = FlapWatch(self.cluster)
+        self.cluster.listeners.append(self.watch)
+        try:
+            self.do(RunUntil("stable", within=Span.micros(span)))
+        finally:
+            self.cluster.listeners.remove(self.watch)
 
     def finish(self) -> Outcome:
         self._note_leaders()
@@ -244,6 +296,13 @@ class ScheduleRunner:
         outcome.violations = list(cluster.violations)
         outcome.leader_at_end = cluster.leader()
         outcome.converged = converged(cluster)
+        if not outcome.converged and self.watch is not None:
+            since = cluster.now - FLAP_WINDOW
+            outcome.known_flapping = known_p1_flapping(
+                cluster.profile.name,
+                [d for d in self.watch.depositions if d.time >= since],
+                [c for c in self.watch.campaigns if c.time >= since],
+            )
         return outcome
 
     def _request(self, command: MembershipChange) -> None:
@@ -295,6 +354,17 @@ class ScheduleRunner:
 
     def _op_latency(self, rand: random.Random, op: Op) -> None:
         self.do(SetNetwork(latency=(Span("200us"), Span(f"{1 + int(op.value * 50)}ms"))))
+
+    def _op_duplicate(self, rand: random.Random, op: Op) -> None:
+        """Up to a fifth of the messages on every link delivered twice: the core must
+        take a repeated request or reply (an RPC retried after a lost answer) in its
+        stride."""
+        self.do(SetNetwork(duplicate=Number(str(round(op.value * 0.2, 3)))))
+
+    def _op_reorder(self, rand: random.Random, op: Op) -> None:
+        """Messages on a link may overtake each other (pipelined calls on separate
+        connections); mostly turned on, sometimes off again (value 0, the mildest: off)."""
+        self.do(SetNetwork(reorder=op.value >= 0.3))
 
     def _op_crash_mid_replication(self, rand: random.Random, op: Op) -> None:
         """The leader dies while a burst of entries is still reaching its followers: the
@@ -381,6 +451,128 @@ class ScheduleRunner:
         followers = [n for n in self.members() if n != leader]
         if leader and followers:
             self._request(DemoteVoter(rand.choice(followers)))
+
+
+# ------------------------------------------------------------------ known non-convergence
+
+
+@dataclass(frozen=True, slots=True)
+class Deposition:
+    """A leader turned follower while settling."""
+
+    time: int
+    server: str  # its id
+    term: int  # the term it led (and still holds)
+    # Deposed by a reply carrying a higher term: no lease loss, its term kept, and a server
+    # of its latest configuration at a higher term (hashicorp handleStaleTerm, spec §3.7).
+    stale_reply: bool
+    voters: frozenset[str]  # the voters of its latest configuration
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A server became candidate while settling."""
+
+    time: int
+    server: str  # its id
+    term: int
+    asks: frozenset[str]  # the voters of its own latest configuration: whom it asks
+
+
+class FlapWatch:
+    """A cluster listener noting, while a schedule settles, each leader's deposition and
+    each campaign, with what the servers' state says about them at that instant (events
+    reach listeners once the node has handled the message or timer that caused them)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.depositions: list[Deposition] = []
+        self.campaigns: list[Campaign] = []
+        self.roles = {n: s.node.role for n, s in cluster.servers.items() if s.node is not None}
+        self.lease_lost: dict[str, int] = {}
+
+    def __call__(self, event: Event) -> None:
+        kind = type(event)
+        if kind is LeaseLost:
+            self.lease_lost[event.server] = event.time
+        elif kind is TermChanged:
+            # A candidate whose election timed out campaigns again in the next term
+            # without a role change; one that stepped down for a higher term is a
+            # follower by now.
+            node = self.cluster.servers[event.server].node
+            candidate = self.roles.get(event.server) is Role.CANDIDATE
+            if candidate and node is not None and node.role is not Role.FOLLOWER:
+                self._campaign(event)
+        elif kind is RoleChanged:
+            assert isinstance(event, RoleChanged)
+            before = self.roles.get(event.server)
+            self.roles[event.server] = event.role
+            if before is Role.LEADER:
+                self._deposed(event)
+            if event.role is Role.CANDIDATE:
+                self._campaign(event)
+
+    def _campaign(self, event: Event) -> None:
+        server = self.cluster.servers[event.server]
+        if server.node is not None:
+            asks = frozenset(server.node.latest.voters())
+            term = server.storage.current_term
+            self.campaigns.append(Campaign(event.time, server.id, term, asks))
+
+    def _deposed(self, event: RoleChanged) -> None:
+        server = self.cluster.servers[event.server]
+        if server.node is None:
+            return  # (crashed: settling crashes nobody)
+        latest = server.node.latest
+        higher = any(
+            (other := self.cluster.server_by_id(i)) is not None
+            and other.storage.current_term > event.term
+            for i in latest.ids()
+        )
+        stale = (
+            self.lease_lost.get(event.server) != event.time
+            and server.storage.current_term == event.term
+            and server.id in latest.ids()
+            and higher
+        )
+        voters = frozenset(latest.voters())
+        self.depositions.append(Deposition(event.time, server.id, event.term, stale, voters))
+
+
+def known_p1_flapping(
+    profile: str, depositions: Sequence[Deposition], campaigns: Sequence[Campaign]
+) -> bool:
+    """Whether a schedule that did not converge shows exactly the known hashicorp/raft P1
+    non-convergence of docs/campaigns.md ("93 schedules did not become stable"), judged on
+    what the end of its settling (FLAP_WINDOW) showed: `depositions` and `campaigns` seen
+    then. All of:
+
+    1. the profile is P1 or P2 (P3 keeps removed servers and nonvoters from campaigning);
+    2. leaders keep being elected and deposed: at least two depositions;
+    3. every deposition is by a stale-term replication reply: the leader steps down
+       without adopting the higher term of a server of its own configuration (no lease
+       loss, no removal of itself);
+    4. for every deposition, a server that is not a voter of that leader's latest
+       configuration (a removed server, or a nonvoter whose own configuration is stale)
+       campaigned in the window with a higher term, asking the voters of its own
+       configuration but not the leader: the terms it inflates reach the leader only
+       through replies, so the leader wins again in term + 1 and the round repeats.
+
+    Anything else that does not converge (no leader at all, a leader that stays but never
+    brings a member up to date, a deposition for another reason) is not this."""
+    if profile not in ("P1", "P2") or len(depositions) < 2:
+        return False
+    for deposition in depositions:
+        if not deposition.stale_reply:
+            return False
+        if not any(
+            c.term > deposition.term
+            and c.server not in deposition.voters
+            and deposition.server not in c.asks
+            for c in campaigns
+        ):
+            return False
+    return True
 
 
 def run_seed(
