@@ -35,7 +35,8 @@ bench: $(STAMP)
 
 # One shrunk scenario per deliberate core bug: the first failing seed of a campaign with the
 # bug built in, shrunk, written as a transcript (tests/test_regressions.py replays them).
-FAULTS := double-vote commit-previous-term no-truncate concurrent-config early-config
+FAULTS := double-vote commit-previous-term no-truncate concurrent-config early-config \
+  lease-not-rearmed commit-self-nonvoter keep-cut-config
 regressions: $(STAMP)
 	@for fault in $(FAULTS); do \
 	  seed=$$($(BIN)/raftsim check --inject $$fault --seeds 200 --json 2>/dev/null \

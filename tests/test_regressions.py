@@ -19,6 +19,9 @@ RULES = {
     Fault.NO_TRUNCATE: "Log Matching",
     Fault.CONCURRENT_CONFIG: "One uncommitted configuration change",
     Fault.EARLY_CONFIG: "Change only after a commit in the leader's term",
+    Fault.LEASE_NOT_REARMED: "Leader lease",
+    Fault.COMMIT_SELF_NONVOTER: "Commit on a quorum of voters",
+    Fault.KEEP_CUT_CONFIG: "Latest configuration is the log's newest",
 }
 
 

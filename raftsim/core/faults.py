@@ -23,3 +23,11 @@ class Fault(enum.Enum):
     # so a follower missing entries is sent the same mismatch forever and never catches
     # up. Nothing unsafe commits; campaigns must report it as unexplained non-convergence.
     STUCK_NEXT_INDEX = "stuck-next-index"
+    # Check the leader lease once, at LLT after winning, and never re-arm it (§3.8).
+    LEASE_NOT_REARMED = "lease-not-rearmed"
+    # Count the leader's own log towards commitment even when it is not a voter of latest
+    # (§2.6: hashicorp counts only the voters of latest, the leader among them if it is one).
+    COMMIT_SELF_NONVOTER = "commit-self-nonvoter"
+    # On a truncation that cuts off the latest configuration, keep it instead of falling
+    # back on the committed one (§2.2).
+    KEEP_CUT_CONFIG = "keep-cut-config"

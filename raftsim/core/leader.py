@@ -402,7 +402,10 @@ class LeaderState:
     def _advance_commit(self, now: int) -> None:
         """commitment.go: the lower median of the voters' match indexes (§2.6)."""
         node = self.node
-        matches = sorted(self._match(v) for v in node.latest.voters())
+        voters = node.latest.voters()
+        if Fault.COMMIT_SELF_NONVOTER in node.faults and node.id not in voters:
+            voters = (*voters, node.id)  # deliberate bug: a non-voter leader counts itself
+        matches = sorted(self._match(v) for v in voters)
         if not matches:
             return
         index = matches[(len(matches) - 1) // 2]
@@ -449,6 +452,8 @@ class LeaderState:
             node.events.append(LeaseLost(now, node.name, contacted))
             node.set_role(Role.FOLLOWER, now)
             return
+        if Fault.LEASE_NOT_REARMED in node.faults:
+            return  # deliberate bug: no further check, the leader keeps leading
         node.arm("lease", "", max(lease - oldest, MIN_LEASE_CHECK), now)
 
     # ------------------------------------------------------------ membership

@@ -546,7 +546,7 @@ class RaftNode:
                     return
                 del log[entry.index - 1 :]
                 self.events.append(LogTruncated(self.now, self.name, entry.index))
-                if entry.index <= self.latest_index:
+                if entry.index <= self.latest_index and Fault.KEEP_CUT_CONFIG not in self.faults:
                     # §2.2: the latest configuration was cut off; fall back on committed.
                     self.latest, self.latest_index = self.committed, self.committed_index
                     self._configuration_changed()

@@ -1,5 +1,7 @@
 """Safety checkers (ring 1): the five Raft safety properties and the extra invariants of
-spec §1.6, checked mechanically and online, as the trace's events happen.
+spec §1.6, checked mechanically and online, as the trace's events happen. The liveness and
+accounting rules (leader lease, commit quorum, configuration bookkeeping) are liveness.py's,
+fed from here.
 
 Log Matching uses a chained digest: digest(i) = intern(digest(i-1), entry at i), with
 entries compared by identity (the leader creates each entry exactly once), so two logs hold
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..core.events import (
     CommitAdvanced,
@@ -28,7 +30,12 @@ from ..core.events import (
 )
 from ..core.storage import Storage
 from ..core.types import Entry, EntryKind, Role
+from .events import ServerCrashed, ServerPaused, ServerResumed
+from .liveness import LivenessRules
 from .render import fmt_time
+
+if TYPE_CHECKING:
+    from .server import SimServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +79,29 @@ class SafetyChecker:
         self._votes: dict[tuple[str, int], str] = {}
         self._roles: dict[str, Role] = {}
         self._term_start: dict[str, int] = {}  # leader -> first index of its term
+        self.rules = LivenessRules(self._violation, self._chains)
+
+    @property
+    def servers(self) -> Mapping[str, SimServer]:
+        """The cluster's servers by name (the lease rule reads the leaders' contacts)."""
+        return self.rules.servers
+
+    @servers.setter
+    def servers(self, servers: Mapping[str, SimServer]) -> None:
+        self.rules.servers = servers
+
+    def finish(self) -> None:
+        """The run is over (or paused for a look): settle the rules checked per batch."""
+        if self.rules.unsettled:
+            self.rules.settle()
 
     def leaders_elected(self) -> dict[int, str]:
         """Every term that had a leader, and who it was."""
         return dict(self._leader_of)
+
+    def report(self, rule: str, servers: tuple[str, ...], now: int, detail: str) -> None:
+        """Record a finding of a rule checked outside (the schedule runner's event budget)."""
+        self._violation(rule, servers, now, detail)
 
     def _violation(self, rule: str, servers: tuple[str, ...], now: int, detail: str) -> None:
         violation = Violation(rule, servers, now, self.seed, detail)
@@ -94,6 +120,7 @@ class SafetyChecker:
         self._last_applied[server] = 0
         self._commit_index[server] = 0
         self._roles[server] = Role.FOLLOWER
+        self.rules.add_server(server, log)
 
     def _digest(self, prev: int, entry: Entry) -> int:
         key = (prev, entry)
@@ -127,24 +154,44 @@ class SafetyChecker:
 
     def on_event(self, event: Event) -> None:
         """Check one event; events no rule concerns are ignored."""
+        rules = self.rules
+        if rules.unsettled and (
+            event.server != rules.unsettled or event.time != rules.unsettled_at
+        ):
+            rules.settle()  # another server's batch (or a later one): the last is over
+        if event.time > rules.horizon:
+            rules.check_leases(event.time)  # before the event: a late step-down is late
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(self, event)
 
     def _on_entries_appended(self, event: EntriesAppended) -> None:
         self._on_append(event.time, event.server, event.entries)
+        self.rules.appended(event.server, event.entries, event.time)
 
     def _on_log_truncated(self, event: LogTruncated) -> None:
         self._on_truncate(event.time, event.server, event.index)
+        self.rules.truncated(event.server, event.index, event.time)
 
     def _on_log_overwritten(self, event: LogOverwritten) -> None:
         first = event.entries[0].index
         self._on_truncate(event.time, event.server, first)
         log = self.storages[event.server].log
         self._extend(event.server, log[first - 1 :], event.time)
+        self.rules.overwritten(event.server, log, event.time)
 
     def _on_commit_advanced(self, event: CommitAdvanced) -> None:
         self._on_commit(event.time, event.server, event.index, event.leader, event.term)
+        self.rules.committed(event.server, event.index, event.leader, event.term, event.time)
+
+    def _on_server_crashed(self, event: ServerCrashed) -> None:
+        self.rules.crashed(event.server)
+
+    def _on_server_paused(self, event: ServerPaused) -> None:
+        self.rules.paused(event.server, event.time)
+
+    def _on_server_resumed(self, event: ServerResumed) -> None:
+        self.rules.resumed(event.server, event.time)
 
     def _on_term_changed(self, event: TermChanged) -> None:
         server, term = event.server, event.term
@@ -171,12 +218,16 @@ class SafetyChecker:
     def _on_role_changed(self, event: RoleChanged) -> None:
         server = event.server
         self._roles[server] = event.role
+        self.rules.role_changed(server, event.role, event.time)
         if event.role is Role.LEADER:
             self._term_start[server] = len(self._chains[server]) + 1
             self._on_leader(event.time, server, event.term)
 
     def _on_configuration_changed(self, event: ConfigurationChanged) -> None:
         latest = event.latest
+        self.rules.configuration_changed(
+            event.server, event.time, latest, event.latest_index, event.committed_index
+        )
         if latest.servers and not latest.voters():
             self._violation(
                 "No configuration without a voter", (event.server,), event.time, f"adopted {latest}"
@@ -342,4 +393,7 @@ class SafetyChecker:
         RoleChanged: _on_role_changed,
         ConfigurationChanged: _on_configuration_changed,
         EntryApplied: _on_entry_applied,
+        ServerCrashed: _on_server_crashed,
+        ServerPaused: _on_server_paused,
+        ServerResumed: _on_server_resumed,
     }

@@ -172,6 +172,7 @@ class Cluster:
         self._by_id: dict[str, SimServer] = {}
         self.names: dict[str, str] = {}  # server ID -> name, for rendering
         self.watchers = Watchers(SafetyChecker(seed, {}), trace, trace_limit)
+        self.checker.servers = self.servers  # (the lease rule reads leaders' contacts)
         self.loop = EventLoop(
             self.sched, self.network, self.timing.rpc_timeout, self._by_id, self.watchers
         )
@@ -580,10 +581,12 @@ class Cluster:
 
     @property
     def violations(self) -> list[Violation]:
+        self.checker.finish()
         return self.checker.violations
 
     def check(self) -> None:
         """Raise SafetyViolationError if any checker fired."""
+        self.checker.finish()
         if self.checker.violations:
             raise SafetyViolationError("\n".join(str(v) for v in self.checker.violations))
 

@@ -44,6 +44,7 @@ from functools import cmp_to_key
 from heapq import heapify
 from typing import TYPE_CHECKING, Any
 
+from ..core.faults import Fault
 from ..core.leader import MIN_LEASE_CHECK, Follower
 from ..core.messages import AppendEntries, AppendResponse
 from ..core.node import FOLLOWER, HEARTBEAT, LEASE, REPLICATE, RaftNode
@@ -376,8 +377,8 @@ class FastForward:
         node = leader.node
         assert node is not None and node.leader_state is not None
         lease = live.get((leader.name, LEASE, ""))
-        if lease is None:
-            return None
+        if lease is None or Fault.LEASE_NOT_REARMED in node.faults:
+            return None  # (a jump replays the correct lease check: that fault runs as is)
         network = cluster.network
         for s in servers:
             peer = s.server.id
