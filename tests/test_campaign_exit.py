@@ -24,6 +24,7 @@ from raftsim.testing.schedules import (
     Op,
     ScheduleRunner,
     known_p1_flapping,
+    run_seed,
 )
 
 # The fault kinds of the campaign docs/campaigns.md reports (before duplicate and reorder
@@ -157,8 +158,10 @@ def test_known_p1_flapping_needs_every_condition() -> None:
     assert not known_p1_flapping("P1", [d1], [c1])  # deposed once: no flapping
     lease = Deposition(d2.time, "L", 6, False, d2.voters)
     assert not known_p1_flapping("P1", [d1, lease], [c1, c2])  # a lease loss
+    # Asking the leader too changes nothing: leader stickiness refuses the vote without
+    # adopting the term (spec §3.5 step 2), so the term still reaches it by replies only.
     asks_leader = Campaign(c2.time, "R", 7, frozenset({"R", "L"}))
-    assert not known_p1_flapping("P1", [d1, d2], [c1, asks_leader])  # the leader would hear
+    assert known_p1_flapping("P1", [d1, d2], [c1, asks_leader])
     voter = Deposition(d2.time, "L", 6, True, frozenset({"L", "R"}))
     assert not known_p1_flapping("P1", [d1, voter], [c1, c2])  # campaigner is a voter
     lower = Campaign(c2.time, "R", 6, c2.asks)
@@ -207,3 +210,14 @@ def test_schedule_duplicate_and_reorder_ops_replay_and_are_undone_in_settle() ->
     assert outcome.converged and outcome.violations == []
     result = replay(outcome.scenario("duplicate and reorder"))
     assert result.ok, result.diff()
+
+
+def test_quiet_window_fails_a_cluster_that_only_touches_stability() -> None:
+    """After settling, the schedule must stay quiet for QUIET_WINDOW: seed 1172 becomes
+    stable, then a removed P1 server's reply deposes the leader in the window (the known
+    flapping, starting over), while seed 0 holds its leader and term throughout."""
+    broken = run_seed(1172)
+    assert broken.quiet_broken.startswith("leadership changed in the quiet window")
+    assert not broken.converged and broken.known_flapping
+    quiet = run_seed(0)
+    assert quiet.converged and quiet.quiet_broken == ""

@@ -85,6 +85,10 @@ SETTLE = 60 * SECOND
 # How much of the end of settling a non-converged schedule is judged on: a flapping leader
 # is elected and deposed every 1-2 s, so this sees several rounds.
 FLAP_WINDOW = 20 * SECOND
+# Once stable after settling, a schedule runs this much longer with no fault and must keep
+# one leader in one term, every running member at its last index: a cluster that merely
+# touches stability for a moment does not pass (mostly fast-forwarded: cheap).
+QUIET_WINDOW = 10 * SECOND
 # Events a schedule may run (per 60 s of schedule; longer ones get proportionally more)
 # before it is reported as a retry storm and stopped: about 10x the most any of 1,000
 # default schedules ran (12,175; median 2,227, 99th percentile 9,350), fast-forward on.
@@ -125,6 +129,8 @@ class Outcome:
     violations: list[Violation] = field(default_factory=list)
     leader_at_end: str | None = None
     converged: bool = False  # after settling: a leader, latest committed everywhere
+    # Why the quiet window after settling failed ("" if it held or was never reached).
+    quiet_broken: str = ""
     # Not converged, and exactly the known P1/P2 flapping (known_p1_flapping).
     known_flapping: bool = False
     # An exception raised while running the schedule: "IndexError: list index out of
@@ -209,6 +215,7 @@ class ScheduleRunner:
         self.do(RunUntil("leader", within=Span("30s")))
         self.start = self.cluster.now
         self.watch: FlapWatch | None = None
+        self.quiet_since = 0  # when the quiet window after settling began
         self.proposals = 0
         self.wait_limit = 10 * SECOND
         self.changes: list[Future] = []
@@ -317,9 +324,34 @@ class ScheduleRunner:
         self.watch = FlapWatch(self.cluster)
         self.cluster.listeners.append(self.watch)
         try:
-            self.do(RunUntil("stable", within=Span.micros(span)))
+            if self.do(RunUntil("stable", within=Span.micros(span))).reached:
+                self.outcome.quiet_broken = self._quiet_window()
         finally:
             self.cluster.listeners.remove(self.watch)
+
+    def _quiet_window(self) -> str:
+        """Run QUIET_WINDOW more with no fault; what broke the quiet, "" if nothing did."""
+        cluster = self.cluster
+        leader = cluster.leader()
+        assert leader is not None  # (stable: there is one)
+        term = cluster.servers[leader].storage.current_term
+        elected = len(cluster.checker.leaders_elected())
+        self.quiet_since = cluster.now
+        self.do(RunFor(Span.micros(QUIET_WINDOW)))
+        if len(cluster.checker.leaders_elected()) != elected or cluster.leader() != leader:
+            return f"leadership changed in the quiet window (was {leader}, term {term})"
+        lead = cluster.view(leader)
+        if lead.term != term:
+            return f"{leader}'s term moved from {term} to {lead.term} in the quiet window"
+        members = set(lead.latest.ids())
+        behind = sorted(
+            v.name
+            for v in cluster.views()
+            if v.status == UP and v.id in members and v.last_index != lead.last_index
+        )
+        if behind:
+            return f"not at the leader's last index after the quiet window: {', '.join(behind)}"
+        return ""
 
     def finish(self) -> Outcome:
         self._note_leaders()
@@ -330,13 +362,17 @@ class ScheduleRunner:
         outcome.changes_committed = sum(1 for f in self.changes if f.done and not f.error)
         outcome.violations = list(cluster.violations)
         outcome.leader_at_end = cluster.leader()
-        outcome.converged = converged(cluster)
+        outcome.converged = converged(cluster) and not outcome.quiet_broken
         if not outcome.converged and self.watch is not None:
-            since = cluster.now - FLAP_WINDOW
+            # A broken quiet window is judged on the window alone: one deposition there of
+            # the known kind is the flapping starting over; anything else is unexplained.
+            quiet = bool(outcome.quiet_broken)
+            since = self.quiet_since if quiet else cluster.now - FLAP_WINDOW
             outcome.known_flapping = known_p1_flapping(
                 cluster.profile.name,
                 [d for d in self.watch.depositions if d.time >= since],
                 [c for c in self.watch.campaigns if c.time >= since],
+                rounds=1 if quiet else 2,
             )
         return outcome
 
@@ -499,7 +535,8 @@ class Deposition:
     server: str  # its id
     term: int  # the term it led (and still holds)
     # Deposed by a reply carrying a higher term: no lease loss, its term kept, and a server
-    # of its latest configuration at a higher term (hashicorp handleStaleTerm, spec §3.7).
+    # at a higher term, of its configuration or a removed one still answering the last
+    # replication round (hashicorp handleStaleTerm, spec §3.7).
     stale_reply: bool
     voters: frozenset[str]  # the voters of its latest configuration
 
@@ -559,10 +596,10 @@ class FlapWatch:
         if server.node is None:
             return  # (crashed: settling crashes nobody)
         latest = server.node.latest
+        # The higher term may come from a member, or from a removed server still answering
+        # the last replication round the leader owes it (hashicorp replicateTo on stopCh).
         higher = any(
-            (other := self.cluster.server_by_id(i)) is not None
-            and other.storage.current_term > event.term
-            for i in latest.ids()
+            other.storage.current_term > event.term for other in self.cluster.servers.values()
         )
         stale = (
             self.lease_lost.get(event.server) != event.time
@@ -575,7 +612,10 @@ class FlapWatch:
 
 
 def known_p1_flapping(
-    profile: str, depositions: Sequence[Deposition], campaigns: Sequence[Campaign]
+    profile: str,
+    depositions: Sequence[Deposition],
+    campaigns: Sequence[Campaign],
+    rounds: int = 2,
 ) -> bool:
     """Whether a schedule that did not converge shows exactly the known hashicorp/raft P1
     non-convergence of docs/campaigns.md ("93 schedules did not become stable"), judged on
@@ -583,28 +623,28 @@ def known_p1_flapping(
     then. All of:
 
     1. the profile is P1 or P2 (P3 keeps removed servers and nonvoters from campaigning);
-    2. leaders keep being elected and deposed: at least two depositions;
+    2. leaders keep being elected and deposed: at least `rounds` depositions (two; one
+       when the schedule became stable and the quiet window after it saw the round start
+       again: the same mechanism, caught at its first repetition);
     3. every deposition is by a stale-term replication reply: the leader steps down
        without adopting the higher term of a server of its own configuration (no lease
        loss, no removal of itself);
     4. for every deposition, a server that is not a voter of that leader's latest
        configuration (a removed server, or a nonvoter whose own configuration is stale)
        campaigned in the window with a higher term, asking the voters of its own
-       configuration but not the leader: the terms it inflates reach the leader only
-       through replies, so the leader wins again in term + 1 and the round repeats.
+       configuration: the terms it inflates reach the leader only through replies (if it
+       asks the leader too, leader stickiness refuses without adopting the term, spec
+       §3.5 step 2), so the leader wins again in term + 1 and the round repeats.
 
     Anything else that does not converge (no leader at all, a leader that stays but never
     brings a member up to date, a deposition for another reason) is not this."""
-    if profile not in ("P1", "P2") or len(depositions) < 2:
+    if profile not in ("P1", "P2") or len(depositions) < rounds:
         return False
     for deposition in depositions:
         if not deposition.stale_reply:
             return False
         if not any(
-            c.term > deposition.term
-            and c.server not in deposition.voters
-            and deposition.server not in c.asks
-            for c in campaigns
+            c.term > deposition.term and c.server not in deposition.voters for c in campaigns
         ):
             return False
     return True
