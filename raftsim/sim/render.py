@@ -43,6 +43,7 @@ from ..core.messages import (
 from ..core.types import Configuration, Entry, EntryKind, Role, Server, Suffrage
 from .events import (
     ChangeRequested,
+    ClusterReset,
     Healed,
     LinkCut,
     MessageDelivered,
@@ -56,6 +57,7 @@ from .events import (
     ServerRestarted,
     ServerResumed,
     ServerStarted,
+    TimedOut,
     TimerFired,
     TraceDropped,
 )
@@ -154,6 +156,7 @@ _QUIET: tuple[type[Event], ...] = (
     ServerResumed,
     ServerStarted,
     Healed,
+    TimedOut,
 )
 DETAILS.update(dict.fromkeys(_QUIET, _nothing))
 _ONE_FIELD: tuple[type[Event], ...] = (TermChanged, LogTruncated, LeaseLost, Proposed)
@@ -241,6 +244,11 @@ def _network(event: NetworkChanged, name: Name) -> str:
 @details_of(TraceDropped)
 def _dropped(event: TraceDropped, name: Name) -> str:
     return f"{event.count} earlier events dropped (trace_limit)"
+
+
+@details_of(ClusterReset)
+def _reset(event: ClusterReset, name: Name) -> str:
+    return f"{event.how} seed={event.seed}"
 
 
 @details_of(ChangeRequested)
