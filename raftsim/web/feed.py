@@ -89,9 +89,12 @@ class EventFeed:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """One SSE client, from now (or from `Last-Event-ID`) until it leaves or lags; with
         `?messages=1` also the message-level events (messages, timer firings), as the page
-        draws them: the simulation then reports them while the client is connected."""
+        draws them: the simulation then reports them while the client is connected. A new
+        client (no `Last-Event-ID`) may ask with `?recent=N` for the newest N kept first."""
         header = request.headers.get("Last-Event-ID", "")
         messages = request.query.get("messages", "") in ("1", "true")
+        text = request.query.get("recent", "0")
+        recent = min(int(text), RING) if text.isascii() and text.isdigit() else 0
         last_id = int(header) if header.isascii() and header.isdigit() else None
         response = web.StreamResponse(
             headers={
@@ -103,7 +106,10 @@ class EventFeed:
         await response.prepare(request)
         client = _Client(messages)
         # (No await between these two: no event can slip in between backlog and queue.)
-        backlog = self._missed(last_id) if last_id is not None else []
+        if last_id is not None:
+            backlog = self._missed(last_id)
+        else:  # a new client may ask for the newest events kept (the page's narration)
+            backlog = list(self.ring)[-recent:] if recent else []
         self.clients.add(client)
         if messages:
             self.sim.watch_messages(+1)

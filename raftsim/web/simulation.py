@@ -176,12 +176,15 @@ class Simulation:
         return sched.now
 
     def _branch(self) -> None:
-        """A new input, or time run past a rewound point, starts a new future: the recorded
-        one is forgotten (the slider then ends at the present)."""
+        """Time run past a recorded input of a rewound run without applying it starts a
+        new future: the recorded one is forgotten, and the slider ends at the present.
+        (Without inputs ahead, running on from a rewound point is the recorded run.)"""
         now = self.cluster.now
         if self.future and self.future[0].time <= now:
             self.future.clear()
-        self.horizon = max(self.horizon, now) if self.future else now
+            self.horizon = now
+        else:
+            self.horizon = max(self.horizon, now)
 
     def act(self, action: str, *args: Any) -> None:
         """Apply an input that is done when it returns (RaftsimError: refused, nothing

@@ -63,6 +63,7 @@ def cluster_state(cluster: Cluster) -> dict[str, object]:
     return {
         "time_us": cluster.now,
         "time": fmt_time(cluster.now),
+        "events": cluster.sched.executed,  # events run one by one so far (a step runs one)
         "seed": cluster.seed,
         "raft_profile": cluster.profile.name,
         "leader": cluster.leader(),

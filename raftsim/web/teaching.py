@@ -241,25 +241,37 @@ class Lessons:
             raise BadInput("no lesson started: POST /v1/sim/lessons/{name} first")
         if lesson.next >= len(lesson.blocks):
             raise BadInput(f"the lesson {lesson.name} is over")
-        block = lesson.blocks[lesson.next]
-        lesson.next += 1
         runner = lesson.runner
-        lines: list[str] = []
         lesson.happened = []
-        if block.command:
+        comments: list[str] = []
+        lines: list[str] = []
+        command = ""
+        # A comment-only paragraph goes with the command after it; so does the `cluster`
+        # line with the lesson's introduction (there is nothing to show before it).
+        while lesson.next < len(lesson.blocks):
+            block = lesson.blocks[lesson.next]
+            lesson.next += 1
+            comments += [c.lstrip("#").strip() for c in block.comments]
+            if not block.command:
+                continue
+            command = block.command
             try:
-                lines = runner.execute(block.command)
+                lines = runner.execute(command)
             except (ArgError, RaftsimError) as error:
                 raise BadInput(f"{lesson.name}:{block.line}: {error}") from None
-        cluster = runner.cluster  # (the first block is the `cluster` line)
+            if runner.started:
+                break
+        if not runner.started:
+            raise BadInput(f"the lesson {lesson.name} makes no cluster")
+        cluster = runner.cluster
         lesson.watch(cluster)
         return {
             "lesson": lesson.name,
             "step": lesson.next,
             "steps": len(lesson.blocks),
             "done": lesson.next >= len(lesson.blocks),
-            "comments": [c.lstrip("#").strip() for c in block.comments],
-            "command": block.command,
+            "comments": comments,
+            "command": command,
             "output": lines,
             "events": lesson.happened[-500:],
             "state": cluster_state(cluster),

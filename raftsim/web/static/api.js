@@ -71,7 +71,7 @@ export class EventStream {
     while (!this.stopped) {
       this.controller = new AbortController();
       const extra = this.lastId === null ? {} : { "Last-Event-ID": String(this.lastId) };
-      const query = this.messages ? "?messages=1" : "";
+      const query = `?recent=40${this.messages ? "&messages=1" : ""}`;
       try {
         const response = await fetch(`/v1/sim/events${query}`, {
           headers: headers(extra),

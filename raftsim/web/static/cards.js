@@ -43,6 +43,7 @@ function build(node, s, hooks) {
     const button = make("button", "", label);
     button.type = "button";
     button.dataset.action = action;
+    button.setAttribute("aria-label", `${label} ${s.name}`);
     button.addEventListener("click", () => hooks.act(s.name, action));
     actions.appendChild(button);
   }
@@ -54,6 +55,7 @@ function build(node, s, hooks) {
     const button = make("button", "", label);
     button.type = "button";
     button.dataset.action = action;
+    button.setAttribute("aria-label", `${label} ${s.name}`);
     const select = make("select");
     select.setAttribute("aria-label", `${label} of ${s.name}: through which server's API`);
     button.addEventListener("click", () => hooks.act(s.name, action, select.value));
