@@ -28,7 +28,7 @@ async def post(client: Client, path: str, body: object = None) -> tuple[int, dic
 def shown(sim: Simulation) -> str:
     """The state as the page shows it, without what belongs to the wall clock."""
     state = sim.state()
-    for key in ("clock", "horizon_us", "inputs", "events"):
+    for key in ("clock", "horizon_us", "inputs", "events", "replayable"):
         state.pop(key)
     return json.dumps(state, sort_keys=True)
 
@@ -151,3 +151,21 @@ async def test_step_runs_one_event_or_on_to_the_next_election(
 def _time(line: str) -> int:
     """A trace line's virtual time in µs ('   1114.299ms alice ...')."""
     return round(float(line.split(maxsplit=1)[0].removesuffix("ms")) * 1000)
+
+
+async def test_a_run_with_too_many_inputs_stops_being_replayable(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    sim: Simulation,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory stays bounded: past the journal's limit the inputs are dropped and replay is
+    refused with a reason; a reset makes a new, replayable run."""
+    monkeypatch.setattr("raftsim.web.simulation.JOURNAL_LIMIT", 3)
+    control = await aiohttp_client(make_app(sim))
+    for action in ("pause", "resume", "pause", "resume"):
+        assert (await post(control, f"/v1/sim/servers/alice/{action}"))[0] == 200
+    assert not sim.journal and sim.state()["replayable"] is False
+    status, error = await post(control, "/v1/sim/replay", {"time_us": 0})
+    assert status == 400 and "can no longer be replayed" in str(error["error"])
+    await post(control, "/v1/sim/reset")
+    assert sim.state()["replayable"] is True

@@ -59,6 +59,10 @@ class Options:
 
 
 Reply = Callable[[JSON, RaftsimError | None], None]
+# Inputs kept for replay: a serve left running for days under a polling client must not
+# grow without bound, so past this many the journal is dropped and replay refused (a reset
+# starts a new, replayable run).
+JOURNAL_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class Simulation:
         self.journal: list[Input] = []  # the inputs applied, in order
         self.future: list[Input] = []  # recorded inputs after a rewind (a replay forward)
         self.horizon = 0  # the latest virtual time this run reached (the slider's end)
+        self.replayable = True  # False once the journal outgrew JOURNAL_LIMIT
         self.rebuilds: list[Callable[[], None]] = []  # told after a reset or a replay
         self._hooks: list[Callable[[Event], None]] = []  # listeners kept across rebuilds
         self._waiting: set[asyncio.Future[Outcome]] = set()
@@ -194,9 +199,12 @@ class Simulation:
         self._record(Input(now, action, args))
 
     def _record(self, item: Input) -> None:
-        self.journal.append(item)
         self.future.clear()
         self.horizon = item.time
+        if self.replayable:
+            self.journal.append(item)
+            if len(self.journal) > JOURNAL_LIMIT:
+                self.journal, self.replayable = [], False
 
     async def request(self, action: str, *args: Any) -> Outcome:
         """Apply an input that answers in virtual time, record it, and await its answer."""
@@ -239,13 +247,18 @@ class Simulation:
     def reset(self, seed: int) -> None:
         """Start over from `seed`: a new run, with no inputs."""
         self.options.seed = seed
-        self.journal, self.future = [], []
+        self.journal, self.future, self.replayable = [], [], True
         self._rebuild(seed, self.journal, 0, "reset")
         self.horizon = 0
 
     def replay(self, until: int) -> None:
         """Build the run again from its seed and inputs, up to virtual time `until` (earlier
         than now, or up to the horizon of a rewound run); the clock is left paused there."""
+        if not self.replayable:
+            raise RaftsimError(
+                f"this run recorded more than {JOURNAL_LIMIT} inputs: it can no longer be "
+                "replayed (a reset starts a new run)"
+            )
         if until > self.horizon and until > self.cluster.now:
             raise RaftsimError(f"this run has not reached {until} µs yet (horizon {self.horizon})")
         recorded = self.journal + self.future
@@ -293,4 +306,5 @@ class Simulation:
         out["nomad_version"] = nomad.version.version
         out["horizon_us"] = max(self.horizon, self.cluster.now)
         out["inputs"] = len(self.journal)
+        out["replayable"] = self.replayable
         return out

@@ -12,6 +12,8 @@ const LOG_LINES = 60;
 const REFRESH_MS = 100; // at most ten state fetches a second while events arrive
 const IDLE_REFRESH_MS = 1000;
 const QUIET_KINDS = new Set(["timer"]);
+// The controls of the live cluster, off while a lesson (a cluster of its own) is shown.
+const LIVE_ONLY = ["play", "speed", "step", "until", "next", "scrub", "seed", "reset"];
 
 const page = {
   state: null, // the live cluster's, or the lesson's while a lesson is open
@@ -371,9 +373,11 @@ async function startLesson(name) {
     const step = await post(`/v1/sim/lessons/${encodeURIComponent(name)}`);
     page.lesson = name;
     ring.clearFlights();
+    $("log").replaceChildren();
     $("lesson-banner").hidden = false;
     $("lesson-name").textContent = name;
     document.body.classList.add("in-lesson");
+    for (const id of LIVE_ONLY) $(id).disabled = true;
     showLessonStep(step);
   });
 }
@@ -388,17 +392,19 @@ function showLessonStep(step) {
   const box = $("lesson-text");
   const notes = document.createElement("div");
   notes.className = "lesson-notes";
-  for (const line of step.comments) {
+  // The comment lines are wrapped paragraphs; an empty `#` line separates two.
+  for (const paragraph of step.comments.join("\n").split(/\n\s*\n/)) {
     const p = document.createElement("p");
-    p.textContent = line;
-    notes.appendChild(p);
+    p.textContent = paragraph.replace(/\s*\n\s*/g, " ").trim();
+    if (p.textContent) notes.appendChild(p);
   }
   const command = document.createElement("pre");
   command.className = "lesson-command";
   command.textContent = step.command ? `> ${step.command}\n${step.output.join("\n")}` : "";
   box.replaceChildren(notes, command);
   for (const event of step.events.slice(-LOG_LINES)) narrate(event.caption, event.t);
-  if (step.comments.length) $("caption").textContent = step.comments.join(" ");
+  const said = [...notes.children].map((p) => p.textContent).join(" ");
+  if (said) $("caption").textContent = said;
   show(step.state);
 }
 
@@ -406,6 +412,8 @@ function leaveLesson() {
   page.lesson = null;
   $("lesson-banner").hidden = true;
   document.body.classList.remove("in-lesson");
+  for (const id of LIVE_ONLY) $(id).disabled = false;
+  $("log").replaceChildren();
   refresh();
 }
 
