@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..core.events import Event
-from ..sim.events import TraceDropped
+from ..sim.events import MessageDelivered, MessageDropped, MessageSent, TraceDropped
 from ..sim.render import event_json
 from .captions import caption
 
@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 Item = tuple[int, Event, str]
 RING = 10_000  # events kept for resuming
 CLIENT_BACKLOG = 2_000  # events a client may be behind before it is dropped
+# The message-level events a client may ask for: messages on the network (the page draws
+# them). Timer firings and API request/answer pairs stay in the trace (`--trace all`).
+MESSAGES = (MessageSent, MessageDelivered, MessageDropped)
+BATCH = CLIENT_BACKLOG  # events written at once at most
+FLUSH = 0.05  # s between two writes to one client at most (20 a second)
 KEEP_ALIVE = 15.0  # s of silence before a comment line keeps proxies from closing the stream
 
 
@@ -60,7 +65,9 @@ class EventFeed:
         # Message-level events (reported while a client asks for them) are not kept for
         # resuming: the ring is for what a reconnecting client must not miss.
         message = event.message_level
-        if message and not any(client.messages for client in self.clients):
+        if message and (
+            type(event) not in MESSAGES or not any(client.messages for client in self.clients)
+        ):
             return
         item = (self.next_id, event, caption(event, self.sim.cluster))
         self.next_id += 1
@@ -88,7 +95,7 @@ class EventFeed:
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """One SSE client, from now (or from `Last-Event-ID`) until it leaves or lags; with
-        `?messages=1` also the message-level events (messages, timer firings), as the page
+        `?messages=1` also the messages sent, delivered and dropped, as the page
         draws them: the simulation then reports them while the client is connected. A new
         client (no `Last-Event-ID`) may ask with `?recent=N` for the newest N kept first."""
         header = request.headers.get("Last-Event-ID", "")
@@ -114,15 +121,22 @@ class EventFeed:
         if messages:
             self.sim.watch_messages(+1)
         try:
-            for item in backlog:
-                await response.write(self._message(item))
+            if backlog:
+                await response.write(b"".join(map(self._message, backlog)))
+            queue = client.queue
             while not client.dropped:
                 try:
-                    item = await asyncio.wait_for(client.queue.get(), KEEP_ALIVE)
+                    item = await asyncio.wait_for(queue.get(), KEEP_ALIVE)
                 except TimeoutError:
                     await response.write(b": keep-alive\n\n")
                     continue
-                await response.write(self._message(item))
+                # Events go out at most every FLUSH seconds, what was queued in one write:
+                # each write to a local browser costs the kernel's work for both ends.
+                await asyncio.sleep(FLUSH)
+                chunk = [self._message(item)]
+                while not queue.empty() and len(chunk) < BATCH:
+                    chunk.append(self._message(queue.get_nowait()))
+                await response.write(b"".join(chunk))
             with contextlib.suppress(ConnectionResetError):
                 await response.write_eof()  # dropped for lagging: the stream ends
         except ConnectionResetError:
