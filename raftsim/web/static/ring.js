@@ -5,7 +5,7 @@
 const NS = "http://www.w3.org/2000/svg";
 const SIZE = 600;
 const FLIGHT_MS = 320; // wall time a message takes to cross (so that it can be seen)
-const MAX_FLIGHTS = 300;
+const MAX_FLIGHTS = 150;
 
 function el(name, attrs = {}, parent = null) {
   const node = document.createElementNS(NS, name);
@@ -69,6 +69,7 @@ export class Ring {
 
   build(names) {
     this.names = names;
+    this.linksSeen = "";
     this.places.clear();
     this.glyphs.clear();
     this.servers.replaceChildren();
@@ -120,6 +121,9 @@ export class Ring {
   }
 
   drawLinks(state) {
+    const seen = `${this.names.join()}|${state.network.blocked.join()}`;
+    if (seen === this.linksSeen) return;
+    this.linksSeen = seen;
     this.links.replaceChildren();
     const blocked = new Set(state.network.blocked);
     const names = this.names;
