@@ -105,13 +105,30 @@ def test_campaign_replay_shrinks_a_crash_and_writes_where_it_ends(
     assert sum(block.startswith("cut ") or "\ncut " in block for block in blocks) == 1
 
 
-@pytest.mark.parametrize("line", ["--seeds -1", "--rate 0", "--shrink"])
+@pytest.mark.parametrize("line", ["--seeds -1", "--rate 0", "--shrink", "--event-budget -1"])
 def test_campaign_exit_status_2_on_bad_arguments(
     line: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Arguments that cannot make a campaign exit 2 with an `error:` line."""
     assert main_args(line) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_campaign_event_budget_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--event-budget N` sets the events a schedule may run per 60 s: a small budget stops
+    a normal schedule as a retry storm (rule "Event budget", replayed with the same budget);
+    0 turns the budget off, and a real retry storm then passes unnoticed."""
+    assert main_args("--seeds 1 --start 4 --event-budget 300 --json") == 1
+    summary = json.loads(capsys.readouterr().out)
+    (violation,) = summary["violations"]
+    assert violation["rule"] == "Event budget"
+    assert "(budget 300)" in violation["violation"]
+    assert " --event-budget 300 " in violation["replay"]
+    assert summary["options"]["event_budget"] == 300
+    storm = "--seeds 1 --start 8 --inject retry-without-backoff"
+    assert main_args(storm) == 1
+    assert "Event budget violated" in capsys.readouterr().out
+    assert main_args(f"{storm} --event-budget 0") == 0
 
 
 # ------------------------------------------------------------------ known flapping
