@@ -11,7 +11,7 @@ futures at once. The workers need raftsim installed at the client's version (and
 `distributed`: the `dask` extra), since a task names `raftsim.dask_runner.run_batch`.
 
 Needs the optional `distributed` package (`pip install 'raftsim[dask]'`); imported only
-when asked for.
+when asked for. Ring 2, beside `campaign`, which calls it for `--dask`.
 """
 
 from __future__ import annotations
