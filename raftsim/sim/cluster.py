@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from ..core.configuration import ChangeCommand
 from ..core.errors import RaftsimError, ShutdownError
 from ..core.events import Event
-from ..core.faults import Fault
+from ..core.faults import CHANGES_IDLE_LOOPS, Fault
 from ..core.leader import Future
 from ..core.node import CANDIDATE, FOLLOWER, RaftNode
 from ..core.profile import P1, Profile
@@ -188,8 +188,10 @@ class Cluster:
             server.storage.bootstrap(bootstrap)
             self._boot(server)
             self.loop.drain(server)
-        # trace="all" records every message and timer, which a jump would skip: no jumps.
-        self.fast_forward = FastForward(self) if fast_forward and trace != "all" else None
+        # trace="all" records every message and timer, which a jump would skip: no jumps;
+        # nor with a deliberate fault that changes the idle loops the jumps compute.
+        jumps = fast_forward and trace != "all" and not self.faults & CHANGES_IDLE_LOOPS
+        self.fast_forward = FastForward(self) if jumps else None
         self.sched.jumper = self.fast_forward
 
     # ------------------------------------------------------------ construction
