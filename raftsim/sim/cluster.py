@@ -33,6 +33,7 @@ from ..core.timing import TimerModel, Timing
 from ..core.types import Configuration, Entry, Role, Server, Suffrage
 from .checkers import SafetyChecker, Violation
 from .clock import Scheduler
+from .datadir import DirectoryFactory, StartError, memory_directories, open_raft
 from .eventloop import EventLoop, Watchers
 from .events import (
     ChangeRequested,
@@ -45,7 +46,10 @@ from .events import (
     ServerPaused,
     ServerRestarted,
     ServerResumed,
+    NomadLogged,
+    Recovered,
     ServerStarted,
+    StartFailed,
 )
 from .fastforward import FastForward
 from .network import NOMAD_LAN, PAPER_LAN, TRANSMIT, LinkConditions, Network
@@ -152,6 +156,9 @@ class Cluster:
         # At most this many records are kept (None: all): the oldest half goes when it is
         # passed, and a `dropped` record says how many went. For long runs (`raftsim serve`).
         trace_limit: int | None = None,
+        # Each server's Raft directory, by server name (in memory unless given: `raftsim
+        # serve --data-dir` hands in directories on disk).
+        directories: DirectoryFactory = memory_directories,
     ) -> None:
         if servers < 1:
             raise ValueError(f"a cluster needs at least one server, got {servers}")
@@ -171,6 +178,7 @@ class Cluster:
         self.servers: dict[str, SimServer] = {}
         self._by_id: dict[str, SimServer] = {}
         self.names: dict[str, str] = {}  # server ID -> name, for rendering
+        self.directories = directories
         self.watchers = Watchers(SafetyChecker(seed, {}), trace, trace_limit)
         self.checker.servers = self.servers  # (the lease rule reads leaders' contacts)
         self.loop = EventLoop(
@@ -185,8 +193,7 @@ class Cluster:
         )
         for server in self.servers.values():
             server.storage.bootstrap(bootstrap)
-            self._boot(server)
-            self.loop.drain(server)
+            self._start(server)
         # trace="all" records every message and timer, which a jump would skip: no jumps.
         self.fast_forward = FastForward(self) if fast_forward and trace != "all" else None
         self.sched.jumper = self.fast_forward
@@ -203,6 +210,7 @@ class Cluster:
                 uuid.UUID(int=self.streams.get(f"id/{name}").getrandbits(128), version=4)
             )
         server = SimServer(name, server_id, address)
+        server.directory = self.directories(name)
         self.servers[name] = server
         self._by_id[server_id] = server
         self.names[server_id] = name
@@ -227,6 +235,26 @@ class Cluster:
         server.fsm = []
         self.checker.add_server(server.name)
         node.start(self.sched.now)
+
+    def _start(self, server: SimServer, event: type[Event] | None = None) -> None:
+        """Start a server process: open its Raft directory as Nomad does (datadir.py), then
+        boot the node. On StartError the server stays down, `start-failed` is recorded and
+        the error raised; `event` (restart, start) is recorded once the start is certain."""
+        now = self.sched.now
+        try:
+            opened = open_raft(server.directory, server.storage, self.profile)
+        except StartError as error:
+            self.watchers.record(StartFailed(now, server.name, str(error)))
+            raise
+        self._boot(server)
+        if event is not None:
+            self.watchers.record(event(now, server.name))
+        for line in opened.lines:
+            self.watchers.record(NomadLogged(now, server.name, line))
+        if opened.recovered is not None:
+            configuration, index = opened.recovered
+            self.watchers.record(Recovered(now, server.name, configuration, index))
+        self.loop.drain(server)
 
     def _node_streams(self, name: str) -> Callable[[str, str], random.Random]:
         """A node's random streams: node/NAME for its own timers, node/NAME/LOOP/PEER for
@@ -382,10 +410,8 @@ class Cluster:
         server = self.server(name)
         if server.status != DOWN:
             raise RaftsimError(f"{name} is not down")
-        self._boot(server)
         # Recorded before the node's startup events, which the drain records.
-        self.watchers.record(ServerRestarted(self.sched.now, name))
-        self.loop.drain(server)
+        self._start(server, ServerRestarted)
 
     def pause(self, name: str) -> None:
         """Freeze the process: no timers fire, arriving messages queue."""
@@ -410,9 +436,7 @@ class Cluster:
     def add_server(self) -> str:
         """Start a new, empty (unbootstrapped) server; add it with add_voter/add_nonvoter."""
         server = self._create(len(self.servers))
-        self._boot(server)
-        self.watchers.record(ServerStarted(self.sched.now, server.name))
-        self.loop.drain(server)
+        self._start(server, ServerStarted)
         return server.name
 
     # ------------------------------------------------------------ network
