@@ -93,6 +93,8 @@ def _cmd_serve(options: argparse.Namespace) -> int:
             trace_limit=options.trace_limit,
             sim_on_servers=options.sim_on_servers,
             control_token=options.control_token or "",
+            data_dir=options.data_dir or "",
+            quiet=options.quiet,
         )
         control = None if options.no_control else options.control
         return run(sim_options, options.http_port, True if options.ports else None, control)
@@ -191,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="keep at most the newest N trace events (default 100000; at least 2)",
     )
+    serve.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="where each server's Raft directory is, DIR/<name>/server/raft/ (peers.info, "
+        "peers.json); default: a fresh temporary directory, printed in the banner",
+    )
+    serve.add_argument("--quiet", action="store_true", help="no timeline of events on the console")
     serve.set_defaults(handler=_cmd_serve)
     add_check_parser(commands)
     return parser

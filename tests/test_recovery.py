@@ -47,7 +47,9 @@ def started(files: dict[str, bytes]) -> tuple[MemoryDirectory, Storage]:
 # ------------------------------------------------------------------ the format (§5)
 
 
-def test_peers_json_protocol_1_is_an_array_of_addresses_each_a_voter_with_id_equal_address() -> None:
+def test_peers_json_protocol_1_is_an_array_of_addresses_each_a_voter_with_id_equal_address() -> (
+    None
+):
     """§5 Formats: `["10.1.0.1:4647", ...]`, every entry a voter whose ID is its address."""
     data = b'["10.1.0.1:4647","10.1.0.2:4647","10.1.0.3:4647"]'
 
@@ -99,7 +101,11 @@ def test_peers_json_takes_any_string_as_an_address_as_hashicorp_does() -> None:
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children),
     max_leaves=12,
 )
@@ -122,9 +128,9 @@ def test_any_json_document_as_peers_json_recovers_cleanly_or_fails_with_the_exac
     data = json.dumps(document).encode()
     directory, storage = started({PEERS_INFO: b"x", PEERS_JSON: data})
     expected = None
-    if isinstance(document, list) and document and all(isinstance(a, str) for a in document):
-        if all(document) and len(set(document)) == len(document):
-            expected = voters(*document)
+    strings = isinstance(document, list) and all(isinstance(a, str) for a in document)
+    if strings and document and all(document) and len(set(document)) == len(document):
+        expected = voters(*document)
 
     try:
         opened = open_raft(directory, storage, P1)
@@ -171,8 +177,7 @@ def test_start_with_peers_info_and_no_peers_json_does_nothing() -> None:
         (
             {},
             True,
-            "failed to write peers.info file: open alice/server/raft/peers.info: "
-            "permission denied",
+            "failed to write peers.info file: open alice/server/raft/peers.info: permission denied",
         ),
         (
             {PEERS_INFO: b"x", PEERS_JSON: b'["127.0.0.1:4647"]'},
@@ -275,7 +280,9 @@ def test_failed_recovery_leaves_the_server_down_and_records_why() -> None:
     with pytest.raises(StartError) as raised:
         cluster.restart("alice")
 
-    error = "recovery failed to parse peers.json: invalid character ']' looking for beginning of value"
+    error = (
+        "recovery failed to parse peers.json: invalid character ']' looking for beginning of value"
+    )
     assert str(raised.value) == error
     assert alice.status == DOWN and alice.storage.recovered is None
     assert [e.error for e in cluster.records if isinstance(e, StartFailed)] == [error]

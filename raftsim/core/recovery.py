@@ -67,7 +67,9 @@ def _syntax_error(text: str, error: json.JSONDecodeError) -> str:
     quoted = "'\\''" if char == "'" else f"'{char}'"
     context = "looking for beginning of value"
     if error.msg.startswith("Expecting ',' delimiter"):
-        context = "after array element" if _innermost(text, pos) == "[" else "after object key:value pair"
+        context = (
+            "after array element" if _innermost(text, pos) == "[" else "after object key:value pair"
+        )
     elif error.msg.startswith("Expecting ':' delimiter"):
         context = "after object key"
     elif error.msg.startswith("Expecting property name"):
@@ -116,7 +118,9 @@ def _decode_strings(data: bytes) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise PeersJsonError(f"json: cannot unmarshal {_kind(value)} into Go value of type []string")
+        raise PeersJsonError(
+            f"json: cannot unmarshal {_kind(value)} into Go value of type []string"
+        )
     peers: list[str] = []
     mismatch = ""
     for item in value:

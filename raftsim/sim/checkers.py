@@ -394,9 +394,7 @@ class SafetyChecker:
 
     def _on_recovered(self, event: Recovered) -> None:
         if not self.operator_cause:
-            self.operator_cause = (
-                f"peers.json recovery on {event.server} at {fmt_time(event.time)}"
-            )
+            self.operator_cause = f"peers.json recovery on {event.server} at {fmt_time(event.time)}"
 
     _handlers: ClassVar[dict[type[Event], Callable[[Any, Any], None]]] = {
         Recovered: _on_recovered,

@@ -40,14 +40,14 @@ from .events import (
     Healed,
     LinkCut,
     NetworkChanged,
+    NomadLogged,
     Partitioned,
     Proposed,
+    Recovered,
     ServerCrashed,
     ServerPaused,
     ServerRestarted,
     ServerResumed,
-    NomadLogged,
-    Recovered,
     ServerStarted,
     StartFailed,
 )
@@ -405,13 +405,31 @@ class Cluster:
         server.incarnation += 1
         self.watchers.record(ServerCrashed(self.sched.now, name))
 
-    def restart(self, name: str) -> None:
-        """Start a crashed server from its durable state (spec §2.2 startup replay)."""
+    def restart(self, name: str, address: str | None = None) -> None:
+        """Start a crashed server from its durable state (spec §2.2 startup replay); with
+        `address`, at that Raft address (a new IP: under P1/P2 its ID changes with it, so
+        the configurations in every log still name the old one, a ghost peer)."""
         server = self.server(name)
         if server.status != DOWN:
             raise RaftsimError(f"{name} is not down")
+        if address is not None and address != server.address:
+            self._readdress(server, address)
         # Recorded before the node's startup events, which the drain records.
         self._start(server, ServerRestarted)
+
+    def _readdress(self, server: SimServer, address: str) -> None:
+        for other in self.servers.values():
+            if address in (other.address, other.id):
+                raise RaftsimError(f"{address} is {other.name}'s address")
+        old_id = server.id
+        server.address = address
+        if self.profile.id_is_address:
+            server.id = address
+            del self._by_id[old_id]
+            # The old ID is nobody's now: traces and views show it as the bare address.
+            del self.names[old_id]
+            self._by_id[address] = server
+            self.names[address] = server.name
 
     def pause(self, name: str) -> None:
         """Freeze the process: no timers fire, arriving messages queue."""

@@ -77,6 +77,8 @@ def banner(served: Served) -> str:
     width = max(len(n) for n in sim.cluster.servers)
     for name, server in sim.cluster.servers.items():
         lines.append(f"  {name:<{width}}  raft {server.address}  http {sim.http.get(name, '-')}")
+    if sim.data is not None:
+        lines.append(f"  data     {sim.data.root}  (raft directory of each: <name>/server/raft/)")
     if sim.control_url:
         lines.append(f"  control  {sim.control_url}/v1/sim/state")
         if served.generated_token:

@@ -14,8 +14,10 @@ from ..core.errors import RaftsimError
 from ..core.timing import Timing
 from ..nomad import VERSIONS, NomadCluster
 from ..nomad.endpoints import JSON
-from ..sim.cluster import Cluster
+from ..sim.cluster import Cluster, server_name
+from ..sim.datadir import DirectoryFactory, memory_directories
 from ..sim.render import fmt_time
+from .disk import DataDirs
 from .driver import PACED, Driver
 from .feed import EventFeed
 
@@ -42,6 +44,11 @@ class Options:
     sim_on_servers: bool = False
     # Required as `Authorization: Bearer TOKEN` on every control call when set ("": none).
     control_token: str = field(default="", repr=False)
+    # Where the servers' Raft directories live (`DIR/<name>/server/raft/`, see disk.py):
+    # None keeps them in memory (tests), "" makes a fresh temporary directory (serve).
+    data_dir: str | None = None
+    # `raftsim serve` prints a timeline of significant events unless quiet (timeline.py).
+    quiet: bool = True
 
 
 class Simulation:
@@ -58,6 +65,12 @@ class Simulation:
         version = VERSIONS[o.version]
         timing = Timing.nomad() if o.timing == "nomad" else Timing.paper()
         self.options = o
+        self.data: DataDirs | None = None
+        directories: DirectoryFactory = memory_directories
+        if o.data_dir is not None:
+            self.data = DataDirs(o.data_dir or None)
+            self.data.check_fresh([server_name(i) for i in range(o.servers)])
+            directories = self.data.directory
         self.cluster = Cluster(
             o.servers,
             seed=o.seed,
@@ -65,11 +78,15 @@ class Simulation:
             profile=version.profile,
             trace=o.trace,
             trace_limit=o.trace_limit,
+            directories=directories,
         )
         self.nomad = NomadCluster(self.cluster, version)
         self.feed = EventFeed(self.cluster)
         self.driver = Driver(self.cluster.sched, o.mode, o.speed)
         self.http: dict[str, str] = {}  # server name -> "http://host:port" once listening
+        # Gives a server added later its HTTP address (the listeners set it; tests without
+        # listeners leave it doing nothing).
+        self.place: Callable[[str], None] = lambda name: None
         self.control_url = ""
 
     async def wait(self, start: Start) -> Outcome:
