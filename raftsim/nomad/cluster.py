@@ -65,6 +65,9 @@ class NomadCluster:
         # Servers started without joining anyone (add_server(join=False)): the operator
         # joins them (PUT /v1/agent/join).
         self._unjoined: set[str] = set()
+        # Told of every API request and answer (RequestReceived, RequestAnswered) whatever
+        # the trace level, which keeps them only under trace="all" (the console timeline).
+        self.api_listeners: list[Callable[[Event], None]] = []
         self._infos: dict[str, MemberInfo] = {}
         cluster.listeners.append(self._on_event)
         # The cluster formed before time 0: every running server already knows the others.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import secrets
 import signal
 import sys
@@ -21,6 +22,10 @@ from .guard import is_loopback
 from .simulation import Options, Simulation
 
 CONTROL = ("127.0.0.1", 4649)
+PORT_HINT = (
+    "hint: the address is in use (another raftsim serve, or a Nomad agent?): stop it, or "
+    "choose other ports with --http-port P (0: any free port) and --control HOST:PORT"
+)
 
 
 @dataclass
@@ -110,6 +115,8 @@ def run(
             served = await start(options, http_port, ports, control)
         except OSError as error:
             print(f"error: cannot listen: {error}", file=sys.stderr)
+            if error.errno == errno.EADDRINUSE:
+                print(PORT_HINT, file=sys.stderr)
             return 1
         print(banner(served), flush=True)
         if control is not None and not is_loopback(control[0]):

@@ -20,6 +20,7 @@ from ..sim.render import fmt_time
 from .disk import DataDirs
 from .driver import PACED, Driver
 from .feed import EventFeed
+from .timeline import Timeline
 
 Outcome = tuple[JSON, RaftsimError | None]
 Start = Callable[[Callable[[JSON, RaftsimError | None], None]], None]
@@ -82,6 +83,8 @@ class Simulation:
         )
         self.nomad = NomadCluster(self.cluster, version)
         self.feed = EventFeed(self.cluster)
+        if not o.quiet:
+            Timeline(self)
         self.driver = Driver(self.cluster.sched, o.mode, o.speed)
         self.http: dict[str, str] = {}  # server name -> "http://host:port" once listening
         # Gives a server added later its HTTP address (the listeners set it; tests without
