@@ -1,6 +1,6 @@
 """What `raftsim serve` prints on the console: the timeline (issue 10 item 4,
-raftsim/web/timeline.py), one
-line per significant event, with its virtual time; `--quiet` (Options.quiet) has none."""
+raftsim/web/timeline.py), one line per significant event with its virtual time, none with
+`--quiet` (Options.quiet); and a hint when a port is taken."""
 
 from __future__ import annotations
 
