@@ -218,3 +218,15 @@ def test_restart_with_a_bad_address_changes_nothing(
     assert response.status_code == 400
     assert error in response.json()["error"]
     assert state(served)["servers"] == before
+
+
+def test_a_newline_in_a_path_reaches_the_routes_table(served: Served) -> None:
+    """A percent-encoded newline in a path segment is answered by the routes table (a 400
+    naming the unknown server; Go's 404 on a Nomad path), not by aiohttp's own 404, which
+    the control surface turned into a 500 (found by fuzzing the new /v1/sim/servers calls)."""
+    control = requests.post(f"{served.sim.control_url}/v1/sim/servers/a%0Ab/crash", timeout=10)
+    nomad = requests.get(f"{served.sim.http['alice']}/v1/status/le%0Ader", timeout=10)
+
+    assert control.status_code == 400
+    assert control.json()["error"].startswith("unknown server 'a\\nb'")
+    assert (nomad.status_code, nomad.text) == (404, "404 page not found\n")

@@ -329,7 +329,9 @@ def make_app(
         app[LISTENERS] = listeners
     app.cleanup_ctx.append(_drive)
     app.on_response_prepare.append(_strip_server_header)
-    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    # [\s\S], not `.`: a path may hold a percent-encoded newline, which `.` would not match,
+    # leaving aiohttp's own 404 (an exception) to answer instead of the routes table.
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", _dispatch)
     return app
 
 
