@@ -1,6 +1,6 @@
 """`python -m bench`: measure every figure in this one run and print one table.
 
-Options: `--only abcdefs` runs a subset; `--quick` shortens every run (for trying the suite
+Options: `--only abcdefps` runs a subset; `--quick` shortens every run (for trying the suite
 out, not for reporting figures).
 """
 
@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from . import campaign, failover, idle, scheduler, served
+from . import campaign, failover, idle, page, scheduler, served
 from . import http as http_figures
 from .common import Row, Section, perf_counter, render_table, wall_limit
 
@@ -69,7 +69,9 @@ def http_section(quick: bool) -> Section:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default="abcdefs", help="which figures to run (default: abcdefs)")
+    parser.add_argument(
+        "--only", default="abcdefps", help="which figures to run (default: abcdefps)"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="short runs to try the suite (not for reporting)"
     )
@@ -141,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         print("measuring (f) raftsim check campaigns ...", file=sys.stderr, flush=True)
         sections += _guarded("f", lambda: [campaign.section(campaign.measure(schedules))])
 
-    order = {"a": 0, "s": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}
+    if "p" in only:
+        print("measuring (p) the live page ...", file=sys.stderr, flush=True)
+        sections += _guarded("p", lambda: [page.section(page.measure())])
+
+    order = {"a": 0, "s": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "p": 7}
     sections.sort(key=lambda s: order.get(s.name[0], 9))
     print()
     print(render_table([row for sec in sections for row in sec.rows]))

@@ -230,3 +230,32 @@ def test_a_newline_in_a_path_reaches_the_routes_table(served: Served) -> None:
     assert control.status_code == 400
     assert control.json()["error"].startswith("unknown server 'a\\nb'")
     assert (nomad.status_code, nomad.text) == (404, "404 page not found\n")
+
+
+def test_replay_of_a_recovery_reads_the_recorded_files_and_reset_recreates_the_dirs(
+    served: Served, tmp_path: Path
+) -> None:
+    """A restart records the peers files it found on disk, so replaying the run (the page's
+    time slider) recovers the same way although the file is gone from disk; a reset gives
+    every server a fresh data directory (peers.info only)."""
+    advance(served, "5s")
+    for name in ("bob", "carol", "alice"):
+        post(served, f"servers/{name}/crash")
+    (raft(tmp_path, "alice") / "peers.json").write_text('["127.0.0.1:4647"]')
+    post(served, "servers/alice/restart")
+    post(served, "servers", {"join": True})
+    live = advance(served, "70s")
+
+    replayed = post(served, "replay", {"time_us": live["time_us"]})
+
+    assert replayed.status_code == 200, replayed.text
+    keep = ("name", "status", "role", "term", "commit_index", "latest")
+    rows = [{k: s[k] for k in keep} for s in replayed.json()["servers"]]
+    assert rows == [{k: s[k] for k in keep} for s in live["servers"]]
+    assert not (raft(tmp_path, "alice") / "peers.json").exists()
+
+    (raft(tmp_path, "bob") / "peers.json").write_text("[]")
+    assert post(served, "reset", {"seed": 0}).status_code == 200
+    for name in ("alice", "bob", "carol"):
+        assert sorted(p.name for p in raft(tmp_path, name).iterdir()) == ["peers.info"]
+    assert not (tmp_path / "dave").exists()

@@ -12,6 +12,7 @@ directory left by an earlier serve is refused rather than half reused.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -61,6 +62,7 @@ class DataDirs:
     def __init__(self, root: str | Path | None = None) -> None:
         """`root` None: a fresh temporary directory (kept after exit, for a post-mortem)."""
         self.root = Path(tempfile.mkdtemp(prefix="raftsim-") if root is None else root)
+        self.made: set[str] = set()  # the server directories this serve created
 
     def raft(self, name: str) -> Path:
         return self.root / name / "server" / "raft"
@@ -76,7 +78,15 @@ class DataDirs:
                     "serve needs fresh data directories (remove it or choose another --data-dir)"
                 )
 
+    def recreate(self) -> None:
+        """Empty data directories again for a reset: every server directory this serve made
+        goes (the files an operator wrote there included), as a new cluster needs."""
+        for name in sorted(self.made):
+            shutil.rmtree(self.root / name, ignore_errors=True)
+        self.made.clear()
+
     def directory(self, name: str) -> RaftDirectory:
         raft = self.raft(name)
         raft.mkdir(parents=True, exist_ok=True)
+        self.made.add(name)
         return DiskDirectory(raft)

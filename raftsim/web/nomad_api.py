@@ -130,8 +130,7 @@ def stale(ctx: Context) -> bool:
 
 
 async def rpc(ctx: Context, request: Request) -> web.Response:
-    nomad = ctx.sim.nomad
-    result, error = await ctx.sim.wait(lambda reply: nomad.call(ctx.server, request, reply))
+    result, error = await ctx.sim.request("nomad.call", ctx.server, request)
     return answer(ctx, result, error)
 
 
@@ -199,8 +198,7 @@ async def status_peers(ctx: Context) -> web.Response:
 
 async def agent_members(ctx: Context) -> web.Response:
     """spec §2.8: the receiving server's own Serf view, never forwarded."""
-    nomad = ctx.sim.nomad
-    result, error = await ctx.sim.wait(lambda reply: nomad.members(ctx.server, reply))
+    result, error = await ctx.sim.request("nomad.members", ctx.server)
     return answer(ctx, result, error)
 
 
@@ -212,8 +210,7 @@ async def agent_force_leave(ctx: Context) -> web.Response:
     node = first(ctx.query, "node")
     if not node:
         raise NomadError(MISSING_NODE, Kind.BAD_REQUEST)
-    nomad = ctx.sim.nomad
-    result, error = await ctx.sim.wait(lambda reply: nomad.force_leave(ctx.server, node, reply))
+    result, error = await ctx.sim.request("nomad.force_leave", ctx.server, node)
     return answer(ctx, result, error)
 
 
@@ -224,6 +221,5 @@ async def agent_join(ctx: Context) -> web.Response:
     addresses = ctx.query.get("address")
     if not addresses:
         raise NomadError(MISSING_JOIN, Kind.BAD_REQUEST)
-    nomad = ctx.sim.nomad
-    result, error = await ctx.sim.wait(lambda reply: nomad.join(ctx.server, addresses, reply))
+    result, error = await ctx.sim.request("nomad.join", ctx.server, list(addresses))
     return answer(ctx, result, error)

@@ -85,6 +85,12 @@ def banner(served: Served) -> str:
     if sim.data is not None:
         lines.append(f"  data     {sim.data.root}  (raft directory of each: <name>/server/raft/)")
     if sim.control_url:
+        page = f"{sim.control_url}/"
+        if served.generated_token:  # (a fragment: the browser never sends it)
+            page += f"#token={served.generated_token}"
+        elif o.control_token:
+            page += "#token=TOKEN"  # (the token given is not echoed)
+        lines.append(f"  page     {page}  (the live page: open it in a browser)")
         lines.append(f"  control  {sim.control_url}/v1/sim/state")
         if served.generated_token:
             lines.append(

@@ -56,8 +56,17 @@ class Timeline:
         self._latest: dict[str, int] = {}  # leader -> the latest index it announced
         self._committed: dict[str, int] = {}  # leader -> the committed index it announced
         self._members: dict[str, str] = {}  # Serf member -> the status last shown
-        simulation.cluster.listeners.append(self.on_event)
+        simulation.listen(self.on_event)  # (kept across a reset or replay)
         simulation.nomad.api_listeners.append(self.on_event)
+        simulation.rebuilds.append(self._rebuilt)
+
+    def _rebuilt(self) -> None:
+        """A reset or replay built a new cluster: follow its Nomad layer's requests too."""
+        self._roles.clear()
+        self._latest.clear()
+        self._committed.clear()
+        self._members.clear()
+        self.sim.nomad.api_listeners.append(self.on_event)
 
     def _line(self, event: Event, text: str) -> None:
         self.write(f"{fmt_clock(event.time)}  {event.server:<6}  {text}")
@@ -96,6 +105,8 @@ class Timeline:
                     f"recovered from peers.json: configuration {servers}, log committed up "
                     f"to index {index}",
                 )
+            case sim.ClusterReset():
+                self._line(event, f"{fmt_detail(event, show)}".strip() or "reset")
             case sim.Partitioned() | sim.LinkCut() | sim.NetworkChanged():
                 self._line(event, f"{event.kind} {fmt_detail(event, show)}")
             case MemberChanged(member=member, status=status):
