@@ -254,6 +254,8 @@ class Runner:
             self._resolved.clear()
         for v in cluster.violations[self.seen_violations :]:
             line = f"{fmt_time(v.time):>13} {','.join(v.servers):<6} VIOLATION {v.rule}: {v.detail}"
+            if v.cause:  # (an operator's recovery came first: `check` names it)
+                line += " [operator-caused]"
             self.extra.append((position, line))
         self.seen_violations = len(cluster.violations)
 
