@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .campaign import add_parser as add_check_parser
+from .core.errors import RaftsimError
 from .scenario import ScenarioError, replay_file
 
 
@@ -99,7 +100,7 @@ def _cmd_serve(options: argparse.Namespace) -> int:
         )
         control = None if options.no_control else options.control
         return run(sim_options, options.http_port, True if options.ports else None, control)
-    except ValueError as error:
+    except (ValueError, RaftsimError) as error:  # (RaftsimError: a server could not start)
         print(f"error: {error}", file=sys.stderr)
         return 2
 

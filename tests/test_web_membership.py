@@ -259,3 +259,12 @@ def test_replay_of_a_recovery_reads_the_recorded_files_and_reset_recreates_the_d
     for name in ("alice", "bob", "carol"):
         assert sorted(p.name for p in raft(tmp_path, name).iterdir()) == ["peers.info"]
     assert not (tmp_path / "dave").exists()
+
+
+def test_data_dir_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    """(`raftsim serve` prints it as `error: ...` and exits 2, as for any bad option.)"""
+    taken = tmp_path / "a-file"
+    taken.write_text("x")
+
+    with pytest.raises(ValueError, match="cannot use .*a-file as the data directory"):
+        DataDirs(taken)

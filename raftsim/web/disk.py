@@ -62,6 +62,10 @@ class DataDirs:
     def __init__(self, root: str | Path | None = None) -> None:
         """`root` None: a fresh temporary directory (kept after exit, for a post-mortem)."""
         self.root = Path(tempfile.mkdtemp(prefix="raftsim-") if root is None else root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"cannot use {self.root} as the data directory: {error}") from None
         self.made: set[str] = set()  # the server directories this serve created
 
     def raft(self, name: str) -> Path:
@@ -86,7 +90,7 @@ class DataDirs:
         self.made.clear()
 
     def directory(self, name: str) -> RaftDirectory:
-        raft = self.raft(name)
-        raft.mkdir(parents=True, exist_ok=True)
+        """Server `name`'s Raft directory, created when the server first writes to it (a
+        failure then is a failed start: `failed to write peers.info file: ...`)."""
         self.made.add(name)
-        return DiskDirectory(raft)
+        return DiskDirectory(self.raft(name))
