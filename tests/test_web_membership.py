@@ -266,5 +266,5 @@ def test_data_dir_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
     taken = tmp_path / "a-file"
     taken.write_text("x")
 
-    with pytest.raises(ValueError, match="cannot use .*a-file as the data directory"):
+    with pytest.raises(ValueError, match=r"cannot use .*a-file as the data directory"):
         DataDirs(taken)
