@@ -105,6 +105,20 @@ def _cmd_serve(options: argparse.Namespace) -> int:
         return 2
 
 
+def _cmd_drill(options: argparse.Namespace) -> int:
+    from .web.drill import DrillError, library, run  # noqa: PLC0415 (aiohttp: serve only)
+
+    try:
+        if options.name == "list":
+            for name, drill in library(options.drills).items():
+                print(f"{name:<24} {drill.title}")
+            return 0
+        return run(options.name, options.seed, options.drills, options.http_port)
+    except (DrillError, OSError, RaftsimError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="raftsim",
@@ -210,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--quiet", action="store_true", help="no timeline of events on the console")
     serve.set_defaults(handler=_cmd_serve)
     add_check_parser(commands)
+    drill = commands.add_parser(
+        "drill",
+        help="incident drills: a served cluster in a broken state, scored once it recovers",
+        description="`raftsim drill list` lists the drills; `raftsim drill NAME` serves one.",
+    )
+    drill.add_argument("name", metavar="NAME|list", help="a drill's name, or list")
+    drill.add_argument("--seed", type=int, default=None, help="another seed than the drill's")
+    drill.add_argument("--drills", default="", metavar="DIR", help="a directory of drill files")
+    drill.add_argument(
+        "--http-port", type=int, default=4646, help="HTTP port of each server (0: any free port)"
+    )
+    drill.set_defaults(handler=_cmd_drill)
     return parser
 
 

@@ -13,7 +13,9 @@ import secrets
 import signal
 import sys
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -22,6 +24,7 @@ from .guard import is_loopback
 from .simulation import Options, Simulation
 
 CONTROL = ("127.0.0.1", 4649)
+T = TypeVar("T")
 PORT_HINT = (
     "hint: the address is in use (another raftsim serve, or a Nomad agent?): stop it, or "
     "choose other ports with --http-port P (0: any free port) and --control HOST:PORT"
@@ -171,6 +174,11 @@ class Background:
         future = asyncio.run_coroutine_threadsafe(start(*self._args), self._loop)
         self.served = future.result(timeout=30)
         return self.served
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the simulation's own loop and wait for its result (tests that
+        drive the simulation directly, not over HTTP)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
 
     def __exit__(self, *exc: object) -> None:
         if self.served is not None:
