@@ -114,16 +114,90 @@ def force_leave_ghost(served: Served, data: Path) -> None:
     requests.put(f"{served.sim.http['alice']}/v1/agent/force-leave?node=carol.global", timeout=10)
 
 
+def leave_carol(served: Served, data: Path) -> None:
+    assert post(served, "servers/carol/leave").status_code == 200
+
+
+def remove_carol_again(served: Served, data: Path) -> None:
+    """Wrong: she is alive in Serf, so the next reconcile adds her back once more."""
+    requests.delete(f"{leader_http(served)}/v1/operator/raft/peer?address=127.0.0.3:4647")
+
+
+def stop_then_remove_carol(served: Served, data: Path) -> None:
+    """Stop her, wait until Serf finds her failed, then force-leave: the leader removes her
+    (whether or not the reconcile had added her back meanwhile) and does not re-add her."""
+    assert post(served, "servers/carol/crash").status_code == 200
+    advance(served, "60s")
+    force_leave_carol(served, data)
+
+
+def restart_carol(served: Served, data: Path) -> None:
+    """Wrong: a fresh process is still a removed, campaigning server."""
+    post(served, "servers/carol/crash")
+    post(served, "servers/carol/restart")
+
+
+def heal(served: Served, data: Path) -> None:
+    assert post(served, "heal").status_code == 200
+
+
+def restart_the_old_leader(served: Served, data: Path) -> None:
+    """Wrong: the partition is still there after the restart."""
+    state = requests.get(f"{served.sim.control_url}/v1/sim/state", timeout=10).json()
+    lonely = next(s["name"] for s in state["servers"] if [s["name"]] in state["network"]["groups"])
+    post(served, f"servers/{lonely}/crash")
+    post(served, f"servers/{lonely}/restart")
+
+
+def recover_twice(served: Served, data: Path) -> None:
+    """The first start without peers.info deletes peers.json unused: write it again."""
+    peers = data / "alice" / "server" / "raft" / "peers.json"
+    for _ in range(2):
+        post(served, "servers/alice/crash")
+        peers.write_text('["127.0.0.1:4647"]')
+        assert post(served, "servers/alice/restart").status_code == 200
+    advance(served, "5s")
+    for _ in range(2):
+        assert post(served, "servers").status_code == 200
+
+
+def recover_once(served: Served, data: Path) -> None:
+    """Wrong: the file is deleted unused and the runbook stops there."""
+    post(served, "servers/alice/crash")
+    (data / "alice" / "server" / "raft" / "peers.json").write_text('["127.0.0.1:4647"]')
+    post(served, "servers/alice/restart")
+    for _ in range(2):
+        post(served, "servers")
+
+
+def just_restart(served: Served, data: Path) -> None:
+    """Wrong: the bad configuration is in alice's state now; a restart keeps it."""
+    post(served, "servers/alice/crash")
+    post(served, "servers/alice/restart")
+    for _ in range(2):
+        post(served, "servers")
+
+
 CORRECT: dict[str, Runbook] = {
     "quorum-lost": recover_with_peers_json(["127.0.0.1:4647"]),
     "one-server-dead": force_leave_carol,
     "ghost-peer": remove_ghost,
+    "reconcile-adds-back": leave_carol,
+    "removed-server-disrupts": stop_then_remove_carol,
+    "leader-partitioned": heal,
+    "peers-json-without-peers-info": recover_twice,
+    "peers-json-http-ports": recover_with_peers_json(["127.0.0.1:4647"]),
 }
 WRONG: dict[str, Runbook] = {
     # The HTTP port instead of the Raft port: a configuration of a server that does not exist.
     "quorum-lost": recover_with_peers_json(["127.0.0.1:4646"]),
     "one-server-dead": remove_live_bob,
     "ghost-peer": force_leave_ghost,
+    "reconcile-adds-back": remove_carol_again,
+    "removed-server-disrupts": restart_carol,
+    "leader-partitioned": restart_the_old_leader,
+    "peers-json-without-peers-info": recover_once,
+    "peers-json-http-ports": just_restart,
 }
 
 

@@ -3,10 +3,10 @@ what the on-call engineer sees, and a score once the goal holds.
 
 A drill is a data file in `drills/` (beside the scenario library), close to the transcript
 format: `title TEXT`, `> ` briefing lines, `cluster servers=N seed=S`, setup commands run
-before the engineer gets the cluster (`run-for SPAN`, `propose DATA`, `crash NAME`,
-`restart NAME [ADDRESS]`), and `goal voters=N`: a leader whose committed configuration has
-N voters, each a running server at its current address, all holding that configuration
-committed. A team writes its own drills the same way.
+before the engineer gets the cluster (`SETUP` below), and `goal voters=N [for=SPAN]`: a
+leader whose committed configuration has N voters, each a running server at its current
+address that follows that leader and holds the configuration committed, for SPAN without a
+break. A team writes its own drills the same way.
 
 The score: recovered or not; time to recovery, virtual and wall, from the end of the setup;
 committed entries lost (entries committed before the incident that the leader's log no
@@ -17,17 +17,34 @@ address no server has: an HTTP port, say).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.events import CommitAdvanced, Event
 from ..core.types import Configuration, Entry, Suffrage
+from ..nomad.endpoints import Request
 from ..sim.cluster import UP
+from ..sim.datadir import PEERS_JSON
 from ..sim.events import Recovered
 from ..sim.render import fmt_configuration
 from ..sim.timeparse import duration
 from .simulation import Simulation
+
+
+# The setup commands: how the cluster is broken before the engineer gets it.
+SETUP = (
+    "run-for",  # SPAN
+    "propose",  # DATA, through the leader
+    "crash",  # NAME
+    "restart",  # NAME [ADDRESS]
+    "partition",  # NAME ... | NAME ...
+    "isolate-leader",  # the leader alone on its side of a partition
+    "remove-peer",  # ADDRESS, as DELETE /v1/operator/raft/peer on the leader
+    "peers-json",  # NAME ADDRESS ...: write its raft/peers.json
+    "rm",  # NAME FILE: delete a file of its raft directory (peers.info)
+)
 
 
 class DrillError(ValueError):
@@ -43,6 +60,7 @@ class Drill:
     seed: int
     setup: tuple[str, ...]
     voters: int
+    hold: int = 0  # µs the goal must hold without a break (past the leader's reconcile, say)
 
 
 def drill_dir(given: str = "") -> Path:
@@ -52,7 +70,7 @@ def drill_dir(given: str = "") -> Path:
 
 def load(path: Path) -> Drill:
     title, briefing, setup = "", [], []
-    servers, seed, voters = 3, 0, 0
+    servers, seed, voters, hold = 3, 0, 0, 0
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.strip()
         where = f"{path.name}:{number}"
@@ -73,11 +91,16 @@ def load(path: Path) -> Drill:
             if options:
                 raise DrillError(f"{where}: unknown option {sorted(options)[0]}=")
         elif word == "goal":
-            key, _, value = rest.partition("=")
-            if key != "voters" or not value.isdigit() or int(value) < 1:
-                raise DrillError(f"{where}: the goal is voters=N")
+            options = dict(part.partition("=")[::2] for part in rest.split())
+            value = options.pop("voters", "")
+            try:
+                hold = duration(options.pop("for", "0s"))
+            except ValueError as error:
+                raise DrillError(f"{where}: for= {error}") from None
+            if options or not value.isdigit() or int(value) < 1:
+                raise DrillError(f"{where}: the goal is voters=N [for=SPAN]")
             voters = int(value)
-        elif word in ("run-for", "propose", "crash", "restart"):
+        elif word in SETUP:
             if word == "run-for":
                 try:
                     duration(rest)
@@ -88,7 +111,7 @@ def load(path: Path) -> Drill:
             raise DrillError(f"{where}: unknown line {word!r}")
     if not title or not voters:
         raise DrillError(f"{path.name}: a drill needs a title and a goal")
-    return Drill(path.stem, title, tuple(briefing), servers, seed, tuple(setup), voters)
+    return Drill(path.stem, title, tuple(briefing), servers, seed, tuple(setup), voters, hold)
 
 
 def library(given: str = "") -> dict[str, Drill]:
@@ -127,6 +150,7 @@ class Session:
         self.started_wall = 0.0
         self.journal_at = 0
         self.recovered_at: tuple[int, float] | None = None
+        self.holding: tuple[int, float] | None = None  # since when the goal holds
         sim.listen(self._on_event)
 
     def _on_event(self, event: Event) -> None:
@@ -134,7 +158,7 @@ class Session:
             log = self.sim.cluster.servers[event.server].storage.log
             for index in range(len(self.committed) + 1, event.index + 1):
                 self.committed[index] = log[index - 1]
-        elif isinstance(event, Recovered):
+        elif isinstance(event, Recovered) and self.started_us:  # (the engineer's own)
             self.recoveries.append((event.server, event.configuration))
 
     async def setup(self) -> None:
@@ -147,9 +171,26 @@ class Session:
                 await sim.request("propose", rest)
             elif word == "crash":
                 sim.act("crash", rest)
-            else:
+            elif word == "restart":
                 name, _, address = rest.partition(" ")
-                sim.act("restart", name, address or None, None)
+                sim.act("restart", name, address or None, sim.raft_files(name))
+            elif word in ("partition", "isolate-leader"):
+                groups = [g.split() for g in rest.split("|")]
+                if word == "isolate-leader":
+                    leader = sim.cluster.leader() or ""
+                    groups = [[leader], [n for n in sim.cluster.servers if n != leader]]
+                sim.act("partition", groups)
+            elif word == "remove-peer":
+                leader = sim.cluster.leader() or next(iter(sim.cluster.servers))
+                request = Request("Operator.RaftRemovePeerByAddress", sim.nomad.region, False, rest)
+                await sim.request("nomad.call", leader, request)
+            elif word == "peers-json":
+                name, *addresses = rest.split()
+                directory = sim.cluster.server(name).directory
+                directory.write(PEERS_JSON, json.dumps(addresses).encode())
+            else:
+                name, _, file = rest.partition(" ")
+                sim.cluster.server(name).directory.remove(file)
         self.started_us = sim.cluster.now or 1
         self.started_wall = time.monotonic()
         self.journal_at = len(sim.journal)
@@ -169,14 +210,23 @@ class Session:
             server = cluster.server_by_id(voter.id)
             if server is None or server.status != UP or server.address != voter.address:
                 return False
-            if cluster.view(server.name).committed_index < view.latest_index:
+            follower = cluster.view(server.name)
+            if follower.leader != leader or follower.committed_index < view.latest_index:
                 return False
         return True
 
     def check(self) -> bool:
-        """Note the first time the goal holds; True once it has."""
-        if self.recovered_at is None and self.goal():
-            self.recovered_at = (self.sim.cluster.now, time.monotonic())
+        """Note when the goal starts to hold; True once it has held for the drill's span
+        without a break (recovered from when it started to hold)."""
+        if self.recovered_at is not None:
+            return True
+        if not self.goal():
+            self.holding = None
+            return False
+        now = (self.sim.cluster.now, time.monotonic())
+        self.holding = self.holding or now
+        if now[0] - self.holding[0] >= self.drill.hold:
+            self.recovered_at = self.holding
         return self.recovered_at is not None
 
     def score(self) -> Score:
