@@ -32,7 +32,6 @@ from ..sim.render import fmt_configuration
 from ..sim.timeparse import duration
 from .simulation import Simulation
 
-
 # The setup commands: how the cluster is broken before the engineer gets it.
 SETUP = (
     "run-for",  # SPAN
