@@ -252,3 +252,22 @@ def test_drill_list_names_every_drill(capsys: Any) -> None:
     assert main(["drill", "list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in DRILLS)
+
+
+def test_drill_scores_disagreeing_peers_json_files_as_unsafe(tmp_path: Path) -> None:
+    """Two survivors, each given a file listing only itself: an unsafe action, named."""
+    path = tmp_path / "two-survivors.txt"
+    path.write_text(
+        "title Two survivors\ncluster servers=3 seed=1\nrun-for 5s\ncrash carol\ngoal voters=2\n"
+    )
+
+    def split(served: Served, data: Path) -> None:
+        for name, address in (("alice", "127.0.0.1:4647"), ("bob", "127.0.0.2:4647")):
+            post(served, f"servers/{name}/crash")
+            (data / name / "server" / "raft" / "peers.json").write_text(json.dumps([address]))
+        for name in ("alice", "bob"):
+            assert post(served, f"servers/{name}/restart").status_code == 200
+
+    score = play(load(path), tmp_path / "data", split, until="30s")
+
+    assert score.unsafe == ["peers.json files that disagree (alice [alice], bob [bob])"]
