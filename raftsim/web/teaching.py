@@ -155,7 +155,14 @@ async def ask(control: Control, request: web.Request, match: dict[str, str]) -> 
                 }
             )
     except (TimeoutError, aiohttp.ClientError, OSError) as error:
-        what = "no answer in time" if isinstance(error, TimeoutError) else str(error)
+        if isinstance(error, TimeoutError):
+            what = f"no answer within {ASK_TIMEOUT:g} s"
+        elif isinstance(error, aiohttp.ClientConnectorError):
+            what = f"connection refused: nothing listens at {base.removeprefix('http://')}"
+        elif isinstance(error, aiohttp.ServerDisconnectedError):
+            what = "the connection closed without an answer (the server went down)"
+        else:
+            what = str(error)
         return reply({"server": name, "url": base + path, "status": None, "error": what})
 
 

@@ -179,15 +179,16 @@ function renderControls(state) {
   $("horizon").textContent = `of ${fmtTime(state.horizon_us)}`;
   if (document.activeElement !== $("seed")) $("seed").value = String(state.seed);
   const names = state.servers.map((s) => s.name);
-  for (const id of ["cut-from", "cut-to"]) fillSelect($(id), names);
+  fillSelect($("cut-from"), names);
+  fillSelect($("cut-to"), names, 1);
   renderGroups(names);
 }
 
-function fillSelect(select, names) {
+function fillSelect(select, names, first = 0) {
   if ([...select.options].map((o) => o.value).join() === names.join()) return;
   const keep = select.value;
   select.replaceChildren(...names.map((n) => new Option(n, n)));
-  if (names.includes(keep)) select.value = keep;
+  select.value = names.includes(keep) ? keep : names[Math.min(first, names.length - 1)];
 }
 
 function renderGroups(names) {

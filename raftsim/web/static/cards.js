@@ -73,7 +73,12 @@ export function card(node, s, state, hooks) {
   if (node.dataset.built !== String(hooks.live)) {
     build(node, s, hooks);
     node.dataset.built = String(hooks.live);
+    node.seen = "";
   }
+  // Rebuilding a card is the page's costliest work: only when what it shows changed.
+  const seen = JSON.stringify([s, state.leader, state.servers.length]);
+  if (node.seen === seen) return;
+  node.seen = seen;
   const role = s.status === "down" ? "-" : s.role;
   node.className = `card role-${role.toLowerCase().replace("-", "none")} status-${s.status}`;
   const badge = node.querySelector(".badge");

@@ -5,7 +5,7 @@
 const NS = "http://www.w3.org/2000/svg";
 const SIZE = 600;
 const FLIGHT_MS = 320; // wall time a message takes to cross (so that it can be seen)
-const MAX_FLIGHTS = 300;
+const MAX_FLIGHTS = 150;
 
 function el(name, attrs = {}, parent = null) {
   const node = document.createElementNS(NS, name);
@@ -69,6 +69,7 @@ export class Ring {
 
   build(names) {
     this.names = names;
+    this.linksSeen = "";
     this.places.clear();
     this.glyphs.clear();
     this.servers.replaceChildren();
@@ -120,6 +121,9 @@ export class Ring {
   }
 
   drawLinks(state) {
+    const seen = `${this.names.join()}|${state.network.blocked.join()}`;
+    if (seen === this.linksSeen) return;
+    this.linksSeen = seen;
     this.links.replaceChildren();
     const blocked = new Set(state.network.blocked);
     const names = this.names;
@@ -169,26 +173,44 @@ export class Ring {
 
   message(event) {
     const m = event.message;
-    if (!m || m.type === "RpcFailure") return;
+    if (!m) return;
+    if (m.type === "RpcFailure") {
+      // The caller learns its call failed (refused by a down server, or timed out): the
+      // request it made is marked dropped where it is.
+      const from = this.ids.get(m.dst);
+      const to = this.ids.get(m.src);
+      const flight = this.flights.find(
+        (f) => f.end === null && f.rpc === m.rpc && f.from === from && f.to === to,
+      );
+      if (flight && event.event === "deliver") this.drop(flight);
+      return;
+    }
     const key = `${m.type}|${m.src}|${m.dst}|${m.rpc}`;
     if (event.event === "send") {
       const from = this.ids.get(m.src);
       const to = this.ids.get(m.dst);
       if (!from || !to || !this.places.has(from) || !this.places.has(to)) return;
       const shape = this.shape(m);
-      this.flights.push({ key, from, to, start: performance.now(), shape, end: null });
+      this.flights.push({ key, from, to, rpc: m.rpc, start: performance.now(), shape, end: null });
       if (this.flights.length > MAX_FLIGHTS) this.flights.shift().shape.remove();
       return;
     }
     const flight = this.flights.find((f) => f.key === key && f.end === null);
     if (!flight) return;
-    flight.end = event.event === "drop" ? "dropped" : "delivered";
-    flight.ended = performance.now();
-    if (flight.end === "dropped") {
-      flight.shape.setAttribute("class", `${flight.shape.getAttribute("class")} dropped`);
-      const mark = el("text", { class: "dropmark" }, flight.shape);
-      mark.textContent = "✕";
+    if (event.event === "drop") {
+      this.drop(flight);
+      return;
     }
+    flight.end = "delivered";
+    flight.ended = performance.now();
+  }
+
+  drop(flight) {
+    flight.end = "dropped";
+    flight.ended = performance.now();
+    flight.shape.setAttribute("class", `${flight.shape.getAttribute("class")} dropped`);
+    const mark = el("text", { class: "dropmark" }, flight.shape);
+    mark.textContent = "✕";
   }
 
   shape(m) {
