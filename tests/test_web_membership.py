@@ -268,3 +268,14 @@ def test_data_dir_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match=r"cannot use .*a-file as the data directory"):
         DataDirs(taken)
+
+
+def test_a_temporary_data_dir_goes_when_the_serve_stops() -> None:
+    """The default data directory (a fresh temporary one) is removed again; one given stays
+    (the other tests' tmp_path)."""
+    with Background(Options(mode="demand", data_dir="")) as running:
+        assert running.sim.data is not None
+        root = running.sim.data.root
+        assert (root / "alice" / "server" / "raft" / "peers.info").exists()
+
+    assert not root.exists()

@@ -60,7 +60,8 @@ class DataDirs:
     """The data directory of a whole served cluster: one `DIR/<name>/` per server."""
 
     def __init__(self, root: str | Path | None = None) -> None:
-        """`root` None: a fresh temporary directory (kept after exit, for a post-mortem)."""
+        """`root` None: a fresh temporary directory, removed again by `cleanup`."""
+        self.temporary = root is None
         self.root = Path(tempfile.mkdtemp(prefix="raftsim-") if root is None else root)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -81,6 +82,11 @@ class DataDirs:
                     f"{server} is not empty: raftsim keeps Raft state in memory only, so each "
                     "serve needs fresh data directories (remove it or choose another --data-dir)"
                 )
+
+    def cleanup(self) -> None:
+        """The serve is over: a temporary data directory goes; one given by the user stays."""
+        if self.temporary:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def recreate(self) -> None:
         """Empty data directories again for a reset: every server directory this serve made

@@ -43,6 +43,8 @@ class Served:
     async def close(self) -> None:
         await self.listeners.close()  # no listener may reopen behind the cleanup's back
         await self.runner.cleanup()
+        if self.sim.data is not None:
+            self.sim.data.cleanup()
 
 
 async def start(
@@ -61,6 +63,8 @@ async def start(
         await listeners.start(runner)
     except BaseException:
         await runner.cleanup()
+        if sim.data is not None:
+            sim.data.cleanup()
         raise
     generated = secure.control_token if secure is not options else ""
     return Served(sim, runner, listeners, generated)

@@ -167,7 +167,12 @@ class Simulation:
         self._waiting: set[asyncio.Future[Outcome]] = set()
         self._watching = 0
         self.replaying = False  # recorded inputs are being applied again (`_rebuild`)
-        self._build(o.seed)
+        try:
+            self._build(o.seed)
+        except BaseException:
+            if self.data is not None:
+                self.data.cleanup()
+            raise
         self.feed = EventFeed(self)
         self.driver = Driver(self.cluster.sched, o.mode, o.speed)
         self.http: dict[str, str] = {}  # server name -> "http://host:port" once listening
