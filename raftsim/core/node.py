@@ -155,10 +155,22 @@ class RaftNode:
         self.now = now
         if self.faults:
             forget_on_restart(self)
-        for entry in self.storage.log:
+        log = self.storage.log
+        recovered = self.storage.recovered
+        base = 0
+        if recovered is not None:
+            # As hashicorp restores the snapshot RecoverCluster took: its configuration is
+            # committed at its index, and only later configuration entries replay.
+            base, configuration = recovered
+            self.committed = self.latest = configuration
+            self.committed_index = self.latest_index = base
+        for entry in log[base:]:
             if entry.kind is EntryKind.CONFIGURATION:
                 self._adopt_configuration(entry, emit=False)
         self._configuration_changed()
+        if base:
+            # Everything the snapshot covers is committed and applied (§2.4 RecoverCluster).
+            self.set_commit_index(base)
         self._arm_follower_timer(now)
 
     def shutdown(self) -> None:
@@ -590,6 +602,12 @@ class RaftNode:
                     return
                 del log[entry.index - 1 :]
                 self.events.append(LogTruncated(self.now, self.name, entry.index))
+                recovered = self.storage.recovered
+                if recovered is not None and entry.index <= recovered[0]:
+                    # A leader's log replaced what the recovery covered (disagreeing
+                    # peers.json files): the recovered configuration stays as committed
+                    # until a newer one arrives, but no longer marks a point in this log.
+                    self.storage.recovered = None
                 if entry.index <= self.latest_index and Fault.KEEP_CUT_CONFIG not in self.faults:
                     # §2.2: the latest configuration was cut off; fall back on committed.
                     self.latest, self.latest_index = self.committed, self.committed_index

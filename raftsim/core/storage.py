@@ -13,13 +13,16 @@ from .types import Configuration, Entry, EntryKind
 class Storage:
     """StableStore (term, vote) and LogStore (1-based log, no compaction) of one server."""
 
-    __slots__ = ("current_term", "log", "vote_for", "vote_term")
+    __slots__ = ("current_term", "log", "recovered", "vote_for", "vote_term")
 
     def __init__(self) -> None:
         self.current_term = 0
         self.vote_term = 0
         self.vote_for = ""
         self.log: list[Entry] = []
+        # A peers.json recovery (recovery.py): the index a snapshot would cover and the
+        # configuration it would carry; configuration entries up to it no longer count.
+        self.recovered: tuple[int, Configuration] | None = None
 
     @property
     def last_index(self) -> int:

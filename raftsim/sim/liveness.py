@@ -68,10 +68,15 @@ class LivenessRules:
 
     # ------------------------------------------------------------ lifecycle
 
-    def add_server(self, server: str, log: Sequence[Entry]) -> None:
+    def add_server(self, server: str, log: Sequence[Entry], recovered: int = 0) -> None:
+        """A server (re)starts with `log`; `recovered`: the index of a peers.json recovery,
+        whose configuration replaces every configuration entry up to it."""
         if self.unsettled == server:
             self.settle()  # (its last batch is over: a restart comes between batches)
-        self._config_indexes[server] = [e.index for e in log if e.kind is EntryKind.CONFIGURATION]
+        indexes = [e.index for e in log if e.kind is EntryKind.CONFIGURATION]
+        if recovered:
+            indexes = [recovered, *(i for i in indexes if i > recovered)]
+        self._config_indexes[server] = indexes
         self._latest[server] = None
         self._commit[server] = 0
         self.leaders.pop(server, None)
