@@ -45,10 +45,11 @@ def new_token() -> int:
     return next(_tokens)
 
 
-def dial_error(address: str, reason: str) -> str:
-    """The connection pool's error for a failed call to `address` (Go 1.8 texts)."""
+def dial_error(address: str, reason: str, refused: str = "getsockopt: connection refused") -> str:
+    """The connection pool's error for a failed call to `address`; `refused` is how the
+    release's Go words a refused dial (`NomadVersion.dial_refused`)."""
     if reason == "connection refused":
-        return f"failed to get conn: dial tcp {address}: getsockopt: connection refused"
+        return f"failed to get conn: dial tcp {address}: {refused}"
     if reason == "i/o timeout":
         return f"failed to get conn: dial tcp {address}: i/o timeout"
     return "EOF"  # the server died with the call in flight: its socket closed
@@ -220,7 +221,8 @@ class NomadServer:
         address = self.nomad_cluster.cluster.servers[leader].address
 
         def failed(reason: str) -> None:
-            self.after(0, lambda: reply(None, NomadError(RPC_PREFIX + dial_error(address, reason))))
+            text = dial_error(address, reason, self.version.dial_refused)
+            self.after(0, lambda: reply(None, NomadError(RPC_PREFIX + text)))
 
         def arrived() -> None:
             target = self.nomad_cluster.servers.get(leader)
@@ -272,6 +274,8 @@ class NomadServer:
             reply(endpoints.raft_configuration(self, node), None)
         elif method == "Operator.RaftRemovePeerByAddress":
             self.spawn(self._remove_peer(request, reply))
+        elif method == "Operator.RaftRemovePeerByID" and self.version.peer_removal_by_id:
+            self.spawn(self._remove_peer_by_id(request, reply))
         else:
             reply(None, NomadError(f"rpc: can't find method {method}"))
 
@@ -285,4 +289,19 @@ class NomadServer:
             reply(None, error)
             return
         self.nomad_cluster.log(self.name, f"nomad.operator: Removed Raft peer {request.address!r}")
+        reply(None, None)
+
+    def _remove_peer_by_id(self, request: Request, reply: Reply) -> Body:
+        try:
+            yield from endpoints.remove_peer_by_id(self, self.node, request.id)
+        except NomadError as error:
+            self.nomad_cluster.log(
+                self.name,
+                f"nomad.operator: Failed to remove Raft peer with id {request.id!r}: {error}",
+            )
+            reply(None, error)
+            return
+        self.nomad_cluster.log(
+            self.name, f"nomad.operator: Removed Raft peer with id {request.id!r}"
+        )
         reply(None, None)
