@@ -136,10 +136,11 @@ class SimulatedNomad:
 @pytest.fixture
 def nomad_cluster(request: pytest.FixtureRequest, raftsim_seed: int) -> Iterator[SimulatedNomad]:
     """`raftsim serve` on a background thread, on free loopback ports (the marker's
-    `servers=` and `nomad=` apply), stopped when the test ends. Time jumps whenever a request waits on
-    it ("demand" clock: autojump while someone waits, frozen otherwise), so a 5 s hold costs
-    milliseconds and the same test sees the same virtual history on every run. The cluster
-    has had 10 virtual seconds to elect its first leader before the test starts."""
+    `servers=` and `nomad=` apply), stopped when the test ends. Time jumps whenever a
+    request waits on it ("demand" clock: autojump while someone waits, frozen otherwise), so
+    a 5 s hold costs milliseconds and the same test sees the same virtual history on every
+    run. The cluster has had 10 virtual seconds to elect its first leader before the test
+    starts."""
     # Imported here: every pytest run of anyone who installed raftsim loads this plugin,
     # and only this fixture needs aiohttp.
     from ..web import DEMAND, Background, Options  # noqa: PLC0415
