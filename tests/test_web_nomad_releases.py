@@ -466,3 +466,65 @@ def test_release_needs_its_raft_profile() -> None:
     ):
         NomadCluster(Cluster(3, profile=P2), VERSIONS["0.8.7"])
     NomadCluster(Cluster(3, profile=P2), VERSIONS["1.2.13"])
+
+
+def elected(release: str) -> tuple[Cluster, NomadCluster, str]:
+    """A cluster stopped at the instant its first leader is elected (its leader loop not
+    yet run)."""
+    version = VERSIONS[release]
+    cluster = Cluster(3, seed=1, profile=version.profile)
+    nomad = NomadCluster(cluster, version)
+    assert cluster.run_until(lambda c: c.leader() is not None, "30s")
+    leader = cluster.leader()
+    assert leader is not None
+    return cluster, nomad, leader
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_release_new_leader_serves_once_established(release: str) -> None:
+    """spec §3.1 step 4: a leader runs a request itself at once before 0.10; from 0.10
+    (1.2.13) only once its leader loop's barrier has committed (setConsistentReadReady)."""
+    cluster, nomad, leader = elected(release)
+    start = cluster.now
+    answers: list[tuple[int, str]] = []
+    request = Request("Status.Leader", "global")
+    nomad.call(leader, request, lambda r, e: answers.append((cluster.now, str(e))))
+    cluster.run_for("1s")
+    assert len(answers) == 1 and answers[0][1] == "None"
+    if release == "1.2.13":
+        assert answers[0][0] > start
+        assert nomad.servers[leader].leader_loop.established  # type: ignore[union-attr]
+    else:
+        assert answers[0][0] == start
+
+
+def test_release_leader_not_established_is_not_ready() -> None:
+    """spec §3.1: a 1.2.13 leader that never establishes leadership (here its leader loop
+    stops before its barrier, as after a failed establishLeadership) holds requests for
+    RPCHoldTimeout, then answers `Not ready to serve consistent reads`; a follower
+    forwarding to it gets the same text behind `rpc error: `."""
+    cluster, nomad, leader = elected("1.2.13")
+    assert cluster.run_until(lambda c: nomad.servers[leader].leader_loop is not None, "1ms")
+    loop = nomad.servers[leader].leader_loop
+    assert loop is not None and not loop.established
+    loop.stop()
+    follower = next(n for n in cluster.servers if n != leader)
+    answers: dict[str, tuple[int, str]] = {}
+    start = cluster.now
+    for entry in (leader, follower):
+        nomad.call(
+            entry,
+            Request("Operator.RaftGetConfiguration", "global"),
+            lambda r, e, entry=entry: answers.setdefault(entry, (cluster.now - start, str(e))),
+        )
+    cluster.run_for("7s")
+    assert cluster.leader() == leader
+    assert answers[leader][1] == "Not ready to serve consistent reads"
+    assert answers[follower][1] == "rpc error: Not ready to serve consistent reads"
+    assert 5_000_000 <= answers[leader][0] < 5_400_000
+    # A stale read needs no leader at all (§3.1 step 3).
+    stale: list[str] = []
+    nomad.call(
+        leader, Request("Status.Peers", "global", stale=True), lambda r, e: stale.append(str(e))
+    )
+    assert stale == ["None"]

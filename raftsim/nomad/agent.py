@@ -3,7 +3,9 @@ its leader loop, and the routing of every RPC an HTTP request becomes (spec noma
 §3.1, `nomad/rpc.go` forward at v0.5.6).
 
 Routing, in order: a region other than the server's own has no path (there is one region);
-a stale read runs here; the leader runs everything itself; a follower forwards to the leader
+a stale read runs here; the leader runs everything itself (from Nomad 0.10 only once its
+leader loop has established leadership, else it holds the request as below and ends with
+`Not ready to serve consistent reads`); a follower forwards to the leader
 its Raft knows, if Serf lists that server alive, as a simulated message (`cluster.transmit`),
 and prefixes the leader's errors with `rpc error: `; with no usable leader it holds the
 request, re-checking after U[0, 5 s/16) until 5 s have passed, then answers
@@ -27,7 +29,7 @@ from ..sim.clock import Timer
 from ..sim.cluster import PAUSED
 from . import endpoints
 from .endpoints import JSON, Request
-from .errors import NO_LEADER, NO_REGION_PATH, RPC_PREFIX, NomadError, ServerGoneError
+from .errors import NO_LEADER, NO_REGION_PATH, NOT_READY, RPC_PREFIX, NomadError, ServerGoneError
 from .events import MemberChanged, RequestAnswered, RequestReceived
 from .process import Body, Process, Wait
 from .serf import Member, MemberInfo, SerfAgent
@@ -191,10 +193,11 @@ class NomadServer:
         if request.is_read and request.stale:
             self._run_local(request, reply)
             return
-        if self.node.role is Role.LEADER:
+        leading = self.node.role is Role.LEADER
+        if leading and self.ready_for_consistent_reads():
             self._run_local(request, reply)
             return
-        leader = self.known_leader()
+        leader = None if leading else self.known_leader()
         if leader is not None:
             self._forward(leader, request, reply)
             return
@@ -205,7 +208,16 @@ class NomadServer:
             jitter = int(self.rng.random() * (timing.rpc_hold_timeout // timing.jitter_fraction))
             self.after(jitter, lambda: self.handle(request, reply, start))
             return
-        reply(None, NomadError(NO_LEADER))
+        reply(None, NomadError(NOT_READY if leading else NO_LEADER))
+
+    def ready_for_consistent_reads(self) -> bool:
+        """Whether this leader may run requests (spec §3.1): always before 0.10; from 0.10
+        once its leader loop's barrier has committed in this term (setConsistentReadReady),
+        until leadership is lost (resetConsistentReadReady)."""
+        if not self.version.consistent_read_gate:
+            return True
+        loop = self.leader_loop
+        return loop is not None and loop.established
 
     def known_leader(self) -> str | None:
         """The leader Raft knows, if Serf lists it alive (Nomad's localPeers lookup)."""

@@ -61,6 +61,10 @@ class NomadVersion:
     # How Go words a refused dial: "getsockopt: connection refused" up to Go 1.10 (0.5.6,
     # 0.8.7), "connect: connection refused" from Go 1.11 (1.2.13 is built with Go 1.19).
     dial_refused: str = "getsockopt: connection refused"
+    # spec §3.1 step 4 (0.10+): a leader runs a request only once its leader loop has
+    # established leadership (barrier committed: setConsistentReadReady); before that it
+    # holds the request like a server without a leader, then `Not ready to serve ...`.
+    consistent_read_gate: bool = False
 
     @property
     def raft_protocol(self) -> int:
@@ -98,6 +102,7 @@ NOMAD_1_2_13 = replace(
     profile=P2,
     raft_library="hashicorp/raft v1.1.3-pre 365023de",
     dial_refused="connect: connection refused",
+    consistent_read_gate=True,
 )
 VERSIONS = {v.version: v for v in (NOMAD_0_5_6, NOMAD_0_8_7, NOMAD_1_2_13)}
 
