@@ -38,6 +38,7 @@ FUZZ = settings(
 # What a Nomad 5xx may say (spec §1 "Error bodies", §3.1, §3.4, §2.9).
 NOMAD_500 = (
     "No cluster leader",
+    "Not ready to serve consistent reads",  # 1.2.13, §3.1
     "No path to region",
     "rpc error: ",
     "address ",
