@@ -127,8 +127,8 @@ def parse_wait(ctx: Context) -> None:
 
 
 def stale(ctx: Context) -> bool:
-    """parseConsistency (before 1.5): the key's mere presence allows a stale read, so
-    python-nomad's `?stale=False` is a stale read too (spec §6; open question 1: 0.5.6)."""
+    """parseConsistency before 1.5 (every release emulated so far): the key's mere presence
+    allows a stale read, so python-nomad's `?stale=False` is a stale read too (spec §6)."""
     if ctx.sim.nomad.version.stale_by_presence:
         return "stale" in ctx.query
     raise NotImplementedError("only the 0.5.x rule is emulated")
