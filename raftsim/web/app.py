@@ -31,7 +31,7 @@ from . import page
 from .control import Control
 from .errors import error_middleware
 from .guard import HOST_NAMES, TOKEN, check
-from .routes import CONTROL_REQUEST, Router, answered_by_control, is_control
+from .routes import CONTROL_REQUEST, Router, answered_by_control, is_control, table_for
 from .simulation import Simulation
 
 SIMULATION = web.AppKey("simulation", Simulation)
@@ -330,7 +330,7 @@ def make_app(
     app[HOST_NAMES] = frozenset({bind[0].lower().strip("[]").rstrip(".")} if bind else ())
     settle = listeners.settle if listeners is not None else _nothing
     app[CONTROL] = Control(sim, settle)
-    app[ROUTER] = Router()
+    app[ROUTER] = Router(table_for(sim.nomad.version))
     if listeners is not None:
         app[LISTENERS] = listeners
     app.cleanup_ctx.append(_drive)
