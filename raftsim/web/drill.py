@@ -28,7 +28,7 @@ from ..nomad.endpoints import Request
 from ..sim.cluster import UP
 from ..sim.datadir import PEERS_JSON
 from ..sim.events import Recovered
-from ..sim.render import fmt_configuration
+from ..sim.render import fmt_configuration, fmt_entry
 from ..sim.timeparse import duration
 from .simulation import Simulation
 
@@ -44,6 +44,7 @@ SETUP = (
     "peers-json",  # NAME ADDRESS ...: write its raft/peers.json
     "rm",  # NAME FILE: delete a file of its raft directory (peers.info)
 )
+LOST_SHOWN = 8  # lost entries the score names; the count is always whole
 
 
 class DrillError(ValueError):
@@ -125,13 +126,17 @@ class Score:
     lost: int
     api_calls: int
     unsafe: list[str] = field(default_factory=list)
+    lost_entries: list[str] = field(default_factory=list)  # index/term and what, as traced
 
     def lines(self) -> list[str]:
         took = f"{self.virtual_us / 1e6:.3f} s virtual, {self.wall_s:.2f} s wall"
+        shown = ", ".join(self.lost_entries[:LOST_SHOWN])
+        if len(self.lost_entries) > LOST_SHOWN:
+            shown += ", ..."
         return [
             f"recovered:             {'yes' if self.recovered else 'no'}",
             f"time to recovery:      {took if self.recovered else '-'}",
-            f"committed entries lost: {self.lost}",
+            f"committed entries lost: {self.lost}" + (f" ({shown})" if shown else ""),
             f"API calls made:        {self.api_calls}",
             f"unsafe actions:        {'; '.join(self.unsafe) if self.unsafe else 'none'}",
         ]
@@ -240,11 +245,11 @@ class Session:
             else max(running, key=lambda s: s.storage.last_index, default=None)
         )
         log = best.storage.log if best is not None else []
-        lost = sum(
-            1
-            for index, entry in self.committed.items()
+        lost = [
+            entry
+            for index, entry in sorted(self.committed.items())
             if index > len(log) or log[index - 1] is not entry
-        )
+        ]
         unsafe = []
         configurations = {configuration for _, configuration in self.recoveries}
         if len(configurations) > 1:
@@ -264,9 +269,10 @@ class Session:
             recovered,
             virtual - self.started_us,
             wall - self.started_wall,
-            lost,
+            len(lost),
             len(self.sim.journal) - self.journal_at,  # (Nomad API requests are inputs too)
             unsafe,
+            [fmt_entry(entry, lambda i: cluster.names.get(i, i)) for entry in lost],
         )
 
 
