@@ -1,6 +1,6 @@
 """`python -m bench`: measure every figure in this one run and print one table.
 
-Options: `--only abcdefps` runs a subset; `--quick` shortens every run (for trying the suite
+Options: `--only abcdefprs` runs a subset; `--quick` shortens every run (for trying the suite
 out, not for reporting figures).
 """
 
@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from . import campaign, failover, idle, page, scheduler, served
+from . import campaign, failover, idle, page, rehearsal, scheduler, served
 from . import http as http_figures
 from .common import Row, Section, perf_counter, render_table, wall_limit
 
@@ -70,7 +70,7 @@ def http_section(quick: bool) -> Section:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--only", default="abcdefps", help="which figures to run (default: abcdefps)"
+        "--only", default="abcdefprs", help="which figures to run (default: abcdefprs)"
     )
     parser.add_argument(
         "--quick", action="store_true", help="short runs to try the suite (not for reporting)"
@@ -143,11 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         print("measuring (f) raftsim check campaigns ...", file=sys.stderr, flush=True)
         sections += _guarded("f", lambda: [campaign.section(campaign.measure(schedules))])
 
+    if "r" in only:
+        print("measuring (r) drills and the event stream ...", file=sys.stderr, flush=True)
+        sections += _guarded("r", lambda: [rehearsal.measure(args.quick)])
+
     if "p" in only:
         print("measuring (p) the live page ...", file=sys.stderr, flush=True)
         sections += _guarded("p", lambda: [page.section(page.measure())])
 
-    order = {"a": 0, "s": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "p": 7}
+    order = {"a": 0, "s": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "r": 7, "p": 8}
     sections.sort(key=lambda s: order.get(s.name[0], 9))
     print()
     print(render_table([row for sec in sections for row in sec.rows]))

@@ -4,6 +4,7 @@ against the asyncio loop (DESIGN.md "Time")."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -35,6 +36,26 @@ async def test_driver_paced_idle_cluster_sleeps_between_events(running: Simulati
     woke = running.driver.wakeups - before
     assert woke <= 0.3 / MIN_TICK + 10  # a spinning loop would wake thousands of times
     assert running.cluster.now > 0
+
+
+async def test_driver_paced_state_gives_the_anchor_of_virtual_on_monotonic_time(
+    running: Simulation,
+) -> None:
+    """Paced, the clock's state says where virtual time is anchored on the loop's clock
+    (time.monotonic()); a change of speed re-anchors it at the current virtual time, and
+    other modes have no anchor."""
+    assert "anchor" not in running.driver.state()
+    await running.driver.advance(3_000_000)
+    before = asyncio.get_running_loop().time()
+    running.driver.set_mode("paced", 10.0)
+    state = running.driver.state()
+    after = asyncio.get_running_loop().time()
+
+    anchor = state["anchor"]
+    assert isinstance(anchor, dict)
+    assert anchor["virtual_us"] == 3_000_000
+    assert before <= anchor["monotonic_s"] <= after
+    assert anchor["monotonic_s"] == pytest.approx(time.monotonic(), abs=60)  # the same clock
 
 
 async def test_driver_autojump_runs_ahead_of_the_wall_clock(running: Simulation) -> None:

@@ -24,7 +24,7 @@ add-server, reset and the event stream slot in later.
     GET  /v1/sim/events                     the events live: Server-Sent Events (feed.py)
     POST /v1/sim/partition                  {"groups": [["alice"], ["bob", "carol"]]}
     POST /v1/sim/heal                       remove every partition and cut
-    GET  /v1/sim/clock                      {"mode", "speed", "now_us"}
+    GET  /v1/sim/clock                      {"mode", "speed", "now_us", "anchor" when paced}
     POST /v1/sim/clock                      {"mode": "paced|paused|autojump|demand", "speed": 1.0}
     POST /v1/sim/clock/advance              {"by": "10s"} or {"events": 100}
 """

@@ -172,7 +172,15 @@ class Driver:
             self.kick()
 
     def state(self) -> dict[str, object]:
-        return {"mode": self.mode, "speed": self.speed, "now_us": self.sched.now}
+        """The clock as GET /v1/sim/clock shows it. Paced, also its anchor: virtual time T
+        is due at `monotonic_s + (T - virtual_us) / (speed * 1e6)` on this host's monotonic
+        clock (the event loop's, Python's `time.monotonic()`), so a client on the same host
+        can tell how late an event reaches it. The anchor moves when the mode or speed
+        changes, after `advance`, and when the cluster falls more than MAX_LAG behind."""
+        out: dict[str, object] = {"mode": self.mode, "speed": self.speed, "now_us": self.sched.now}
+        if self.mode == PACED:
+            out["anchor"] = {"monotonic_s": self._anchor_wall, "virtual_us": self._anchor_virtual}
+        return out
 
     # ------------------------------------------------------------ the task
 
