@@ -318,6 +318,45 @@ def test_disagreeing_files_give_two_leaders_reported_as_operator_caused() -> Non
         assert "[operator-caused: peers.json recovery on alice" in str(violation)
 
 
+ADDRESSES = st.sampled_from(
+    ["127.0.0.1:4647", "127.0.0.2:4647", "127.0.0.3:4647", "127.0.0.1:4646", "10.0.0.9:4647"]
+)
+PEERS = st.one_of(
+    JSON.map(json.dumps),
+    st.lists(ADDRESSES, max_size=4).map(json.dumps),
+    st.binary(max_size=24).map(lambda b: b.decode("latin-1")),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(files=st.lists(PEERS, min_size=1, max_size=2))
+def test_any_peers_json_in_a_running_cluster_recovers_or_refuses_and_the_cluster_runs_on(
+    files: list[str],
+) -> None:
+    """The whole path in a cluster: after quorum is lost, arbitrary peers.json files (JSON
+    of any shape, lists of real, HTTP-port and unknown addresses, bytes that are not JSON;
+    one survivor, or two with files that may disagree) and a restart of each. Each start
+    either fails with Nomad's exact text (the server stays down) or recovers; then the
+    cluster runs on without a traceback, and any broken rule is reported as the
+    operator's doing."""
+    cluster = lose_quorum()
+    prefixes = ("recovery failed to parse peers.json: ", "recovery failed: ")
+    for name, text in zip(("alice", "bob"), files, strict=False):
+        server = cluster.server(name)
+        server.directory.write(PEERS_JSON, text.encode("latin-1"))
+        try:
+            cluster.restart(name)
+        except StartError as error:
+            assert str(error).startswith(prefixes), str(error)
+            assert server.status == DOWN and PEERS_JSON in server.directory.files
+        else:
+            assert server.status == UP and PEERS_JSON not in server.directory.files
+
+    cluster.run_for("20s")
+
+    assert all(violation.cause for violation in cluster.violations), cluster.violations
+
+
 def test_scenario_peers_json_writes_the_file_the_restart_reads() -> None:
     runner = Runner()
     runner.execute("cluster servers=3 seed=1")

@@ -105,11 +105,15 @@ def test_quorum_loss_recovery_over_http(served: Served, tmp_path: Path) -> None:
     assert peers.exists()
 
     peers.write_text(json.dumps(["127.0.0.1:4647"]))
+    restarted = served.sim.cluster.now  # (demand clock: still until the next request)
     assert post(served, "servers/alice/restart").status_code == 200
     assert not peers.exists()
     advance(served, "5s")
     assert get(served, "alice", "/v1/status/leader").json() == "127.0.0.1:4647"
     assert get(served, "alice", "/v1/status/peers").json() == ["127.0.0.1:4647"]
+    # §5 step 5: "A leader is elected (`cluster leadership acquired`)", in Nomad's log.
+    since = [(name, line) for at, name, line in served.sim.nomad.lines if at >= restarted]
+    assert since == [("alice", "nomad: cluster leadership acquired")]
 
     grown = post(served, "servers")
     assert grown.status_code == 200
