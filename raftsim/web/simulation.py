@@ -42,6 +42,12 @@ class Options:
     sim_on_servers: bool = False
     # Required as `Authorization: Bearer TOKEN` on every control call when set ("": none).
     control_token: str = field(default="", repr=False)
+    # Every listener's connections (raftsim/web/goserver.py): seconds to read a request head,
+    # seconds a kept-alive connection may idle, connections open at once. Nomad 0.5.6 has no
+    # timeouts and no cap; see goserver for why these and what later Nomads set.
+    header_timeout: float = 30.0
+    idle_timeout: float = 120.0
+    max_connections: int = 512
 
 
 class Simulation:
