@@ -10,7 +10,7 @@ Nomad's Go structs, ready for JSON.
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..core.configuration import ChangeCommand
@@ -28,6 +28,22 @@ READS = frozenset({"Status.Leader", "Status.Peers", "Operator.RaftGetConfigurati
 METHODS = READS | {"Operator.RaftRemovePeerByAddress"}
 
 
+WITHDRAWN = "request withdrawn: its HTTP caller stopped waiting (hold limit)"
+
+
+class Hold:
+    """A request as its HTTP caller may withdraw it (the served cluster's wall-clock cap on a
+    request the clock does not move on): `withdrawn` stops it before it changes anything,
+    where it would reach the Raft log or Serf; `reached` says what of it happened already
+    ("" for nothing). Nomad has no such thing: a real caller's timeout withdraws nothing."""
+
+    __slots__ = ("reached", "withdrawn")
+
+    def __init__(self) -> None:
+        self.withdrawn = False
+        self.reached = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """An RPC as the HTTP agent builds it: method, target region, stale flag, arguments."""
@@ -36,6 +52,7 @@ class Request:
     region: str
     stale: bool = False
     address: str = ""
+    hold: Hold | None = field(default=None, compare=False)
 
     @property
     def is_read(self) -> bool:
@@ -79,10 +96,16 @@ def raft_configuration(server: NomadServer, node: RaftNode) -> JSON:
     return {"Servers": servers or None, "Index": index}
 
 
-def remove_peer(server: NomadServer, node: RaftNode, address: str) -> Generator[Wait, object, JSON]:
+def remove_peer(
+    server: NomadServer, node: RaftNode, address: str, hold: Hold | None = None
+) -> Generator[Wait, object, JSON]:
     """spec §2.2 (0.5.x): the address must be in the configuration; then RemovePeer."""
     if all(s.address != address for s in node.latest.servers):
         raise NomadError(f"address {go_quote(address)} was not found in the Raft configuration")
+    if hold is not None:
+        if hold.withdrawn:
+            raise NomadError(WITHDRAWN)
+        hold.reached = "proposed to the leader's Raft log"
     future = yield from server.raft_change(ChangeCommand.REMOVE_SERVER, address)
     if future.error is not None:
         raise NomadError(str(future.error))

@@ -40,6 +40,7 @@ from typing import Any
 from aiohttp import web
 
 from ..core.errors import RaftsimError
+from ..nomad.endpoints import Hold
 from ..sim.cluster import UP
 from ..sim.render import event_json
 from ..sim.timeparse import duration
@@ -211,8 +212,11 @@ class Control:
             raise BadInput(f"{name} is already leaving")
         if cluster.servers[name].status != UP:
             raise BadInput(f"{name} is not running")
+        # A graceful leave starts at once and cannot be taken back: a 504 says so.
+        hold = Hold()
+        hold.reached = f"begun ({name} is leaving)"
         with refused():
-            await self.sim.wait(lambda done: nomad.leave(name, lambda: done(None, None)))
+            await self.sim.wait(lambda done: nomad.leave(name, lambda: done(None, None)), hold)
         await self.settle()
         return reply(self.sim.state())
 

@@ -13,13 +13,13 @@ ServeMux and OperatorRequest's prefix matching, with path cleaning and 301 redir
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 
 from aiohttp import web
 
 from ..core.errors import RaftsimError
-from ..nomad.endpoints import JSON, Request
+from ..nomad.endpoints import JSON, Hold, Request
 from ..nomad.errors import Kind, NomadError, ServerGoneError
 from .gocompat import first, parse_duration, parse_uint
 from .simulation import Simulation
@@ -130,7 +130,9 @@ def stale(ctx: Context) -> bool:
 
 async def rpc(ctx: Context, request: Request) -> web.Response:
     nomad = ctx.sim.nomad
-    result, error = await ctx.sim.wait(lambda reply: nomad.call(ctx.server, request, reply))
+    hold = Hold()
+    held = replace(request, hold=hold)
+    result, error = await ctx.sim.wait(lambda reply: nomad.call(ctx.server, held, reply), hold)
     return answer(ctx, result, error)
 
 
@@ -212,5 +214,8 @@ async def agent_force_leave(ctx: Context) -> web.Response:
     if not node:
         raise NomadError(MISSING_NODE, Kind.BAD_REQUEST)
     nomad = ctx.sim.nomad
-    result, error = await ctx.sim.wait(lambda reply: nomad.force_leave(ctx.server, node, reply))
+    hold = Hold()
+    result, error = await ctx.sim.wait(
+        lambda reply: nomad.force_leave(ctx.server, node, reply, hold), hold
+    )
     return answer(ctx, result, error)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..core.errors import RaftsimError
 from ..core.timing import Timing
 from ..nomad import VERSIONS, NomadCluster
-from ..nomad.endpoints import JSON
+from ..nomad.endpoints import JSON, Hold
 from ..sim.cluster import Cluster
 from ..sim.render import fmt_time
 from .driver import PACED, Driver
@@ -48,6 +48,27 @@ class Options:
     header_timeout: float = 30.0
     idle_timeout: float = 120.0
     max_connections: int = 512
+    # Wall-clock seconds a request may wait on virtual time (a paused or very slow clock,
+    # a paused server) before it is answered 504 and withdrawn; 0 waits without limit.
+    hold_limit: float = 30.0
+
+
+class HeldTooLong(RaftsimError):
+    """A request waited `hold_limit` wall-clock seconds on a clock that did not get it
+    answered; `reached` is what of it happened already ("" for nothing)."""
+
+    def __init__(self, limit: float, reached: str) -> None:
+        self.limit = limit
+        self.reached = reached
+        held = (
+            f"held for {limit:g} s of wall-clock time without an answer (the simulated clock "
+            "is paused or too slow, or the server is paused; see --hold-limit)"
+        )
+        if reached:
+            outcome = f"it had already been {reached} and may still be applied when the clock moves"
+        else:
+            outcome = "it was withdrawn before it changed anything: nothing was applied"
+        super().__init__(f"{held}; {outcome}")
 
 
 class Simulation:
@@ -59,6 +80,8 @@ class Simulation:
             raise ValueError(f"timing must be nomad or paper, got {o.timing!r}")
         if o.version not in VERSIONS:
             raise ValueError(f"unknown Nomad version {o.version!r} (known: {', '.join(VERSIONS)})")
+        if o.hold_limit < 0:
+            raise ValueError(f"the hold limit cannot be negative, got {o.hold_limit:g}")
         if not 1 <= o.servers <= 250:
             raise ValueError(f"servers must be between 1 and 250, got {o.servers}")
         version = VERSIONS[o.version]
@@ -78,8 +101,10 @@ class Simulation:
         self.http: dict[str, str] = {}  # server name -> "http://host:port" once listening
         self.control_url = ""
 
-    async def wait(self, start: Start) -> Outcome:
-        """Run `start(reply)` against the simulation and await the reply in virtual time."""
+    async def wait(self, start: Start, hold: Hold | None = None) -> Outcome:
+        """Run `start(reply)` against the simulation and await the reply in virtual time, at
+        most `hold_limit` seconds of wall-clock time: then `hold` is withdrawn (see `Hold`)
+        and `HeldTooLong` raised."""
         self.driver.sync()
         ticket = self.driver.expect()
         answered: list[Outcome] = []
@@ -98,7 +123,17 @@ class Simulation:
                 return answered[0]
             later = asyncio.get_running_loop().create_future()
             self.driver.kick()  # it may sleep past what the request scheduled
-            return await later
+            limit = self.options.hold_limit
+            if limit <= 0:
+                return await later
+            try:
+                return await asyncio.wait_for(later, limit)
+            except TimeoutError:
+                # Withdrawn in the same step of the loop that gives up: the simulation, which
+                # runs on this loop too, cannot take it further in between.
+                if hold is not None:
+                    hold.withdrawn = True
+                raise HeldTooLong(limit, hold.reached if hold is not None else "") from None
         finally:
             ticket.close()
 
