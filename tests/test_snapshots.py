@@ -126,10 +126,11 @@ def test_snapshots_lagging_follower_installs_the_leaders_snapshot() -> None:
 
 @pytest.mark.parametrize(("trace", "minutes"), [("state", 120), ("all", 20)])
 def test_snapshots_soak_steady_writes_stay_bounded(trace: str, minutes: int) -> None:
-    """The memory bound's mechanism over hours of steady writes (one a minute; half an hour
-    with every message traced, which runs event by event), without timing: the trace ring and compaction keep every size bounded. A log
-    holds at most the trailing entries, the threshold past them, and what came in while the
-    check waited (at most two intervals: four writes)."""
+    """The memory bound's mechanism over two simulated hours of steady writes (one a
+    minute; twenty minutes with every message traced, which runs event by event), without
+    timing: the trace ring and compaction keep every size bounded. A log holds at most the
+    trailing entries, the threshold past them, and what came in while the check waited (at
+    most two intervals: four writes)."""
     timing = replace(Timing.nomad(), snapshot_threshold=16, trailing_logs=8)
     limit = 1_000
     cluster = Cluster(5, seed=9, timing=timing, trace=trace, trace_limit=limit)
