@@ -114,3 +114,17 @@ def test_hold_cli_flag_parses_durations(text: str, seconds: float) -> None:
     """`raftsim serve --hold-limit 30s` (0: no limit)."""
     options = build_parser().parse_args(["serve", "--hold-limit", text])
     assert options.hold_limit == seconds
+
+
+async def test_hold_leave_held_says_it_has_begun(served: Served) -> None:
+    """A graceful leave starts at once and cannot be taken back: its 504 says so (not a
+    400, not "nothing was applied")."""
+    cluster = served.sim.cluster
+    name = next(n for n in cluster.servers if n != cluster.leader())
+    control = served.sim.control_url
+    async with aiohttp.ClientSession() as session:
+        request = session.post(f"{control}/v1/sim/servers/{name}/leave")
+        async with await asyncio.wait_for(request, EVENTUALLY) as response:
+            assert response.status == 504
+            error = (await response.json())["error"]
+    assert f"begun ({name} is leaving)" in error

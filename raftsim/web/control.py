@@ -44,7 +44,7 @@ from ..nomad.endpoints import Hold
 from ..sim.cluster import UP
 from ..sim.render import event_json
 from ..sim.timeparse import duration
-from .simulation import Simulation
+from .simulation import HeldTooLong, Simulation
 
 MAX_ADVANCE = 3_600_000_000  # µs: one hour of virtual time per call
 MAX_EVENTS = 10_000_000
@@ -150,6 +150,8 @@ def refused() -> Iterator[None]:
     """The cluster refusing an action (crash a server that is down) is bad input too."""
     try:
         yield
+    except HeldTooLong:
+        raise  # not a refusal: the clock did not move it (a 504)
     except RaftsimError as error:
         raise BadInput(str(error)) from None
 
