@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -256,3 +257,23 @@ async def test_gocompat_http09_line_is_answered_without_waiting_for_headers(
     answer = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     assert answer == GO_400 + b"400 Bad Request"
+
+
+@pytest.mark.parametrize(
+    ("method", "answer"),
+    [
+        (b"OPTIONS", rb"HTTP/1\.1 200 OK\r\nContent-Length: 0\r\nDate: [^\r]+ GMT\r\n\r\n"),
+        (
+            b"GET",
+            rb"HTTP/1\.1 400 Bad Request\r\nConnection: close\r\nDate: [^\r]+ GMT\r\n"
+            rb"Content-Length: 0\r\n\r\n",
+        ),
+    ],
+)
+async def test_gocompat_asterisk_target_is_answered_by_go(
+    served: Served, method: bytes, answer: bytes
+) -> None:
+    """`OPTIONS *` gets net/http's globalOptionsHandler (an empty 200), any other method
+    with "*" ServeMux's bare 400; neither reaches Nomad's routes (aiohttp said 404)."""
+    request = method + b" * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    assert re.fullmatch(answer, await exchange(served.listeners.bound["alice"], request))

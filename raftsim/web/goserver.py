@@ -27,6 +27,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
@@ -67,6 +68,17 @@ class GoBadRequest(HttpProcessingError):
     def __init__(self, log_text: str, reason: str = "") -> None:
         super().__init__(message=log_text)
         self.reason = reason
+
+
+class AsteriskTarget(HttpProcessingError):
+    """A request for "*", which Go answers before Nomad's mux sees it: `OPTIONS *` with
+    globalOptionsHandler's empty 200, any other method with ServeMux's bare 400."""
+
+    code = 400
+
+    def __init__(self, options: bool) -> None:
+        super().__init__(message="request for *")
+        self.options = options
 
 
 class HeadTooLarge(HttpProcessingError):
@@ -144,7 +156,9 @@ class GoParser(HttpRequestParserPy):
     def parse_message(self, lines: list[bytes]) -> RawRequestMessage:
         if sum(len(line) + 2 for line in lines) > HEAD_LIMIT:
             raise HeadTooLarge(message="request head over 1 MB")
-        method, _, version = check_request_line(lines[0])
+        method, uri, version = check_request_line(lines[0])
+        if uri == b"*":
+            raise AsteriskTarget(method == b"OPTIONS")
         try:
             message = super().parse_message(lines)
         except BadHttpMessage as error:
@@ -309,6 +323,18 @@ class GoConnection(RequestHandler):
     ) -> web.StreamResponse:
         if not isinstance(exc, HttpProcessingError):
             return super().handle_error(request, status, exc, message)
+        if isinstance(exc, AsteriskTarget):
+            # Written by Go's response writer, not conn.serve: sorted handler headers, then
+            # Date, then Content-Length. (Go keeps the connection after OPTIONS *; this one
+            # closes it, as every answer here does.)
+            date = formatdate(usegmt=True).encode()
+            if exc.options:
+                return _Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: " + date + b"\r\n\r\n")
+            return _Raw(
+                b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nDate: "
+                + date
+                + b"\r\nContent-Length: 0\r\n\r\n"
+            )
         if isinstance(exc, HeadTooLarge | LineTooLong):
             data = TOO_LARGE
             what = "request head over 1 MB"
