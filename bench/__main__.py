@@ -1,6 +1,6 @@
 """`python -m bench`: measure every figure in this one run and print one table.
 
-Options: `--only abcdefs` runs a subset; `--quick` shortens every run (for trying the suite
+Options: `--only abcdefps` runs a subset; `--quick` shortens every run (for trying the suite
 out, not for reporting figures).
 """
 
@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from . import campaign, failover, idle, memory, scheduler, served
+from . import campaign, failover, idle, memory, page, scheduler, served
 from . import http as http_figures
 from .common import Row, Section, perf_counter, render_table, wall_limit
 
@@ -70,7 +70,7 @@ def http_section(quick: bool) -> Section:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--only", default="abcdefms", help="which figures to run (default: abcdefms)"
+        "--only", default="abcdefmps", help="which figures to run (default: abcdefmps)"
     )
     parser.add_argument(
         "--quick", action="store_true", help="short runs to try the suite (not for reporting)"
@@ -147,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         print("measuring (f) raftsim check campaigns ...", file=sys.stderr, flush=True)
         sections += _guarded("f", lambda: [campaign.section(campaign.measure(schedules))])
 
-    order = {"a": 0, "s": 1, "m": 2, "b": 3, "c": 4, "d": 5, "e": 6, "f": 7}
+    if "p" in only:
+        print("measuring (p) the live page ...", file=sys.stderr, flush=True)
+        sections += _guarded("p", lambda: [page.section(page.measure())])
+
+    order = {"a": 0, "s": 1, "m": 2, "b": 3, "c": 4, "d": 5, "e": 6, "f": 7, "p": 8}
     sections.sort(key=lambda s: order.get(s.name[0], 9))
     print()
     print(render_table([row for sec in sections for row in sec.rows]))

@@ -103,6 +103,7 @@ def _cmd_serve(options: argparse.Namespace) -> int:
             trace=options.trace,
             trace_limit=options.trace_limit,
             sim_on_servers=options.sim_on_servers,
+            lessons=options.lessons or "",
             control_token=options.control_token or "",
             hold_limit=options.hold_limit,
         )
@@ -180,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the control listener (default 127.0.0.1:4649)",
     )
     serve.add_argument("--no-control", action="store_true", help="no control listener")
+    serve.add_argument(
+        "--lessons",
+        metavar="DIR",
+        help="scenario files the page offers as lessons (default: the scenario library)",
+    )
     serve.add_argument(
         "--control-token",
         type=_token,

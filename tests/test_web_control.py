@@ -54,6 +54,7 @@ async def test_web_control_state_shows_every_server(control: Client, sim: Simula
     first = state["servers"][0]
     assert first["latest"]["servers"][0] == {
         "id": "127.0.0.1:4647",
+        "name": "alice",
         "address": "127.0.0.1:4647",
         "suffrage": "Voter",
     }

@@ -64,8 +64,9 @@ async def test_web_feed_resumes_from_last_event_id(control: Client, sim: Simulat
     headers = {"Last-Event-ID": str(after)}
     async with control.get("/v1/sim/events", headers=headers) as stream:
         got = [await next_message(stream) for _ in range(len(missed) - 2)]
-    assert [number for number, _ in got] == [number for number, _ in missed[2:]]
-    assert [data["event"] for _, data in got] == [event.kind for _, event in missed[2:]]
+    assert [number for number, _ in got] == [number for number, _, _ in missed[2:]]
+    assert [data["event"] for _, data in got] == [event.kind for _, event, _ in missed[2:]]
+    assert [data["caption"] for _, data in got] == [text for _, _, text in missed[2:]]
 
 
 async def test_web_feed_says_what_a_resume_cannot_give(control: Client, sim: Simulation) -> None:

@@ -128,3 +128,40 @@ async def test_hold_leave_held_says_it_has_begun(served: Served) -> None:
             assert response.status == 504
             error = (await response.json())["error"]
     assert f"begun ({name} is leaving)" in error
+
+
+async def test_hold_withdrawal_is_replayed_at_its_instant(served: Served) -> None:
+    """The withdrawal is an input of the run: replayed, the removal is withdrawn again at
+    the same virtual time, and the rebuilt cluster still holds the peer."""
+    cluster = served.sim.cluster
+    leader = cluster.leader()
+    follower = next(n for n in cluster.servers if n != leader)
+    victim = next(n for n in cluster.servers if n not in (leader, follower))
+    address = cluster.servers[victim].address
+    async with aiohttp.ClientSession() as session:
+        request = session.delete(url(served, follower, f"/v1/operator/raft/peer?address={address}"))
+        async with await asyncio.wait_for(request, EVENTUALLY) as response:
+            assert response.status == 504
+    await served.sim.driver.advance(30_000_000)
+    assert leader is not None and address in peers(served, leader)
+    served.sim.replay(served.sim.cluster.now)
+    assert address in peers(served, leader)
+    assert served.sim.cluster.violations == []
+
+
+async def test_hold_replay_does_not_withdraw_what_was_applied(served: Served) -> None:
+    """A removal already in the leader's log when its hold ran out is applied again on
+    replay: the withdrawal is replayed at its own instant, after the proposal."""
+    cluster = served.sim.cluster
+    leader = cluster.leader()
+    assert leader is not None
+    victim = next(n for n in cluster.servers if n != leader)
+    address = cluster.servers[victim].address
+    async with aiohttp.ClientSession() as session:
+        request = session.delete(url(served, leader, f"/v1/operator/raft/peer?address={address}"))
+        async with await asyncio.wait_for(request, EVENTUALLY) as response:
+            assert response.status == 504
+    await served.sim.driver.advance(30_000_000)
+    assert address not in peers(served, leader)
+    served.sim.replay(served.sim.cluster.now)
+    assert address not in peers(served, leader)

@@ -42,7 +42,7 @@ from typing import Protocol
 
 from . import snapshots
 from .configuration import ChangeCommand
-from .errors import NotLeaderError, ShutdownError, UnhandledMessageError
+from .errors import NotLeaderError, RaftsimError, ShutdownError, UnhandledMessageError
 from .events import (
     CommitAdvanced,
     ConfigurationChanged,
@@ -201,6 +201,20 @@ class RaftNode:
             assert self.leader_state is not None
             self.leader_state.fire(name, peer, now)
         return True
+
+    def time_out(self, now: int) -> None:
+        """The election timer expires now, as if no leader had been heard from for a whole
+        timeout (a teaching control: RaftScope's "time out"). A follower then acts as its
+        timer does (§3.3, with the same checks before it campaigns), a candidate starts a
+        new election (§3.4); a leader has no election timer."""
+        self.now = now
+        if self.role is Role.LEADER:
+            raise RaftsimError("a leader has no election timer")
+        if self.role is Role.CANDIDATE:
+            self._become_candidate(now)
+            return
+        self.last_contact = NEVER
+        self._on_follower_timer(now)
 
     def step(self, msg: Message, now: int) -> None:
         """Handle one message: the checks every role shares, then the role's step function

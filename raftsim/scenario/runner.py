@@ -124,6 +124,11 @@ class Runner:
         self._after_event = False  # place it right after its event (a watched free run)
 
     @property
+    def started(self) -> bool:
+        """Has a `cluster` command run yet?"""
+        return self._cluster is not None
+
+    @property
     def cluster(self) -> Cluster:
         if self._cluster is None:
             raise ArgError("no cluster yet: the first command must be 'cluster servers=N ...'")

@@ -26,7 +26,7 @@ from ..core.errors import RaftsimError, ShutdownError
 from ..core.events import Event
 from ..core.faults import Fault
 from ..core.leader import Future
-from ..core.node import RaftNode
+from ..core.node import CANDIDATE, FOLLOWER, RaftNode
 from ..core.profile import P1, Profile
 from ..core.storage import Storage
 from ..core.timing import TimerModel, Timing
@@ -46,6 +46,7 @@ from .events import (
     ServerRestarted,
     ServerResumed,
     ServerStarted,
+    TimedOut,
 )
 from .fastforward import FastForward
 from .network import NOMAD_LAN, PAPER_LAN, TRANSMIT, LinkConditions, Network
@@ -590,6 +591,43 @@ class Cluster:
         self.checker.finish()
         if self.checker.violations:
             raise SafetyViolationError("\n".join(str(v) for v in self.checker.violations))
+
+    def watch_messages(self, on: bool) -> None:
+        """Report message-level events (messages, timer firings) to the listeners even when
+        the trace does not keep them: the live page draws messages in flight. Jumps are off
+        meanwhile (a jump skips messages); as they are exact, the run stays the same run."""
+        if self.watchers.keep_messages:
+            return  # trace="all": reported all along, and never jumped
+        self.watchers.messages = on
+        self.loop._trace_messages = on
+        self.sched.jumper = None if on else self.fast_forward
+
+    def election_timer(self, name: str) -> tuple[str, int] | None:
+        """Server `name`'s armed follower or candidate timer: its name and when it is due."""
+        server = self.server(name)
+        node = server.node
+        if node is None:
+            return None
+        armed = {
+            token: timer for timer in (FOLLOWER, CANDIDATE) if (token := node.timer_token(timer))
+        }
+        fire = self.loop.fire_event
+        for due, _, fn, arg in self.sched.heap:
+            if fn is fire and arg[0] is server and arg[1] == server.incarnation:
+                timer = armed.get(arg[4])
+                if timer is not None and arg[2] == timer:
+                    return timer, due
+        return None
+
+    def time_out(self, name: str) -> None:
+        """Server `name`'s election timer expires now (the page's "time out", RaftScope's)."""
+        server = self.server(name)
+        node = server.node
+        if server.status != UP or node is None:
+            raise RaftsimError(f"{name} is not running")
+        node.time_out(self.sched.now)
+        self.watchers.record(TimedOut(self.sched.now, name))  # before what the node did
+        self.loop.drain(server)
 
     def trace_lines(self, start: int = 0) -> list[str]:
         return [fmt_event(event, self.names) for event in self.records[start:]]

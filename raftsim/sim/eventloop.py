@@ -50,6 +50,7 @@ class Watchers:
     __slots__ = (
         "checker",
         "dropped",
+        "keep_messages",
         "limit",
         "listeners",
         "messages",
@@ -62,7 +63,8 @@ class Watchers:
         self.checker = checker
         self.records: list[Event] = []
         self.listeners: list[Callable[[Event], None]] = []
-        self.messages = trace == "all"  # message-level events exist only then
+        self.messages = trace == "all"  # message-level events exist only then (or watched)
+        self.keep_messages = self.messages  # and are kept in the trace only under "all"
         self.states = trace != "off"  # whether state-level events are kept
         self.version = 0  # state-level events so far: what changed since a look, cheaply
         # A bounded trace keeps at most `limit` records: past it, the oldest half goes, and
@@ -91,10 +93,11 @@ class Watchers:
         records[:start] = [TraceDropped(first.time, "-", self.dropped)]
 
     def trace(self, event: Event) -> None:
-        """A message-level event (trace="all" only): no checker has a rule about one."""
-        self.records.append(event)
-        if self.limit and len(self.records) > self.limit:
-            self._drop_oldest()
+        """A message-level event (trace="all", or watched): no checker has a rule about one."""
+        if self.keep_messages:
+            self.records.append(event)
+            if self.limit and len(self.records) > self.limit:
+                self._drop_oldest()
         for listener in self.listeners:
             listener(event)
 

@@ -137,6 +137,23 @@ class NetworkChanged(Event):
     kind: ClassVar[str] = "network"
 
 
+@dataclass(frozen=True, slots=True)
+class TimedOut(Event):
+    """The operator made the server's election timer expire now (the page's "time out")."""
+
+    kind: ClassVar[str] = "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterReset(Event):
+    """A served simulation started over: from `seed` (`reset`), or replayed from its seed
+    and recorded inputs up to this event's time (`replay`, the page's time slider)."""
+
+    seed: int
+    how: str
+    kind: ClassVar[str] = "reset"
+
+
 # ------------------------------------------------------------------ clients
 
 

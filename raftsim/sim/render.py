@@ -47,6 +47,7 @@ from ..core.messages import (
 from ..core.types import Configuration, Entry, EntryKind, Role, Server, Suffrage
 from .events import (
     ChangeRequested,
+    ClusterReset,
     Healed,
     LinkCut,
     MessageDelivered,
@@ -60,6 +61,7 @@ from .events import (
     ServerRestarted,
     ServerResumed,
     ServerStarted,
+    TimedOut,
     TimerFired,
     TraceDropped,
 )
@@ -149,8 +151,20 @@ def details_of(cls: type[E]) -> Callable[[Callable[[E, Name], str]], Callable[[E
     return register
 
 
-def _own_fields(event: Event) -> list[str]:
-    return [f.name for f in dataclasses.fields(event)][2:]  # after time and server
+def _own_fields(event: Event) -> tuple[str, ...]:
+    return _field_names(type(event))[2:]  # after time and server
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, once per class (dataclasses.fields is slow, and the event
+    feed renders every message of a watched cluster)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def fmt_detail(event: Event, name: Name = str) -> str:
@@ -173,6 +187,7 @@ _QUIET: tuple[type[Event], ...] = (
     ServerResumed,
     ServerStarted,
     Healed,
+    TimedOut,
 )
 DETAILS.update(dict.fromkeys(_QUIET, _nothing))
 _ONE_FIELD: tuple[type[Event], ...] = (TermChanged, LogTruncated, LeaseLost, Proposed)
@@ -272,6 +287,11 @@ def _dropped(event: TraceDropped, name: Name) -> str:
     return f"{event.count} earlier events dropped (trace_limit)"
 
 
+@details_of(ClusterReset)
+def _reset(event: ClusterReset, name: Name) -> str:
+    return f"{event.how} seed={event.seed}"
+
+
 @details_of(ChangeRequested)
 def _change(event: ChangeRequested, name: Name) -> str:
     return f"{event.command} {event.target}"
@@ -310,7 +330,7 @@ def json_value(value: object) -> object:
             out["configuration"] = json_value(value.configuration)
         return out
     if isinstance(value, MESSAGE_TYPES):
-        fields = {f.name: json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields = {name: json_value(getattr(value, name)) for name in _field_names(type(value))}
         return {"type": type(value).__name__, **fields}
     if isinstance(value, tuple | list):
         return [json_value(v) for v in value]

@@ -27,11 +27,11 @@ from ..core.events import Event
 from ..nomad.errors import ServerGoneError
 from ..sim.cluster import DOWN
 from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
+from . import page
 from .control import Control
 from .errors import error_middleware
 from .goserver import GoSite, Limits
 from .guard import HOST_NAMES, TOKEN, check
-from .nomad_api import not_found
 from .routes import CONTROL_REQUEST, Router, answered_by_control, is_control
 from .simulation import Simulation
 
@@ -113,7 +113,8 @@ class Listeners:
         self._stale: set[str] = set()
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._closing = False
-        sim.cluster.listeners.append(self._on_lifecycle)
+        sim.listen(self._on_lifecycle)
+        sim.rebuilds.append(self._follow_all)
 
     async def start(self, runner: web.AppRunner) -> None:
         """Open the listener of every running server (OSError if one cannot be bound),
@@ -197,6 +198,11 @@ class Listeners:
         elif isinstance(event, ServerRestarted | ServerStarted):
             self._wake(name)
 
+    def _follow_all(self) -> None:
+        """A reset or replay built the servers anew: every listener follows its own."""
+        for name in self.sim.cluster.servers:
+            self._wake(name)
+
     def _wake(self, name: str) -> None:
         self._stale.add(name)
         worker = self._workers.get(name)
@@ -251,8 +257,8 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         check(request)
         return await app[ROUTER].serve_control(request, app[CONTROL])
     name = _server(request)
-    if name is None:
-        return not_found()  # the control listener serves /v1/sim/ only
+    if name is None:  # the control listener: /v1/sim/ and the page
+        return await page.serve(request)
     sim = app[SIMULATION]
     if sim.cluster.servers[name].status == DOWN:
         raise ServerGoneError(name)

@@ -169,6 +169,7 @@ class Control:
     def __init__(self, sim: Simulation, settle: Callable[[], Awaitable[None]]) -> None:
         self.sim = sim
         self.settle = settle
+        self.lessons: Any = None  # teaching.Lessons, made on first use
 
     async def state(self, request: web.Request, _: dict[str, str]) -> web.Response:
         self.sim.driver.sync()
@@ -178,10 +179,10 @@ class Control:
         text = resources.files("raftsim.web").joinpath("openapi.json").read_bytes()
         return web.Response(body=text, headers={"Content-Type": "application/json"})
 
-    async def _act(self, action: Callable[[], None]) -> web.Response:
-        self.sim.driver.sync()
+    async def act(self, action: str, *args: Any) -> web.Response:
+        """Apply and record an input (Simulation.act); answer with the new state."""
         with refused():
-            action()
+            self.sim.act(action, *args)
         await self.settle()
         self.sim.driver.kick()
         return reply(self.sim.state())
@@ -189,22 +190,22 @@ class Control:
     async def crash(self, request: web.Request, match: dict[str, str]) -> web.Response:
         name = known_server(self.sim, match["name"])
         await body(request, set())
-        return await self._act(lambda: self.sim.cluster.crash(name))
+        return await self.act("crash", name)
 
     async def restart(self, request: web.Request, match: dict[str, str]) -> web.Response:
         name = known_server(self.sim, match["name"])
         await body(request, set())
-        return await self._act(lambda: self.sim.cluster.restart(name))
+        return await self.act("restart", name)
 
     async def pause(self, request: web.Request, match: dict[str, str]) -> web.Response:
         name = known_server(self.sim, match["name"])
         await body(request, set())
-        return await self._act(lambda: self.sim.cluster.pause(name))
+        return await self.act("pause", name)
 
     async def resume(self, request: web.Request, match: dict[str, str]) -> web.Response:
         name = known_server(self.sim, match["name"])
         await body(request, set())
-        return await self._act(lambda: self.sim.cluster.resume(name))
+        return await self.act("resume", name)
 
     async def leave(self, request: web.Request, match: dict[str, str]) -> web.Response:
         name = known_server(self.sim, match["name"])
@@ -218,7 +219,7 @@ class Control:
         hold = Hold()
         hold.reached = f"begun ({name} is leaving)"
         with refused():
-            await self.sim.wait(lambda done: nomad.leave(name, lambda: done(None, None)), hold)
+            await self.sim.request("leave", name, hold=hold)
         await self.settle()
         return reply(self.sim.state())
 
@@ -238,14 +239,8 @@ class Control:
                 if name in seen:
                     raise BadInput(f"{name} is in more than one group")
                 seen.add(name)
-        cluster = self.sim.cluster
-
-        def apply() -> None:
-            # The new partition replaces any earlier partition or cut.
-            cluster.heal()
-            cluster.partition(*groups)
-
-        return await self._act(apply)
+        # The new partition replaces any earlier partition or cut.
+        return await self.act("partition", [list(group) for group in groups])
 
     async def cut(self, request: web.Request, _: dict[str, str]) -> web.Response:
         """A one-way cut, added to any partition or cut already there (scenario `cut`)."""
@@ -256,7 +251,7 @@ class Control:
         src, dst = (known_server(self.sim, str(end)) for end in ends)
         if src == dst:
             raise BadInput(f"a cut joins two servers, got {src} twice")
-        return await self._act(lambda: self.sim.cluster.cut(src, dst))
+        return await self.act("cut", src, dst)
 
     async def network(self, request: web.Request, _: dict[str, str]) -> web.Response:
         """Link conditions, as the scenario command `network` sets them: of every link, or
@@ -293,15 +288,11 @@ class Control:
             link = (src, dst)
         if latency is None and reorder is None and all(v is None for v in rates.values()):
             raise BadInput('give at least one of "latency", "loss", "duplicate", "reorder"')
-        cluster = self.sim.cluster
-
-        def apply() -> None:
-            try:
-                cluster.set_network(latency, rates["loss"], rates["duplicate"], reorder, link)
-            except ValueError as error:  # LinkConditions refuses before anything changes
-                raise BadInput(str(error)) from None
-
-        return await self._act(apply)
+        try:
+            loss, duplicate = rates["loss"], rates["duplicate"]
+            return await self.act("network", latency, loss, duplicate, reorder, link)
+        except ValueError as error:  # LinkConditions refuses before anything changes
+            raise BadInput(str(error)) from None
 
     async def events(self, request: web.Request, _: dict[str, str]) -> web.StreamResponse:
         """The events live, as Server-Sent Events (feed.py), resumable with Last-Event-ID."""
@@ -327,7 +318,7 @@ class Control:
 
     async def heal(self, request: web.Request, _: dict[str, str]) -> web.Response:
         await body(request, set())
-        return await self._act(self.sim.cluster.heal)
+        return await self.act("heal")
 
     async def clock(self, request: web.Request, _: dict[str, str]) -> web.Response:
         if request.method == "GET":

@@ -118,6 +118,15 @@ class Driver:
         self._reanchor()
         self.kick()
 
+    def retarget(self, sched: Scheduler, mode: str) -> None:
+        """Drive another scheduler from now on (a reset or replayed simulation's)."""
+        if self._advancing:
+            raise RuntimeError("cannot change schedulers while advancing")
+        self.sched = sched
+        self.mode = check_mode(mode, self.speed)[0]
+        self._reanchor()
+        self.kick()
+
     def expect(self) -> Ticket:
         """A request starts waiting on virtual time (`demand` runs while any waits); the
         caller kicks the driver if the answer did not come at once."""

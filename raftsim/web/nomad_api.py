@@ -129,10 +129,9 @@ def stale(ctx: Context) -> bool:
 
 
 async def rpc(ctx: Context, request: Request) -> web.Response:
-    nomad = ctx.sim.nomad
     hold = Hold()
     held = replace(request, hold=hold)
-    result, error = await ctx.sim.wait(lambda reply: nomad.call(ctx.server, held, reply), hold)
+    result, error = await ctx.sim.request("nomad.call", ctx.server, held, hold=hold)
     return answer(ctx, result, error)
 
 
@@ -200,8 +199,7 @@ async def status_peers(ctx: Context) -> web.Response:
 
 async def agent_members(ctx: Context) -> web.Response:
     """spec §2.8: the receiving server's own Serf view, never forwarded."""
-    nomad = ctx.sim.nomad
-    result, error = await ctx.sim.wait(lambda reply: nomad.members(ctx.server, reply))
+    result, error = await ctx.sim.request("nomad.members", ctx.server)
     return answer(ctx, result, error)
 
 
@@ -213,9 +211,6 @@ async def agent_force_leave(ctx: Context) -> web.Response:
     node = first(ctx.query, "node")
     if not node:
         raise NomadError(MISSING_NODE, Kind.BAD_REQUEST)
-    nomad = ctx.sim.nomad
     hold = Hold()
-    result, error = await ctx.sim.wait(
-        lambda reply: nomad.force_leave(ctx.server, node, reply, hold), hold
-    )
+    result, error = await ctx.sim.request("nomad.force_leave", ctx.server, node, hold, hold=hold)
     return answer(ctx, result, error)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from . import teaching
 from .control import Control, NoSuchEndpoint, WrongMethod
 from .gocompat import Redirect, ServeMux, parse_query
 from .nomad_api import (
@@ -106,6 +107,15 @@ TABLE: tuple[Route, ...] = (
     ControlRoute("GET", "/v1/sim/clock", Control.clock),
     ControlRoute("POST", "/v1/sim/clock", Control.clock),
     ControlRoute("POST", "/v1/sim/clock/advance", Control.advance),
+    ControlRoute("POST", "/v1/sim/servers/{name}/timeout", teaching.timeout),
+    ControlRoute("POST", "/v1/sim/servers/{name}/http", teaching.ask),
+    ControlRoute("POST", "/v1/sim/propose", teaching.propose),
+    ControlRoute("POST", "/v1/sim/step", teaching.step),
+    ControlRoute("POST", "/v1/sim/replay", teaching.replay),
+    ControlRoute("POST", "/v1/sim/reset", teaching.reset),
+    ControlRoute("GET", "/v1/sim/lessons", teaching.lessons),
+    ControlRoute("POST", "/v1/sim/lessons/{name}", teaching.lesson_start),
+    ControlRoute("POST", "/v1/sim/lesson/step", teaching.lesson_step),
 )
 
 

@@ -83,6 +83,12 @@ def banner(served: Served) -> str:
     for name, server in sim.cluster.servers.items():
         lines.append(f"  {name:<{width}}  raft {server.address}  http {sim.http.get(name, '-')}")
     if sim.control_url:
+        page = f"{sim.control_url}/"
+        if served.generated_token:  # (a fragment: the browser never sends it)
+            page += f"#token={served.generated_token}"
+        elif o.control_token:
+            page += "#token=TOKEN"  # (the token given is not echoed)
+        lines.append(f"  page     {page}  (the live page: open it in a browser)")
         lines.append(f"  control  {sim.control_url}/v1/sim/state")
         if served.generated_token:
             lines.append(

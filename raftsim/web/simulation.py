@@ -1,7 +1,15 @@
 """`Simulation` (ring 2): one simulated cluster as the HTTP edge serves it: the `Cluster`,
-its Nomad layer, the time driver, and where each server's HTTP API listens; plus the two
-bridges from asyncio to the synchronous simulation: `wait` (turn a simulation callback into
-an awaitable, counted by the driver) and `state` (the JSON of GET /v1/sim/state).
+its Nomad layer, the time driver, and where each server's HTTP API listens; plus the
+bridges from asyncio to the synchronous simulation: `act` and `request` (do something to
+it, at once or awaiting the answer in virtual time, counted by the driver) and `state` (the
+JSON of GET /v1/sim/state).
+
+Everything done to the simulation from outside (a control call, a Nomad API request) goes
+through `act` or `request`, which record it as an `Input` with the virtual time it came in
+at. As the simulation is deterministic, its seed and its inputs are the whole run: `replay`
+builds it again from them up to any earlier (or recorded later) time, which is how the
+page's time slider goes back and forth. Each input is applied after every event due at
+its time has run, live and in a replay alike, so the two agree to the event.
 """
 
 from __future__ import annotations
@@ -9,15 +17,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.errors import RaftsimError
+from ..core.events import Event
+from ..core.leader import Future
 from ..core.timing import Timing
 from ..nomad import VERSIONS, NomadCluster
-from ..nomad.endpoints import JSON, Hold
+from ..nomad.endpoints import JSON, Hold, Request
 from ..sim.cluster import Cluster
-from ..sim.render import fmt_time
+from ..sim.events import ClusterReset
 from .driver import PACED, Driver
 from .feed import EventFeed
+from .state import cluster_state
 
 Outcome = tuple[JSON, RaftsimError | None]
 Start = Callable[[Callable[[JSON, RaftsimError | None], None]], None]
@@ -40,6 +52,8 @@ class Options:
     # /v1/sim/ on every server's listener too, not only the control listener: anything that
     # can reach the Nomad API could then crash servers, so it is opt-in (--sim-on-servers).
     sim_on_servers: bool = False
+    # The scenario files the page offers as lessons ("": the library of a source checkout).
+    lessons: str = ""
     # Required as `Authorization: Bearer TOKEN` on every control call when set ("": none).
     control_token: str = field(default="", repr=False)
     # Every listener's connections (raftsim/web/goserver.py): seconds to read a request head,
@@ -71,6 +85,69 @@ class HeldTooLong(RaftsimError):
         super().__init__(f"{held}; {outcome}")
 
 
+Reply = Callable[[JSON, RaftsimError | None], None]
+# Inputs kept for replay: a serve left running for days under a polling client must not
+# grow without bound, so past this many the journal is dropped and replay refused (a reset
+# starts a new, replayable run).
+JOURNAL_LIMIT = 200_000
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing done to the simulation from outside: `ACTIONS[action](sim, reply, *args)`
+    at virtual time `time`."""
+
+    time: int
+    action: str
+    args: tuple[Any, ...]
+
+
+def _answer(reply: Reply) -> Callable[[Future], None]:
+    """A core future's outcome as a reply (a client's `propose`)."""
+
+    def done(future: Future) -> None:
+        reply(None if future.error else {"Index": future.index}, future.error)
+
+    return done
+
+
+def _propose(sim: Simulation, reply: Reply, data: str) -> None:
+    sim.cluster.propose(data).add_done_callback(_answer(reply))
+
+
+def _partition(sim: Simulation, reply: Reply, groups: list[list[str]]) -> None:
+    sim.cluster.heal()  # the new partition replaces any earlier partition or cut
+    sim.cluster.partition(*groups)
+
+
+# Every input, by name: what it does to a simulation. The ones that answer later call
+# `reply`; the others are done when they return (a RaftsimError refuses them, unchanged).
+ACTIONS: dict[str, Callable[..., None]] = {
+    "crash": lambda sim, reply, name: sim.cluster.crash(name),
+    "restart": lambda sim, reply, name: sim.cluster.restart(name),
+    "pause": lambda sim, reply, name: sim.cluster.pause(name),
+    "resume": lambda sim, reply, name: sim.cluster.resume(name),
+    "timeout": lambda sim, reply, name: sim.cluster.time_out(name),
+    "partition": _partition,
+    "cut": lambda sim, reply, src, dst: sim.cluster.cut(src, dst),
+    "heal": lambda sim, reply: sim.cluster.heal(),
+    "network": lambda sim, reply, *conditions: sim.cluster.set_network(*conditions),
+    "leave": lambda sim, reply, name: sim.nomad.leave(name, lambda: reply(None, None)),
+    "propose": _propose,
+    "nomad.call": lambda sim, reply, server, request: sim.nomad.call(server, request, reply),
+    "nomad.members": lambda sim, reply, server: sim.nomad.members(server, reply),
+    "nomad.force_leave": lambda sim, reply, server, node, hold=None: sim.nomad.force_leave(
+        server, node, reply, hold
+    ),
+    # A held request given up (HeldTooLong): what it had not done yet, it never does.
+    "withdraw": lambda sim, reply, hold: setattr(hold, "withdrawn", True),
+}
+
+
+def _ignore(result: JSON, error: RaftsimError | None) -> None:
+    """A replayed input's answer: its client got it the first time."""
+
+
 class Simulation:
     """Everything one served cluster is made of; see the module docstring."""
 
@@ -84,28 +161,101 @@ class Simulation:
             raise ValueError(f"the hold limit cannot be negative, got {o.hold_limit:g}")
         if not 1 <= o.servers <= 250:
             raise ValueError(f"servers must be between 1 and 250, got {o.servers}")
-        version = VERSIONS[o.version]
-        timing = Timing.nomad() if o.timing == "nomad" else Timing.paper()
         self.options = o
+        self.journal: list[Input] = []  # the inputs applied, in order
+        self.future: list[Input] = []  # recorded inputs after a rewind (a replay forward)
+        self.horizon = 0  # the latest virtual time this run reached (the slider's end)
+        self.replayable = True  # False once the journal outgrew JOURNAL_LIMIT
+        self.rebuilds: list[Callable[[], None]] = []  # told after a reset or a replay
+        self._hooks: list[Callable[[Event], None]] = []  # listeners kept across rebuilds
+        self._waiting: set[asyncio.Future[Outcome]] = set()
+        self._watching = 0
+        self._build(o.seed)
+        self.feed = EventFeed(self)
+        self.driver = Driver(self.cluster.sched, o.mode, o.speed)
+        self.http: dict[str, str] = {}  # server name -> "http://host:port" once listening
+        self.control_url = ""
+
+    def _build(self, seed: int) -> None:
+        o = self.options
+        version = VERSIONS[o.version]
         self.cluster = Cluster(
             o.servers,
-            seed=o.seed,
-            timing=timing,
+            seed=seed,
+            timing=Timing.nomad() if o.timing == "nomad" else Timing.paper(),
             profile=version.profile,
             trace=o.trace,
             trace_limit=o.trace_limit,
         )
         self.nomad = NomadCluster(self.cluster, version)
-        self.feed = EventFeed(self.cluster)
-        self.driver = Driver(self.cluster.sched, o.mode, o.speed)
-        self.http: dict[str, str] = {}  # server name -> "http://host:port" once listening
-        self.control_url = ""
 
-    async def wait(self, start: Start, hold: Hold | None = None) -> Outcome:
-        """Run `start(reply)` against the simulation and await the reply in virtual time, at
-        most `hold_limit` seconds of wall-clock time: then `hold` is withdrawn (see `Hold`)
-        and `HeldTooLong` raised."""
+    def listen(self, listener: Callable[[Event], None]) -> None:
+        """Add a listener to the cluster, and to every cluster a reset or replay builds."""
+        self._hooks.append(listener)
+        self.cluster.listeners.append(listener)
+
+    def watch_messages(self, delta: int) -> None:
+        """One more (+1) or one fewer (-1) watcher of message-level events (the page's
+        messages in flight): the cluster reports them while anyone watches."""
+        self._watching += delta
+        self.cluster.watch_messages(self._watching > 0)
+
+    # ------------------------------------------------------------ inputs
+
+    def _flush(self) -> int:
+        """Run what is due at the current instant, so that an input comes after every event
+        of its time (a paced or jumping driver may stop between two); the time."""
         self.driver.sync()
+        sched = self.cluster.sched
+        sched.run_until(sched.now)
+        self._branch()
+        return sched.now
+
+    def _branch(self) -> None:
+        """Time run past a recorded input of a rewound run without applying it starts a
+        new future: the recorded one is forgotten, and the slider ends at the present.
+        (Without inputs ahead, running on from a rewound point is the recorded run.)"""
+        now = self.cluster.now
+        if self.future and self.future[0].time <= now:
+            self.future.clear()
+            self.horizon = now
+        else:
+            self.horizon = max(self.horizon, now)
+
+    def act(self, action: str, *args: Any) -> None:
+        """Apply an input that is done when it returns (RaftsimError: refused, nothing
+        changed), and record it."""
+        now = self._flush()
+        ACTIONS[action](self, _ignore, *args)
+        self._record(Input(now, action, args))
+
+    def _record(self, item: Input) -> None:
+        self.future.clear()
+        self.horizon = item.time
+        if self.replayable:
+            self.journal.append(item)
+            if len(self.journal) > JOURNAL_LIMIT:
+                self.journal, self.replayable = [], False
+
+    async def request(self, action: str, *args: Any, hold: Hold | None = None) -> Outcome:
+        """Apply an input that answers in virtual time, record it, and await its answer (at
+        most `hold_limit`: see `wait`)."""
+        return await self.wait(
+            lambda reply: ACTIONS[action](self, reply, *args), (action, args), hold
+        )
+
+    async def wait(
+        self,
+        start: Start,
+        record: tuple[str, tuple[Any, ...]] | None = None,
+        hold: Hold | None = None,
+    ) -> Outcome:
+        """Run `start(reply)` against the simulation and await the reply in virtual time
+        (recorded as the input `record` when it starts without an error), at most
+        `hold_limit` seconds of wall-clock time: then `hold` is withdrawn (see `Hold`; the
+        withdrawal is an input too, so a replay withdraws it at the same instant) and
+        `HeldTooLong` raised."""
+        now = self._flush()
         ticket = self.driver.expect()
         answered: list[Outcome] = []
         later: asyncio.Future[Outcome] | None = None
@@ -119,9 +269,12 @@ class Simulation:
 
         try:
             start(reply)
+            if record is not None:
+                self._record(Input(now, *record))
             if answered:  # a local answer: no future, no wake-up of the driver
                 return answered[0]
             later = asyncio.get_running_loop().create_future()
+            self._waiting.add(later)
             self.driver.kick()  # it may sleep past what the request scheduled
             limit = self.options.hold_limit
             if limit <= 0:
@@ -132,76 +285,82 @@ class Simulation:
                 # Withdrawn in the same step of the loop that gives up: the simulation, which
                 # runs on this loop too, cannot take it further in between.
                 if hold is not None:
+                    self._record(Input(self._flush(), "withdraw", (hold,)))
                     hold.withdrawn = True
                 raise HeldTooLong(limit, hold.reached if hold is not None else "") from None
         finally:
             ticket.close()
+            if later is not None:
+                self._waiting.discard(later)
+
+    # ------------------------------------------------------------ reset and replay
+
+    def reset(self, seed: int) -> None:
+        """Start over from `seed`: a new run, with no inputs."""
+        self.options.seed = seed
+        self.journal, self.future, self.replayable = [], [], True
+        self._rebuild(seed, self.journal, 0, "reset")
+        self.horizon = 0
+
+    def replay(self, until: int) -> None:
+        """Build the run again from its seed and inputs, up to virtual time `until` (earlier
+        than now, or up to the horizon of a rewound run); the clock is left paused there."""
+        if not self.replayable:
+            raise RaftsimError(
+                f"this run recorded more than {JOURNAL_LIMIT} inputs: it can no longer be "
+                "replayed (a reset starts a new run)"
+            )
+        if until > self.horizon and until > self.cluster.now:
+            raise RaftsimError(f"this run has not reached {until} µs yet (horizon {self.horizon})")
+        recorded = self.journal + self.future
+        done = [item for item in recorded if item.time <= until]
+        horizon = max(self.horizon, self.cluster.now)
+        self._rebuild(self.options.seed, done, until, "replay")
+        self.journal = done
+        self.future = [item for item in recorded if item.time > until]
+        self.horizon = horizon
+
+    def _rebuild(self, seed: int, inputs: list[Input], until: int, how: str) -> None:
+        for waiting in self._waiting:  # their cluster is gone: they get an answer now
+            if not waiting.done():
+                waiting.set_result((None, RaftsimError("the simulation was reset")))
+        self._build(seed)
+        cluster = self.cluster
+        sched = cluster.sched
+        for item in inputs:  # a held request's standing is replayed from its start too
+            for arg in item.args:
+                hold = arg.hold if isinstance(arg, Request) else arg
+                if isinstance(hold, Hold):
+                    hold.withdrawn, hold.reached = False, ""
+        for item in inputs:
+            sched.run_until(item.time)
+            try:
+                ACTIONS[item.action](self, _ignore, *item.args)
+            except RaftsimError:  # (refused live as well: it was not recorded then)
+                raise AssertionError(f"a recorded input failed on replay: {item}") from None
+        sched.run_until(until)
+        cluster.listeners.extend(self._hooks)  # after the replay: watchers see its end only
+        cluster.record(ClusterReset(cluster.now, "-", seed, how))
+        cluster.watch_messages(self._watching > 0)
+        self.driver.retarget(sched, "paused" if how == "replay" else self.driver.mode)
+        for told in self.rebuilds:
+            told()
+
+    # ------------------------------------------------------------ views
 
     def state(self) -> dict[str, object]:
         """GET /v1/sim/state: what every server believes, the network, the clock."""
-        cluster = self.cluster
-        names = cluster.names
-        servers = []
-        for view in cluster.views():
-            servers.append(
-                {
-                    "name": view.name,
-                    "id": view.id,
-                    "address": view.address,
-                    "http": self.http.get(view.name, ""),
-                    "status": view.status,
-                    "left": view.name in self.nomad.left,
-                    "role": view.role or "-",
-                    "term": view.term,
-                    "leader": view.leader,
-                    "commit_index": view.commit_index,
-                    "last_index": view.last_index,
-                    "last_term": view.last_term,
-                    "applied": view.applied,
-                    "latest": _configuration(view.latest, view.latest_index),
-                    "committed": _configuration(view.committed, view.committed_index),
-                    "serf": self.nomad.serf_view(view.name),
-                }
-            )
-        blocked = sorted(
-            (names.get(src, src), names.get(dst, dst)) for src, dst in cluster.network.blocked
-        )
-        return {
-            "time_us": cluster.now,
-            "time": fmt_time(cluster.now),
-            "clock": self.driver.state(),
-            "seed": cluster.seed,
-            "nomad_version": self.nomad.version.version,
-            "raft_profile": cluster.profile.name,
-            "leader": cluster.leader(),
-            "servers": servers,
-            "network": {
-                "partitioned": bool(blocked),
-                "groups": _groups(list(cluster.servers), set(blocked)),
-                "blocked": [f"{a}->{b}" for a, b in blocked],
-            },
-            "violations": [str(v) for v in cluster.violations],
-        }
-
-
-def _configuration(configuration: object, index: int) -> dict[str, object]:
-    servers = getattr(configuration, "servers", ())
-    return {
-        "index": index,
-        "servers": [
-            {"id": s.id, "address": s.address, "suffrage": str(s.suffrage)} for s in servers
-        ],
-    }
-
-
-def _groups(names: list[str], blocked: set[tuple[str, str]]) -> list[list[str]]:
-    """Servers that can talk both ways, grouped (exact for partitions; cuts split pairs)."""
-    groups: list[list[str]] = []
-    for name in names:
-        for group in groups:
-            if all((name, o) not in blocked and (o, name) not in blocked for o in group):
-                group.append(name)
-                break
-        else:
-            groups.append([name])
-    return groups
+        self._branch()
+        out = cluster_state(self.cluster)
+        nomad = self.nomad
+        for server in out["servers"]:  # type: ignore[attr-defined]
+            name = server["name"]
+            server["http"] = self.http.get(name, "")
+            server["left"] = name in nomad.left
+            server["serf"] = nomad.serf_view(name)
+        out["clock"] = self.driver.state()
+        out["nomad_version"] = nomad.version.version
+        out["horizon_us"] = max(self.horizon, self.cluster.now)
+        out["inputs"] = len(self.journal)
+        out["replayable"] = self.replayable
+        return out
