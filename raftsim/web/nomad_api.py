@@ -199,7 +199,7 @@ async def status_peers(ctx: Context) -> web.Response:
 
 async def agent_members(ctx: Context) -> web.Response:
     """spec §2.8: the receiving server's own Serf view, never forwarded."""
-    result, error = await ctx.sim.request("nomad.members", ctx.server)
+    result, error = await ctx.sim.request("nomad.members", ctx.server, hold=Hold())
     return answer(ctx, result, error)
 
 

@@ -69,16 +69,19 @@ class Options:
 
 class HeldTooLong(RaftsimError):
     """A request waited `hold_limit` wall-clock seconds on a clock that did not get it
-    answered; `reached` is what of it happened already ("" for nothing)."""
+    answered; `reached` is what of it happened already ("" for nothing, None when it
+    cannot be withdrawn)."""
 
-    def __init__(self, limit: float, reached: str) -> None:
+    def __init__(self, limit: float, reached: str | None) -> None:
         self.limit = limit
         self.reached = reached
         held = (
             f"held for {limit:g} s of wall-clock time without an answer (the simulated clock "
             "is paused or too slow, or the server is paused; see --hold-limit)"
         )
-        if reached:
+        if reached is None:  # (a request that cannot be withdrawn)
+            outcome = "what it started may still complete when the clock moves"
+        elif reached:
             outcome = f"it had already been {reached} and may still be applied when the clock moves"
         else:
             outcome = "it was withdrawn before it changed anything: nothing was applied"
@@ -287,7 +290,7 @@ class Simulation:
                 if hold is not None:
                     self._record(Input(self._flush(), "withdraw", (hold,)))
                     hold.withdrawn = True
-                raise HeldTooLong(limit, hold.reached if hold is not None else "") from None
+                raise HeldTooLong(limit, hold.reached if hold is not None else None) from None
         finally:
             ticket.close()
             if later is not None:
