@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run scenarios test lint typecheck bench regressions clean
+.PHONY: run scenarios test lint typecheck bench regressions mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ regressions: $(STAMP)
 	  $(BIN)/raftsim check --inject $$fault --replay $$seed --shrink \
 	    --write tests/regressions/$$fault.txt || test -s tests/regressions/$$fault.txt; \
 	done
+
+# The mutation suite: a `raftsim check --inject FAULT` campaign against every deliberate core
+# bug (raftsim/core/faults.py), one table row each: caught or not, by which rule, first seed
+# (compared with raftsim/testing/mutants.json). A few minutes on one core; WORKERS=2 halves it.
+WORKERS ?= 1
+mutants: $(STAMP)
+	$(BIN)/python -m raftsim.testing.mutants --workers $(WORKERS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -14,16 +14,23 @@ the function behind the command, on seeds 0..N-1:
   of the pool's workers, from `getrusage(RUSAGE_CHILDREN)` once they are reaped, plus this
   process's own). Speed-up = wall(workers=1) / wall(workers=2).
 
-Both campaigns must agree on what they covered (schedules, simulated time, elections,
+* dask: the same seeds as Dask tasks (`campaign(..., dask=address)`, what `raftsim check
+  --dask ADDRESS` runs) on a `distributed.LocalCluster` of 2 single-threaded worker
+  processes started beforehand (its start-up is not timed): schedules per wall s, printed,
+  no goal. Skipped (a row says so) when `distributed` is not installed.
+
+All campaigns must agree on what they covered (schedules, simulated time, elections,
 membership changes, violations): a divergence is an error, not a figure.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import resource
 from dataclasses import asdict, dataclass
 from time import process_time
+from typing import Any
 
 from raftsim.campaign import CampaignOptions, Summary, campaign
 
@@ -75,23 +82,50 @@ def _covered(summary: Summary) -> dict[str, object]:
     return {k: fields[k] for k in ("schedules", "simulated", "elections", "changes_committed")}
 
 
+def run_dask(schedules: int, workers: int) -> CampaignRun | None:
+    """The same seeds as Dask tasks on a LocalCluster of `workers` processes (None when
+    `distributed` is not installed). CPU time is not measured: only the wall rate."""
+    try:
+        dist: Any = importlib.import_module("distributed")
+    except ImportError:
+        return None
+    with dist.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        fresh_heap()
+        seeds = list(range(schedules))
+        with wall_limit(RUN_WALL_LIMIT_S, f"Dask campaign of {schedules} schedules"):
+            start = perf_counter()
+            summary = campaign(seeds, CampaignOptions(), dask=cluster.scheduler_address)
+            wall = perf_counter() - start
+    return CampaignRun(workers, schedules, wall, 0.0, summary)
+
+
 @dataclass(frozen=True)
 class CampaignResults:
     one: CampaignRun
     many: CampaignRun
+    dask: CampaignRun | None = None
+
+
+def _check_same(one: CampaignRun, other: CampaignRun, what: str) -> None:
+    if _covered(one.summary) != _covered(other.summary) or len(one.summary.violations) != len(
+        other.summary.violations
+    ):
+        raise RuntimeError(
+            f"workers=1 and {what} covered different ground: "
+            f"{one.summary.line()} / {other.summary.line()}"
+        )
 
 
 def measure(schedules: int = SCHEDULES, workers: int = WORKERS) -> CampaignResults:
     one = run_campaign(schedules, 1)
     many = run_campaign(schedules, workers)
-    if _covered(one.summary) != _covered(many.summary) or len(one.summary.violations) != len(
-        many.summary.violations
-    ):
-        raise RuntimeError(
-            f"workers=1 and workers={workers} covered different ground: "
-            f"{one.summary.line()} / {many.summary.line()}"
-        )
-    return CampaignResults(one, many)
+    _check_same(one, many, f"workers={workers}")
+    dask = run_dask(schedules, workers)
+    if dask is not None:
+        _check_same(one, dask, f"Dask with {workers} workers")
+    return CampaignResults(one, many, dask)
 
 
 def section(results: CampaignResults) -> Section:
@@ -119,6 +153,19 @@ def section(results: CampaignResults) -> Section:
             fmt_ratio(one.wall_s / many.wall_s),
         )
     )
+    dask = results.dask
+    sec.rows.append(
+        Row(
+            f"(f) --dask on a LocalCluster of {many.workers} workers: schedules per wall s",
+            fmt_num(dask.wall_rate, 1) if dask else "distributed not installed",
+        )
+    )
+    if dask:
+        sec.params.append(
+            f"(f) Dask: campaign(list(range({dask.schedules})), CampaignOptions(), dask=address)"
+            f" on LocalCluster(n_workers={dask.workers}, threads_per_worker=1), started"
+            f" beforehand: {dask.wall_s:.1f} s wall, the same summary as workers=1"
+        )
     load = f"; load average {os.getloadavg()[0]:.2f} after" if hasattr(os, "getloadavg") else ""
     sec.params.append(
         f"(f) campaign(list(range({one.schedules})), CampaignOptions(), workers=w): "

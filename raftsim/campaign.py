@@ -31,7 +31,7 @@ from .core.timing import SECOND
 from .scenario.vocabulary import ALL_KINDS, core_faults, fault_kinds, fmt_hms
 from .sim.render import fmt_time
 from .sim.timeparse import duration as parse_duration
-from .testing.schedules import Op, Outcome, ScheduleRunner, generate
+from .testing.schedules import EVENT_BUDGET, Op, Outcome, ScheduleRunner, generate
 
 MAX_RATE = 100.0  # ops per simulated second; more is a typo, not a schedule
 CRASH = "simulator crash"
@@ -47,6 +47,8 @@ class CampaignOptions:
     kinds: tuple[str, ...] = ALL_KINDS
     rate: float = 0.5
     inject: tuple[str, ...] = ()  # deliberate core faults (Fault values)
+    # Events a schedule may run per 60 s of schedule (0: no budget; ScheduleRunner's).
+    event_budget: int = EVENT_BUDGET
 
     def replay_command(self, seed: int) -> str:
         words = ["raftsim check", f"--replay {seed}", f"--servers {self.servers}"]
@@ -57,6 +59,8 @@ class CampaignOptions:
             words.append(f"--rate {self.rate}")
         if self.inject:
             words.append(f"--inject {','.join(self.inject)}")
+        if self.event_budget != EVENT_BUDGET:
+            words.append(f"--event-budget {self.event_budget}")
         words.append(f"--shrink --write seed-{seed}.txt")
         return " ".join(words)
 
@@ -116,6 +120,8 @@ class Summary:
             tuple(kinds),
             float(str(o["rate"])),
             tuple(inject),
+            # (JSON written before the option existed ran with the default budget.)
+            int(str(o.get("event_budget", EVENT_BUDGET))),
         )
         return options.replay_command(seed)
 
@@ -181,7 +187,9 @@ def run_one(
     to write it out afterwards: Outcome.scenario)."""
     faults = core_faults(options.inject)
     try:
-        runner = ScheduleRunner(seed, options.servers, faults, trace)
+        runner = ScheduleRunner(
+            seed, options.servers, faults, trace, event_budget=options.event_budget or None
+        )
     except Exception as error:  # a crash before the first op: nothing to write out
         outcome = Outcome(seed, options.servers, faults, trace)
         outcome.crash_type = type(error).__name__
@@ -209,8 +217,16 @@ def _work(job: tuple[int, CampaignOptions]) -> Outcome:
     return run_one(seed, options)
 
 
-def outcomes(seeds: Sequence[int], options: CampaignOptions, workers: int) -> Iterator[Outcome]:
-    """Run the seeds, in any order, on `workers` processes (1: in this one)."""
+def outcomes(
+    seeds: Sequence[int], options: CampaignOptions, workers: int, dask: str | None = None
+) -> Iterator[Outcome]:
+    """Run the seeds, in any order, on `workers` processes (1: in this one), or as tasks on
+    the Dask cluster at `dask` ("local": a LocalCluster of `workers` processes)."""
+    if dask is not None:
+        from .dask_runner import outcomes as dask_outcomes  # noqa: PLC0415 (optional)
+
+        yield from dask_outcomes(seeds, options, dask, workers)
+        return
     if workers <= 1:
         for seed in seeds:
             yield run_one(seed, options)
@@ -225,10 +241,12 @@ def campaign(
     options: CampaignOptions,
     workers: int = 1,
     report: Callable[[Outcome], None] | None = None,
+    dask: str | None = None,
 ) -> Summary:
-    """Run every seed and add up what happened; `report(outcome)` sees each outcome."""
+    """Run every seed and add up what happened; `report(outcome)` sees each outcome.
+    `dask`: run them on that Dask cluster (`outcomes`)."""
     summary = Summary(asdict(options), [seeds[0], seeds[-1] + 1] if seeds else [])
-    for outcome in outcomes(seeds, options, workers):
+    for outcome in outcomes(seeds, options, workers, dask):
         summary.add(outcome, options)
         if report is not None:
             report(outcome)
@@ -381,7 +399,26 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default="",
         help="deliberate core bugs to build in: " + ",".join(f.value for f in Fault),
     )
-    check.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    check.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes (default 1); with --dask local, the local cluster's worker processes",
+    )
+    check.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the seeds as tasks on the Dask (distributed) scheduler at ADDRESS, or on a "
+        "LocalCluster started for the run with 'local' (needs the dask extra)",
+    )
+    check.add_argument(
+        "--event-budget",
+        type=int,
+        default=EVENT_BUDGET,
+        metavar="N",
+        help=f"events a schedule may run per 60 s of schedule before it is stopped and "
+        f"reported as a retry storm (default {EVENT_BUDGET}; 0: no budget)",
+    )
     check.add_argument("--shard", default="0/1", help="I/N: run only seeds with seed %% N == I")
     check.add_argument("--json", action="store_true", help="print the summary as JSON")
     check.add_argument("--replay", type=int, metavar="SEED", help="run one seed only")
@@ -401,6 +438,7 @@ def main(args: argparse.Namespace) -> int:
             kinds=parse_faults(args.faults),
             rate=args.rate,
             inject=parse_inject(args.inject),
+            event_budget=args.event_budget,
         )
         check_arguments(args, options)
         index, count = parse_shard(args.shard)
@@ -420,7 +458,13 @@ def main(args: argparse.Namespace) -> int:
         print(f"wrote {path} ({len(outcome.commands)} commands)")
         return 1 if failure(outcome) else 0
     seeds = [s for s in range(args.start, args.start + args.seeds) if s % count == index]
-    summary = campaign(seeds, options, args.workers, report=progress_printer(len(seeds)))
+    try:
+        summary = campaign(
+            seeds, options, args.workers, report=progress_printer(len(seeds)), dask=args.dask
+        )
+    except ImportError as error:  # --dask without the optional `distributed` package
+        print(f"error: --dask needs {error.name}: pip install 'raftsim[dask]'", file=sys.stderr)
+        return 2
     summary.shard = args.shard
     if args.json:
         print(json.dumps(asdict(summary), indent=1, sort_keys=True))
@@ -433,6 +477,10 @@ def check_arguments(args: argparse.Namespace, options: CampaignOptions) -> None:
     """Refuse what cannot make a campaign, before running anything."""
     if args.servers < 1 or args.workers < 1 or options.duration <= 0:
         raise ValueError("--servers, --workers and --duration must be positive")
+    if args.event_budget < 0:
+        raise ValueError("--event-budget cannot be negative (0: no budget)")
+    if args.dask is not None and not args.dask:
+        raise ValueError("--dask takes a scheduler address (HOST:PORT) or 'local'")
     if args.seeds < 0 or args.start < 0 or (args.replay is not None and args.replay < 0):
         raise ValueError("--seeds, --start and --replay cannot be negative")
     if not (math.isfinite(options.rate) and 0 < options.rate <= MAX_RATE):

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .campaign import add_parser as add_check_parser
+from .core.errors import RaftsimError
 from .scenario import ScenarioError, replay_file
 from .sim.timeparse import duration
 
@@ -106,10 +107,26 @@ def _cmd_serve(options: argparse.Namespace) -> int:
             lessons=options.lessons or "",
             control_token=options.control_token or "",
             hold_limit=options.hold_limit,
+            data_dir=options.data_dir or "",
+            quiet=options.quiet,
         )
         control = None if options.no_control else options.control
         return run(sim_options, options.http_port, True if options.ports else None, control)
-    except ValueError as error:
+    except (ValueError, RaftsimError) as error:  # (RaftsimError: a server could not start)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _cmd_drill(options: argparse.Namespace) -> int:
+    from .web.drill import DrillError, library, run  # noqa: PLC0415 (aiohttp: serve only)
+
+    try:
+        if options.name == "list":
+            for name, drill in library(options.drills).items():
+                print(f"{name:<24} {drill.title}")
+            return 0
+        return run(options.name, options.seed, options.drills, options.http_port)
+    except (DrillError, OSError, RaftsimError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -217,8 +234,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer a request still waiting on the simulated clock after this much wall-clock "
         "time with a 504 and withdraw it (default 30s; 0 waits without limit)",
     )
+    serve.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="where each server's Raft directory is, DIR/<name>/server/raft/ (peers.info, "
+        "peers.json); default: a fresh temporary directory, printed in the banner",
+    )
+    serve.add_argument("--quiet", action="store_true", help="no timeline of events on the console")
     serve.set_defaults(handler=_cmd_serve)
     add_check_parser(commands)
+    drill = commands.add_parser(
+        "drill",
+        help="incident drills: a served cluster in a broken state, scored once it recovers",
+        description="`raftsim drill list` lists the drills; `raftsim drill NAME` serves one.",
+    )
+    drill.add_argument("name", metavar="NAME|list", help="a drill's name, or list")
+    drill.add_argument("--seed", type=int, default=None, help="another seed than the drill's")
+    drill.add_argument("--drills", default="", metavar="DIR", help="a directory of drill files")
+    drill.add_argument(
+        "--http-port", type=int, default=4646, help="HTTP port of each server (0: any free port)"
+    )
+    drill.set_defaults(handler=_cmd_drill)
     return parser
 
 

@@ -56,6 +56,8 @@ CANONICAL = [
     "propose x1",
     "propose job-1 via=bob",
     "add-server",
+    "peers-json alice",
+    "peers-json alice 127.0.0.1:4647 127.0.0.2:4647",
     "add-voter frank",
     "add-nonvoter frank via=alice",
     "demote-voter bob",

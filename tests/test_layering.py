@@ -32,7 +32,8 @@ RINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "nomad": ("1b", ("core", "sim")),
     "scenario": ("2", ("core", "sim")),
     "testing": ("2", ("core", "sim", "nomad", "scenario")),
-    "campaign": ("2", ("core", "sim", "scenario", "testing")),
+    "campaign": ("2", ("core", "sim", "scenario", "testing", "dask_runner")),
+    "dask_runner": ("2", ("campaign", "testing")),
     "web": ("2", ("core", "sim", "nomad", "scenario")),
     "cli": ("2", EVERYTHING),
 }

@@ -22,7 +22,7 @@ from .errors import (
     UnhandledMessageError,
 )
 from .events import LeaseLost
-from .faults import Fault
+from .faults import Fault, counted_voters
 from .messages import (
     AppendEntries,
     AppendResponse,
@@ -160,7 +160,8 @@ class LeaderState:
         """runLeader setup: replication for every peer, the lease, then the no-op (§3.7)."""
         self._start_stop_replication(now)
         self.node.arm("lease", "", self.node.timing.leader_lease_timeout, now)
-        self.dispatch(EntryKind.NOOP, "", None, now)
+        if Fault.NO_LEADER_NOOP not in self.node.faults:
+            self.dispatch(EntryKind.NOOP, "", None, now)
 
     def stop(self) -> None:
         """Stepping down: the loops end and every waiting request fails."""
@@ -198,6 +199,8 @@ class LeaderState:
                     node.streams("heartbeat", peer),
                     node.streams("replicate", peer),
                 )
+                if Fault.MATCH_INDEX_OPTIMISTIC in node.faults:
+                    f.match_index = node.storage.last_index  # deliberate bug
                 self.followers[peer] = f
                 self._arm_heartbeat(f, 0, now)
                 # The replicate loop starts in its select; dispatch's trigger wakes it.
@@ -224,6 +227,9 @@ class LeaderState:
             self._send_heartbeat(f)
         elif f.backing_off:
             f.backing_off = False
+            if Fault.BACKOFF_DROPS_RETRY in self.node.faults:
+                self._replicate_idle(f, now)  # deliberate bug: back to waiting, no retry
+                return
             self._send_append(f)
         else:
             self._start_replicate(f, now)
@@ -370,12 +376,14 @@ class LeaderState:
         if msg.rpc != f.repl_rpc:
             return
         f.repl_rpc = 0
-        if msg.term > self.term:
+        if msg.term > self.term and Fault.IGNORE_HIGHER_TERM_REPLY not in self.node.faults:
             # handleStaleTerm: step down without adopting the term.
             self.node.set_role(Role.FOLLOWER, now)
             return
         f.last_contact = now
         if msg.success:
+            if self.node.faults and Fault.MATCH_FROM_REPLY in self.node.faults:
+                f.repl_last = msg.last_log  # deliberate bug: the follower's whole log counts
             f.next_index = f.repl_last + 1
             f.repl_failures = 0
             if f.repl_last > f.match_index:
@@ -416,13 +424,22 @@ class LeaderState:
         if failure.rpc == f.hb_rpc:
             f.hb_rpc = 0
             f.hb_failures += 1
-            if not f.stop_at:
-                self._arm_heartbeat(f, backoff(f.hb_failures), now)
+            if f.stop_at:
+                return
+            if Fault.RETRY_WITHOUT_BACKOFF in self.node.faults:
+                self._send_heartbeat(f)  # deliberate bug: the same call again, at once
+                return
+            self._arm_heartbeat(f, backoff(f.hb_failures), now)
         elif failure.rpc == f.repl_rpc:
             f.repl_rpc = 0
             f.repl_failures += 1
             if f.stop_at:
                 del self.followers[f.peer]  # best effort only
+                return
+            if Fault.RETRY_WITHOUT_BACKOFF in self.node.faults:
+                f.repl_failures = 0  # deliberate bug: the same call again, at once
+                self.node.disarm("replicate", f.peer)
+                self._start_replicate(f, now)
                 return
             self._replicate_idle(f, now)
 
@@ -464,15 +481,18 @@ class LeaderState:
         """commitment.go: the lower median of the voters' match indexes (§2.6)."""
         node = self.node
         voters = node.latest.voters()
-        if Fault.COMMIT_SELF_NONVOTER in node.faults and node.id not in voters:
-            voters = (*voters, node.id)  # deliberate bug: a non-voter leader counts itself
+        faults = node.faults
+        if faults:
+            voters = counted_voters(node, voters)
         matches = sorted(self._match(v) for v in voters)
         if not matches:
             return
         index = matches[(len(matches) - 1) // 2]
+        if faults and Fault.COMMIT_UPPER_MEDIAN in faults:
+            index = matches[len(matches) // 2]  # deliberate bug: half is not a quorum
         if index <= node.commit_index:
             return
-        if index < self.start_index and Fault.COMMIT_PREVIOUS_TERM not in node.faults:
+        if index < self.start_index and Fault.COMMIT_PREVIOUS_TERM not in faults:
             return  # only entries of the current term commit by counting (Fig. 8)
         was_latest_committed = node.committed_index == node.latest_index
         node.set_commit_index(index)
@@ -496,9 +516,13 @@ class LeaderState:
         """checkLeaderLease (§3.8): step down unless a quorum of voters replied within LLT."""
         node = self.node
         lease = node.timing.leader_lease_timeout
-        contacted = 0
+        faults = node.faults
+        contacted = 1 if Fault.LEASE_COUNTS_SELF_TWICE in faults else 0  # (deliberate bug)
         oldest = 0
-        for server_id in node.latest.voters():
+        counted = node.latest.voters()
+        if Fault.LEASE_COUNTS_NONVOTERS in faults:
+            counted = (node.id, *sorted(self.followers))  # deliberate bug
+        for server_id in counted:
             if server_id == node.id:
                 contacted += 1
                 continue
@@ -513,8 +537,10 @@ class LeaderState:
             node.events.append(LeaseLost(now, node.name, contacted))
             node.set_role(Role.FOLLOWER, now)
             return
-        if Fault.LEASE_NOT_REARMED in node.faults:
+        if Fault.LEASE_NOT_REARMED in faults:
             return  # deliberate bug: no further check, the leader keeps leading
+        if Fault.LEASE_FIXED_INTERVAL in faults:
+            oldest = 0  # deliberate bug: a whole lease on, whatever contact is about to expire
         node.arm("lease", "", max(lease - oldest, MIN_LEASE_CHECK), now)
 
     # ------------------------------------------------------------ membership

@@ -55,7 +55,7 @@ from .events import (
     TermChanged,
     VoteGranted,
 )
-from .faults import Fault
+from .faults import Fault, adopt_committed_configurations, forget_on_restart, truncate_after_prev
 from .leader import Future, LeaderState
 from .messages import (
     AppendEntries,
@@ -121,6 +121,10 @@ class RaftNode:
         self.rand = self.streams("", "")
         self.profile = profile
         self.faults = faults
+        # Deliberate faults on the per-message path, read as plain flags there.
+        self._prev_unchecked = Fault.PREV_TERM_UNCHECKED in faults
+        self._commit_early = Fault.COMMIT_BEFORE_CHECK in faults
+        self._contact_on_entries = Fault.CONTACT_ONLY_ON_ENTRIES in faults
         # Volatile state (lost on crash).
         self.role = Role.FOLLOWER
         # The role's step function (etcd's `r.step`), replaced by `set_role` only.
@@ -155,6 +159,8 @@ class RaftNode:
         """Start (or restart) from durable state: restore the snapshot, then replay the
         configuration entries after it (§2.2)."""
         self.now = now
+        if self.faults:
+            forget_on_restart(self)
         storage = self.storage
         snapshot = storage.snapshot
         after = 0
@@ -163,10 +169,21 @@ class RaftNode:
             self.committed = self.latest = snapshot.configuration
             self.committed_index = self.latest_index = snapshot.configuration_index
             self.last_applied = after = snapshot.index
+        recovered = storage.recovered
+        base = 0
+        if recovered is not None and recovered[0] > after:
+            # As hashicorp restores the snapshot RecoverCluster took: its configuration is
+            # committed at its index, and only later configuration entries replay.
+            base, configuration = recovered
+            self.committed = self.latest = configuration
+            self.committed_index = self.latest_index = base
         for entry in storage.log:
-            if entry.kind is EntryKind.CONFIGURATION and entry.index > after:
+            if entry.kind is EntryKind.CONFIGURATION and entry.index > max(after, base):
                 self.adopt_configuration(entry, emit=False)
         self.configuration_changed()
+        if base:
+            # Everything the snapshot covers is committed and applied (§2.4 RecoverCluster).
+            self.set_commit_index(base)
         self.arm_follower_timer(now)
         snapshots.arm_check(self, now)
 
@@ -228,7 +245,7 @@ class RaftNode:
             # role: a candidate or leader hearing its own term's leader steps down there.
             term = self.storage.current_term
             if msg.term != term:
-                if msg.term < term:
+                if msg.term < term and Fault.APPEND_IGNORES_TERM not in self.faults:
                     self.messages.append(
                         AppendResponse(
                             self.id,
@@ -242,7 +259,8 @@ class RaftNode:
                         )
                     )
                     return
-                self.step_down(msg.term, now)  # now a follower: `_step` is step_follower
+                if msg.term > term:
+                    self.step_down(msg.term, now)  # now a follower: `_step` is step_follower
         elif type(msg) is RequestVote:
             # Answered alike in every role (etcd answers MsgVote in Step too); its term is
             # compared inside, after the checks §3.5 makes before it.
@@ -279,14 +297,21 @@ class RaftNode:
             self.arm_follower_timer(now)
         prev = msg.prev_index
         if prev > 0 and (
-            (prev > last or log[prev - offset - 1].term != msg.prev_term)
+            (
+                prev > last
+                or (log[prev - offset - 1].term != msg.prev_term and not self._prev_unchecked)
+            )
             if prev > offset
             else storage.term_at(prev) != msg.prev_term
         ):
             # (storage.term_at(prev) != prev_term, inline for entries in the log)
             resp.no_retry_backoff = True
+            if self._commit_early and msg.commit > self.commit_index:
+                self.set_commit_index(min(msg.commit, last))  # deliberate bug
             return
         if msg.entries:
+            if self.faults and Fault.TRUNCATE_AFTER_PREV in self.faults:
+                truncate_after_prev(self, prev)
             self._store_entries(msg.entries)
             last = resp.last_log = storage.last_index
         if msg.commit > self.commit_index:
@@ -295,7 +320,8 @@ class RaftNode:
             if index > self.commit_index:
                 self.set_commit_index(index)
         resp.success = True
-        self.last_contact = now
+        if not self._contact_on_entries or msg.entries:
+            self.last_contact = now
 
     def step_candidate(self, msg: Message, now: int) -> None:
         """A candidate's messages: the votes of its election (§3.4), and AppendEntries from
@@ -453,6 +479,8 @@ class RaftNode:
         storage = self.storage
         storage.log.extend(entries)
         self.events.append(EntriesAppended(self.now, self.name, tuple(entries)))
+        if self.faults and Fault.CONFIG_ON_COMMIT in self.faults and self.role is not Role.LEADER:
+            return  # deliberate bug: set_commit_index adopts them
         for entry in entries:
             if entry.kind is EntryKind.CONFIGURATION:
                 self.adopt_configuration(entry)
@@ -463,6 +491,8 @@ class RaftNode:
 
     def set_commit_index(self, index: int) -> None:
         """Advance the commit index, commit the latest configuration under it, apply."""
+        if self.faults and Fault.CONFIG_ON_COMMIT in self.faults:
+            adopt_committed_configurations(self, self.commit_index, index)
         self.commit_index = index
         self.events.append(
             CommitAdvanced(
@@ -481,8 +511,14 @@ class RaftNode:
     # ----------------------------------------------------------------- follower
 
     def arm_follower_timer(self, now: int) -> None:
-        t = self.timing
-        self.arm(FOLLOWER, "", self.jitter(t.heartbeat_timeout, t.election_spread), now)
+        self.arm(FOLLOWER, "", self._spread(self.timing.heartbeat_timeout), now)
+
+    def _spread(self, base: int) -> int:
+        """An election or follower timeout: U[base, base + spread) (§3.3-3.4)."""
+        spread = self.timing.election_spread
+        if self.faults and Fault.NO_ELECTION_JITTER in self.faults:
+            spread = 0  # deliberate bug: every server times out after the same delay
+        return self.jitter(base, spread)
 
     def _on_follower_timer(self, now: int) -> None:
         # hashicorp (§3.3): re-armed at every firing, never by messages, and acts only when
@@ -512,9 +548,12 @@ class RaftNode:
         self.set_role(Role.CANDIDATE, now)
         self.disarm(FOLLOWER)
         self.vote_rpcs.clear()
-        self.votes_granted = 0
+        faults = self.faults
+        if Fault.VOTES_NOT_RESET not in faults:
+            self.votes_granted = 0
         storage = self.storage
-        for server_id in self.latest.voters():
+        asked = self.latest.ids() if Fault.VOTES_FROM_NONVOTERS in faults else self.latest.voters()
+        for server_id in asked:
             if server_id == self.id:
                 storage.vote_term, storage.vote_for = term, self.id
                 self.events.append(VoteGranted(self.now, self.name, term, self.id))
@@ -528,7 +567,8 @@ class RaftNode:
                     )
                 )
         t = self.timing
-        self.arm(CANDIDATE, "", self.jitter(t.election_timeout, t.election_spread), now)
+        if Fault.CANDIDATE_NO_TIMEOUT not in faults:
+            self.arm(CANDIDATE, "", self._spread(t.election_timeout), now)
         if self.votes_granted >= self.latest.quorum():
             self.set_role(Role.LEADER, now)
 
@@ -547,7 +587,7 @@ class RaftNode:
             # Step 2: leader stickiness, term untouched. hashicorp's rule; the paper's Fig. 2
             # has none, and with it no first round after a crash could succeed (Figure 16).
             return
-        if req.term < storage.current_term:
+        if req.term < storage.current_term and Fault.VOTE_STALE_TERM not in self.faults:
             return
         if req.term > storage.current_term:
             self.step_down(req.term, now)
@@ -560,6 +600,8 @@ class RaftNode:
             if Fault.DOUBLE_VOTE not in self.faults:
                 return
         last_term = storage.last_term
+        if Fault.VOTE_IGNORES_LAST_TERM in self.faults:
+            last_term = req.last_term  # deliberate bug: only the indexes are compared
         if last_term > req.last_term:
             return
         if last_term == req.last_term and storage.last_index > req.last_index:
@@ -596,6 +638,12 @@ class RaftNode:
                     return
                 del log[entry.index - offset - 1 :]
                 self.events.append(LogTruncated(self.now, self.name, entry.index))
+                recovered = self.storage.recovered
+                if recovered is not None and entry.index <= recovered[0]:
+                    # A leader's log replaced what the recovery covered (disagreeing
+                    # peers.json files): the recovered configuration stays as committed
+                    # until a newer one arrives, but no longer marks a point in this log.
+                    self.storage.recovered = None
                 if entry.index <= self.latest_index and Fault.KEEP_CUT_CONFIG not in self.faults:
                     # §2.2: the latest configuration was cut off; fall back on committed.
                     self.latest, self.latest_index = self.committed, self.committed_index

@@ -34,7 +34,15 @@ class Storage:
     """StableStore (term, vote), LogStore (1-based log, compacted behind `offset`) and the
     newest snapshot of one server."""
 
-    __slots__ = ("current_term", "log", "offset", "snapshot", "vote_for", "vote_term")
+    __slots__ = (
+        "current_term",
+        "log",
+        "offset",
+        "recovered",
+        "snapshot",
+        "vote_for",
+        "vote_term",
+    )
 
     def __init__(self) -> None:
         self.current_term = 0
@@ -43,6 +51,9 @@ class Storage:
         self.log: list[Entry] = []
         self.offset = 0  # entries 1..offset were compacted away
         self.snapshot: Snapshot | None = None
+        # A peers.json recovery (recovery.py): the index a snapshot would cover and the
+        # configuration it would carry; configuration entries up to it no longer count.
+        self.recovered: tuple[int, Configuration] | None = None
 
     @property
     def last_index(self) -> int:

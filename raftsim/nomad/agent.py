@@ -165,12 +165,19 @@ class NomadServer:
         connection), report it, and return what answers it (once, reported too)."""
         token = new_token()
         cluster = self.nomad_cluster.cluster
-        cluster.record(RequestReceived(self.now, self.name, method))
+        listeners = self.nomad_cluster.api_listeners
+        received = RequestReceived(self.now, self.name, method)
+        cluster.record(received)
+        for listener in listeners:
+            listener(received)
 
         def done(result: JSON, error: RaftsimError | None) -> None:
             if self.api_requests.pop(token, None) is not None:
                 text = "" if error is None else str(error)
-                cluster.record(RequestAnswered(self.now, self.name, method, text))
+                answered = RequestAnswered(self.now, self.name, method, text)
+                cluster.record(answered)
+                for listener in listeners:
+                    listener(answered)
                 reply(result, error)
 
         self.api_requests[token] = reply

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from ..core.errors import RaftsimError
 from ..core.events import Event, RoleChanged
 from ..core.types import Role
-from ..sim.cluster import DOWN, PAUSED, UP, Cluster
+from ..sim.cluster import DOWN, PAUSED, UP, Cluster, server_name
 from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
 from . import endpoints
 from .agent import NomadServer, Reply
@@ -62,6 +62,12 @@ class NomadCluster:
         # mid-leave stops the leave's process, which would otherwise never answer.
         self._exited: dict[str, Callable[[], None]] = {}
         self.lines: deque[tuple[int, str, str]] = deque(maxlen=2000)
+        # Servers started without joining anyone (add_server(join=False)): the operator
+        # joins them (PUT /v1/agent/join).
+        self._unjoined: set[str] = set()
+        # Told of every API request and answer (RequestReceived, RequestAnswered) whatever
+        # the trace level, which keeps them only under trace="all" (the console timeline).
+        self.api_listeners: list[Callable[[Event], None]] = []
         self._infos: dict[str, MemberInfo] = {}
         cluster.listeners.append(self._on_event)
         # The cluster formed before time 0: every running server already knows the others.
@@ -105,9 +111,24 @@ class NomadCluster:
 
     # ------------------------------------------------------------ lifecycle
 
-    def _start(self, name: str, join: bool, peers: list[str]) -> None:
+    def _start(self, name: str, join: bool, peers: list[str], moved: bool = False) -> None:
         server = self.servers[name] = NomadServer(self, name)
         infos = [i for i in (self.info(p) for p in peers) if i is not None]
+        if moved:
+            # Back at a new IP under the same name. memberlist refuses a known name at a
+            # new address until the old entry has died and been forgotten; the model
+            # skips that wait: the new process announces itself with an incarnation above
+            # any the others hold, so their views take its new address (and tags) at once.
+            known = max(
+                (
+                    o.serf.members[name].incarnation
+                    for o in self.servers.values()
+                    if name in o.serf.members and o is not server
+                ),
+                default=0,
+            )
+            serf = server.serf
+            serf.incarnation = serf.members[name].incarnation = known + 1
         server.serf.start(infos, join=join)
 
     def _on_event(self, event: Event) -> None:
@@ -127,8 +148,16 @@ class NomadCluster:
                 exited()
         elif isinstance(event, ServerRestarted | ServerStarted):
             self.left.discard(name)
+            old = self._infos.pop(name, None)
+            info = self.info(name)
+            moved = old is not None and info is not None and old.addr != info.addr
+            if name in self._unjoined:
+                self._unjoined.discard(name)
+                self._start(name, join=True, peers=[])
+                return
             # Serf's snapshot (or the server's retry_join list) names the other servers.
-            self._start(name, join=True, peers=[p for p in self.cluster.servers if p != name])
+            peers = [p for p in self.cluster.servers if p != name]
+            self._start(name, join=True, peers=peers, moved=moved)
 
     def _leadership(self, name: str) -> None:
         """Start a leader loop when server `name` leads in a new term; stop it otherwise."""
@@ -221,6 +250,69 @@ class NomadCluster:
         except RaftsimError as error:
             reply(None, error)
 
+    def add_server(self, join: bool = True) -> str:
+        """Start a new server with an empty data directory: it joins the others at once, as
+        with retry_join, or (join=False) waits to be joined; the leader's reconcile then
+        adds it to Raft (spec §3.2)."""
+        name = server_name(len(self.cluster.servers))
+        if not join:
+            self._unjoined.add(name)
+        try:
+            return self.cluster.add_server()
+        finally:
+            self._unjoined.discard(name)
+
+    def join(self, entry: str, addresses: list[str], reply: Reply) -> None:
+        """PUT /v1/agent/join?address=...: Serf Join on server `entry` (memberlist: a push/
+        pull exchange with each address; the default port is Serf's, 4648). Answers
+        (num_joined, error text), the error "" when any address joined."""
+
+        def run(server: NomadServer) -> None:
+            answer = server.entered("Agent.Join", reply)
+            joined, errors = 0, []
+            for address in addresses:
+                target, error = self._serf_target(address)
+                if target is None:
+                    errors.append(error)
+                    continue
+                if target != entry:
+                    server.serf.join(target)
+                joined += 1
+            # memberlist: any success clears the errors; otherwise go-multierror's list.
+            text = "" if joined else _multierror(errors)
+            answer({"num_joined": joined, "error": text}, None)
+
+        try:
+            self._when_running(entry, run)
+        except RaftsimError as error:
+            reply(None, error)
+
+    def _serf_target(self, address: str) -> tuple[str | None, str]:
+        """The running server whose Serf listens at `address` (host[:port]), or memberlist's
+        error for it."""
+        host, colon, port_text = address.rpartition(":")
+        if not colon or "]" in port_text:
+            host, port_text = address, str(GOSSIP_PORT)
+        host = host.strip("[]")
+        if host == "localhost":
+            host = "127.0.0.1"
+        if not port_text.isdigit() or int(port_text) > 65535:
+            return None, (
+                f'Failed to resolve {address}: strconv.ParseUint: parsing "{port_text}": '
+                "invalid syntax"
+            )
+        parts = host.split(".")
+        if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+            return None, f"Failed to resolve {address}: lookup {host}: no such host"
+        port = int(port_text)
+        for name, sim in self.cluster.servers.items():
+            here = sim.address.rsplit(":", 1)[0] == host and port == GOSSIP_PORT
+            if here and sim.status != DOWN and name in self.servers:
+                return name, ""
+        return None, (
+            f"Failed to join {host}: dial tcp {host}:{port}: getsockopt: connection refused"
+        )
+
     def leave(self, name: str, done: Callable[[], None]) -> None:
         """A graceful leave of server `name`, which then exits (`done` fires after, or when
         the server crashes before its leave completes: it exited all the same)."""
@@ -251,3 +343,9 @@ class NomadCluster:
             return []
         members = sorted(server.serf.members.values(), key=lambda m: m.info.name)
         return [{"name": m.info.name, "status": m.status} for m in members]
+
+
+def _multierror(errors: list[str]) -> str:
+    """hashicorp/go-multierror's text as vendored in Nomad 0.5.x."""
+    points = "\n".join(f"* {error}" for error in errors)
+    return f"{len(errors)} error(s) occurred:\n\n{points}"

@@ -212,6 +212,10 @@ class SerfAgent:
         self._broadcast(update, notify=notify)
         self.host.after(self.timing.broadcast_timeout, expire)
 
+    def join(self, target: str) -> None:
+        """memberlist Join: a push/pull exchange with `target` (a server name)."""
+        self.host.send(target, ("push", self.snapshot()))
+
     # ------------------------------------------------------------ messages
 
     def receive(self, src: str, msg: tuple[object, ...]) -> None:
@@ -329,6 +333,9 @@ class SerfAgent:
         if incarnation <= member.incarnation:
             return False
         was_dead = member.state == M_DEAD
+        # An alive message carries the member's address and tags: a server that came back
+        # at a new IP is seen there from now on.
+        member.info = self.host.info(node) or member.info
         member.incarnation, member.state, member.suspicion = incarnation, M_ALIVE, None
         member.changed = self.host.now
         if was_dead:

@@ -352,6 +352,27 @@ class Resume(_OnServer):
 
 
 @dataclass(frozen=True, slots=True)
+class PeersJson(Command):
+    """`peers-json NAME [ADDR ...]`: write NAME's raft/peers.json as an operator would before
+    restarting it (a JSON array of the addresses, as given: nothing checks them here; the
+    server reads the file when it next starts)."""
+
+    word: ClassVar[str] = "peers-json"
+    server: str
+    addresses: tuple[str, ...] = ()
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        server, *addresses = args.finish(None) or [""]
+        if not server:
+            raise ArgError("peers-json takes a server name and the addresses to list")
+        return cls(server, tuple(addresses))
+
+    def words(self) -> list[str]:
+        return [self.server, *self.addresses]
+
+
+@dataclass(frozen=True, slots=True)
 class Isolate(_OnServer):
     word: ClassVar[str] = "isolate"
 

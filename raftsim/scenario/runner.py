@@ -13,6 +13,7 @@ that `run-for` with requests pending still runs at full speed and may skip idle 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -37,6 +38,7 @@ from ..core.timing import SECOND, Timing
 from ..sim import events as sim_events
 from ..sim.checkers import Violation
 from ..sim.cluster import Cluster, UnknownServerError
+from ..sim.datadir import PEERS_JSON
 from ..sim.render import fmt_configuration, fmt_entry, fmt_event, fmt_time
 from .commands import (
     AddServer,
@@ -52,6 +54,7 @@ from .commands import (
     NewCluster,
     Partition,
     Pause,
+    PeersJson,
     Propose,
     RemoveServer,
     Restart,
@@ -75,6 +78,7 @@ SHOWN: frozenset[type[Event]] = frozenset(
     | {sim_events.ServerResumed, sim_events.ServerStarted, sim_events.Partitioned}
     | {sim_events.LinkCut, sim_events.Healed, sim_events.NetworkChanged}
     | {sim_events.Proposed, sim_events.ChangeRequested}
+    | {sim_events.NomadLogged, sim_events.Recovered, sim_events.StartFailed}
 )
 MESSAGE_EVENTS = (sim_events.MessageSent, sim_events.MessageDelivered, sim_events.MessageDropped)
 WITHIN = 60 * SECOND  # run-until's and await's bound when the command gives none
@@ -172,6 +176,8 @@ class Runner:
             case Crash() | Restart() | Pause() | Resume():
                 return self._process(command)
             # (The cluster looks every name up, in order, before it changes anything.)
+            case PeersJson():
+                return self._peers_json(command)
             case Isolate(server=name):
                 self.cluster.isolate(name)
             case Partition(groups=groups):
@@ -259,6 +265,8 @@ class Runner:
             self._resolved.clear()
         for v in cluster.violations[self.seen_violations :]:
             line = f"{fmt_time(v.time):>13} {','.join(v.servers):<6} VIOLATION {v.rule}: {v.detail}"
+            if v.cause:  # (an operator's recovery came first: `check` names it)
+                line += " [operator-caused]"
             self.extra.append((position, line))
         self.seen_violations = len(cluster.violations)
 
@@ -356,6 +364,12 @@ class Runner:
         except RaftsimError as error:  # crash a crashed server, resume a running one...
             return Output([f"error: {error}"])
         return Output([])
+
+    def _peers_json(self, command: PeersJson) -> Output:
+        server = self.cluster.server(command.server)
+        text = json.dumps(list(command.addresses))
+        server.directory.write(PEERS_JSON, text.encode())
+        return Output([f"{command.server}/server/raft/{PEERS_JSON}: {text}"])
 
     def _set_network(self, command: SetNetwork) -> None:
         latency = None

@@ -31,7 +31,7 @@ from ..core.events import (
 )
 from ..core.storage import Storage
 from ..core.types import Entry, EntryKind, Role
-from .events import ServerCrashed, ServerPaused, ServerResumed
+from .events import Recovered, ServerCrashed, ServerPaused, ServerResumed
 from .liveness import LivenessRules
 from .render import fmt_time
 
@@ -48,11 +48,15 @@ class Violation:
     time: int
     seed: int
     detail: str
+    # Set when an operator's action outside Raft's guarantees came first (a peers.json
+    # recovery): the rule broke because of what the operator did, not a bug in Raft.
+    cause: str = ""
 
     def __str__(self) -> str:
         who = ", ".join(self.servers)
         when = fmt_time(self.time)
-        return f"{self.rule} violated at {when} by {who} (seed {self.seed}): {self.detail}"
+        text = f"{self.rule} violated at {when} by {who} (seed {self.seed}): {self.detail}"
+        return f"{text} [operator-caused: {self.cause}]" if self.cause else text
 
 
 class SafetyChecker:
@@ -81,6 +85,10 @@ class SafetyChecker:
         self._roles: dict[str, Role] = {}
         self._term_start: dict[str, int] = {}  # leader -> first index of its term
         self.rules = LivenessRules(self._violation, self._chains)
+        # RecoverCluster (peers.json) forces a configuration and commits whatever a log
+        # holds: Raft's guarantees hold no longer, so what breaks after it is the
+        # operator's doing. The first recovery names the cause of every later violation.
+        self.operator_cause = ""
 
     @property
     def servers(self) -> Mapping[str, SimServer]:
@@ -105,7 +113,7 @@ class SafetyChecker:
         self._violation(rule, servers, now, detail)
 
     def _violation(self, rule: str, servers: tuple[str, ...], now: int, detail: str) -> None:
-        violation = Violation(rule, servers, now, self.seed, detail)
+        violation = Violation(rule, servers, now, self.seed, detail, self.operator_cause)
         self.violations.append(violation)
         for listener in self.listeners:
             listener(violation)
@@ -124,7 +132,8 @@ class SafetyChecker:
         self._last_applied[server] = snapshot.index if snapshot is not None else 0
         self._commit_index[server] = 0
         self._roles[server] = Role.FOLLOWER
-        self.rules.add_server(server, log, snapshot)
+        recovered = storage.recovered
+        self.rules.add_server(server, log, snapshot, recovered[0] if recovered is not None else 0)
 
     def _digest(self, prev: int, entry: Entry) -> int:
         key = (prev, entry)
@@ -409,7 +418,12 @@ class SafetyChecker:
                 f" {other.index}/{other.term}",
             )
 
+    def _on_recovered(self, event: Recovered) -> None:
+        if not self.operator_cause:
+            self.operator_cause = f"peers.json recovery on {event.server} at {fmt_time(event.time)}"
+
     _handlers: ClassVar[dict[type[Event], Callable[[Any, Any], None]]] = {
+        Recovered: _on_recovered,
         EntriesAppended: _on_entries_appended,
         LogTruncated: _on_log_truncated,
         LogOverwritten: _on_log_overwritten,

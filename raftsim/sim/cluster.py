@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from ..core.configuration import ChangeCommand
 from ..core.errors import RaftsimError, ShutdownError
 from ..core.events import Event
-from ..core.faults import Fault
+from ..core.faults import CHANGES_IDLE_LOOPS, Fault
 from ..core.leader import Future
 from ..core.node import CANDIDATE, FOLLOWER, RaftNode
 from ..core.profile import P1, Profile
@@ -33,19 +33,23 @@ from ..core.timing import TimerModel, Timing
 from ..core.types import Configuration, Entry, Role, Server, Suffrage
 from .checkers import SafetyChecker, Violation
 from .clock import Scheduler
+from .datadir import DirectoryFactory, StartError, memory_directories, open_raft
 from .eventloop import EventLoop, Watchers
 from .events import (
     ChangeRequested,
     Healed,
     LinkCut,
     NetworkChanged,
+    NomadLogged,
     Partitioned,
     Proposed,
+    Recovered,
     ServerCrashed,
     ServerPaused,
     ServerRestarted,
     ServerResumed,
     ServerStarted,
+    StartFailed,
     TimedOut,
 )
 from .fastforward import FastForward
@@ -153,6 +157,9 @@ class Cluster:
         # At most this many records are kept (None: all): the oldest half goes when it is
         # passed, and a `dropped` record says how many went. For long runs (`raftsim serve`).
         trace_limit: int | None = None,
+        # Each server's Raft directory, by server name (in memory unless given: `raftsim
+        # serve --data-dir` hands in directories on disk).
+        directories: DirectoryFactory = memory_directories,
     ) -> None:
         if servers < 1:
             raise ValueError(f"a cluster needs at least one server, got {servers}")
@@ -172,6 +179,7 @@ class Cluster:
         self.servers: dict[str, SimServer] = {}
         self._by_id: dict[str, SimServer] = {}
         self.names: dict[str, str] = {}  # server ID -> name, for rendering
+        self.directories = directories
         self.watchers = Watchers(SafetyChecker(seed, {}), trace, trace_limit)
         self.checker.servers = self.servers  # (the lease rule reads leaders' contacts)
         self.loop = EventLoop(
@@ -186,10 +194,11 @@ class Cluster:
         )
         for server in self.servers.values():
             server.storage.bootstrap(bootstrap)
-            self._boot(server)
-            self.loop.drain(server)
-        # trace="all" records every message and timer, which a jump would skip: no jumps.
-        self.fast_forward = FastForward(self) if fast_forward and trace != "all" else None
+            self._start(server)
+        # trace="all" records every message and timer, which a jump would skip: no jumps;
+        # nor with a deliberate fault that changes the idle loops the jumps compute.
+        jumps = fast_forward and trace != "all" and not self.faults & CHANGES_IDLE_LOOPS
+        self.fast_forward = FastForward(self) if jumps else None
         self.sched.jumper = self.fast_forward
 
     # ------------------------------------------------------------ construction
@@ -204,6 +213,7 @@ class Cluster:
                 uuid.UUID(int=self.streams.get(f"id/{name}").getrandbits(128), version=4)
             )
         server = SimServer(name, server_id, address)
+        server.directory = self.directories(name)
         self.servers[name] = server
         self._by_id[server_id] = server
         self.names[server_id] = name
@@ -228,6 +238,26 @@ class Cluster:
         server.fsm = []
         self.checker.add_server(server.name)
         node.start(self.sched.now)
+
+    def _start(self, server: SimServer, event: type[Event] | None = None) -> None:
+        """Start a server process: open its Raft directory as Nomad does (datadir.py), then
+        boot the node. On StartError the server stays down, `start-failed` is recorded and
+        the error raised; `event` (restart, start) is recorded once the start is certain."""
+        now = self.sched.now
+        try:
+            opened = open_raft(server.directory, server.storage, self.profile)
+        except StartError as error:
+            self.watchers.record(StartFailed(now, server.name, str(error)))
+            raise
+        self._boot(server)
+        if event is not None:
+            self.watchers.record(event(now, server.name))
+        for line in opened.lines:
+            self.watchers.record(NomadLogged(now, server.name, line))
+        if opened.recovered is not None:
+            configuration, index = opened.recovered
+            self.watchers.record(Recovered(now, server.name, configuration, index))
+        self.loop.drain(server)
 
     def _node_streams(self, name: str) -> Callable[[str, str], random.Random]:
         """A node's random streams: node/NAME for its own timers, node/NAME/LOOP/PEER for
@@ -378,15 +408,31 @@ class Cluster:
         server.incarnation += 1
         self.watchers.record(ServerCrashed(self.sched.now, name))
 
-    def restart(self, name: str) -> None:
-        """Start a crashed server from its durable state (spec §2.2 startup replay)."""
+    def restart(self, name: str, address: str | None = None) -> None:
+        """Start a crashed server from its durable state (spec §2.2 startup replay); with
+        `address`, at that Raft address (a new IP: under P1/P2 its ID changes with it, so
+        the configurations in every log still name the old one, a ghost peer)."""
         server = self.server(name)
         if server.status != DOWN:
             raise RaftsimError(f"{name} is not down")
-        self._boot(server)
+        if address is not None and address != server.address:
+            self._readdress(server, address)
         # Recorded before the node's startup events, which the drain records.
-        self.watchers.record(ServerRestarted(self.sched.now, name))
-        self.loop.drain(server)
+        self._start(server, ServerRestarted)
+
+    def _readdress(self, server: SimServer, address: str) -> None:
+        for other in self.servers.values():
+            if address in (other.address, other.id):
+                raise RaftsimError(f"{address} is {other.name}'s address")
+        old_id = server.id
+        server.address = address
+        if self.profile.id_is_address:
+            server.id = address
+            del self._by_id[old_id]
+            # The old ID is nobody's now: traces and views show it as the bare address.
+            del self.names[old_id]
+            self._by_id[address] = server
+            self.names[address] = server.name
 
     def pause(self, name: str) -> None:
         """Freeze the process: no timers fire, arriving messages queue."""
@@ -411,9 +457,7 @@ class Cluster:
     def add_server(self) -> str:
         """Start a new, empty (unbootstrapped) server; add it with add_voter/add_nonvoter."""
         server = self._create(len(self.servers))
-        self._boot(server)
-        self.watchers.record(ServerStarted(self.sched.now, server.name))
-        self.loop.drain(server)
+        self._start(server, ServerStarted)
         return server.name
 
     # ------------------------------------------------------------ network

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from ..core.events import Event
 from ..core.messages import Message
+from ..core.types import Configuration
 
 # ------------------------------------------------------------------ messages and timers
 
@@ -172,3 +173,34 @@ class ChangeRequested(Event):
     command: str
     target: str
     kind: ClassVar[str] = "change"
+
+
+# ------------------------------------------------------------------ data directories
+
+
+@dataclass(frozen=True, slots=True)
+class NomadLogged(Event):
+    """A line the server's Nomad agent logged while opening its Raft directory (Nomad's text,
+    e.g. `[INFO] nomad: found peers.json file, recovering Raft configuration...`)."""
+
+    line: str
+    kind: ClassVar[str] = "log"
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered(Event):
+    """The server ingested peers.json: RecoverCluster replaced its configuration with
+    `configuration` and counts its log up to `index` as committed, in its kept term."""
+
+    configuration: Configuration
+    index: int
+    kind: ClassVar[str] = "recover"
+
+
+@dataclass(frozen=True, slots=True)
+class StartFailed(Event):
+    """The server did not start: opening its Raft directory failed with `error` (Nomad's
+    `Failed to start Raft: ...` text follows from it); it stays down."""
+
+    error: str
+    kind: ClassVar[str] = "start-failed"

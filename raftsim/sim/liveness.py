@@ -70,11 +70,18 @@ class LivenessRules:
     # ------------------------------------------------------------ lifecycle
 
     def add_server(
-        self, server: str, log: Sequence[Entry], snapshot: Snapshot | None = None
+        self,
+        server: str,
+        log: Sequence[Entry],
+        snapshot: Snapshot | None = None,
+        recovered: int = 0,
     ) -> None:
+        """A server (re)starts with `log`, after `snapshot` if it has one; `recovered`: the
+        index of a peers.json recovery, whose configuration replaces every configuration
+        entry up to it."""
         if self.unsettled == server:
             self.settle()  # (its last batch is over: a restart comes between batches)
-        self._config_indexes[server] = _config_indexes(log, snapshot)
+        self._config_indexes[server] = _config_indexes(log, snapshot, recovered)
         self._latest[server] = None
         self._commit[server] = 0
         self.leaders.pop(server, None)
@@ -300,11 +307,16 @@ class LivenessRules:
         return total
 
 
-def _config_indexes(log: Sequence[Entry], snapshot: Snapshot | None) -> list[int]:
+def _config_indexes(
+    log: Sequence[Entry], snapshot: Snapshot | None, recovered: int = 0
+) -> list[int]:
     """The configuration entries of a log as the node counts them on start (§2.2): the
-    snapshot's, then those in the log after the snapshot's last entry. (Compaction alone
+    snapshot's (or a later recovery's), then those in the log after it. (Compaction alone
     changes nothing: what it deletes was counted when appended, and stays counted.)"""
     after = snapshot.index if snapshot is not None else 0
+    if recovered > after:
+        later = (e.index for e in log if e.kind is EntryKind.CONFIGURATION and e.index > recovered)
+        return [recovered, *later]
     indexes = [e.index for e in log if e.kind is EntryKind.CONFIGURATION and e.index > after]
     if snapshot is not None and snapshot.configuration_index:
         indexes.insert(0, snapshot.configuration_index)

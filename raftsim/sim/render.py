@@ -54,13 +54,16 @@ from .events import (
     MessageDropped,
     MessageSent,
     NetworkChanged,
+    NomadLogged,
     Partitioned,
     Proposed,
+    Recovered,
     ServerCrashed,
     ServerPaused,
     ServerRestarted,
     ServerResumed,
     ServerStarted,
+    StartFailed,
     TimedOut,
     TimerFired,
     TraceDropped,
@@ -190,7 +193,14 @@ _QUIET: tuple[type[Event], ...] = (
     TimedOut,
 )
 DETAILS.update(dict.fromkeys(_QUIET, _nothing))
-_ONE_FIELD: tuple[type[Event], ...] = (TermChanged, LogTruncated, LeaseLost, Proposed)
+_ONE_FIELD: tuple[type[Event], ...] = (
+    TermChanged,
+    LogTruncated,
+    LeaseLost,
+    Proposed,
+    NomadLogged,
+    StartFailed,
+)
 DETAILS.update(dict.fromkeys(_ONE_FIELD, _only_field))
 
 
@@ -295,6 +305,12 @@ def _reset(event: ClusterReset, name: Name) -> str:
 @details_of(ChangeRequested)
 def _change(event: ChangeRequested, name: Name) -> str:
     return f"{event.command} {event.target}"
+
+
+@details_of(Recovered)
+def _recovered(event: Recovered, name: Name) -> str:
+    configuration = fmt_configuration(event.configuration, name)
+    return f"configuration={configuration} committed up to {event.index}"
 
 
 # ------------------------------------------------------------------ events as JSON

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..core.node import RaftNode
 from ..core.storage import Storage
+from .datadir import MemoryDirectory, RaftDirectory
 
 
 class Status(enum.StrEnum):
@@ -25,7 +26,18 @@ UP, DOWN, PAUSED = Status.UP, Status.DOWN, Status.PAUSED
 class SimServer:
     """One simulated Nomad server process: durable storage plus, while up, a Raft node."""
 
-    __slots__ = ("address", "fsm", "held", "id", "incarnation", "name", "node", "status", "storage")
+    __slots__ = (
+        "address",
+        "directory",
+        "fsm",
+        "held",
+        "id",
+        "incarnation",
+        "name",
+        "node",
+        "status",
+        "storage",
+    )
 
     def __init__(self, name: str, server_id: str, address: str) -> None:
         self.name = name
@@ -37,6 +49,8 @@ class SimServer:
         self.incarnation = 0
         self.held: list[tuple[Callable[[Any], None], Any]] = []
         self.fsm: list[str] = []
+        # Its Raft directory (datadir.py), opened at every start; the cluster sets it.
+        self.directory: RaftDirectory = MemoryDirectory(where=f"{name}/server/raft")
 
     def defer(self, fn: Callable[[Any], None], arg: Any = None) -> None:
         """Keep fn(arg) for when the paused process resumes (a crash drops it)."""

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from hypothesis import note
 from hypothesis import strategies as st
+from hypothesis.errors import UnsatisfiedAssumption
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from ..core.faults import Fault
@@ -80,6 +81,8 @@ class RaftMachine(RuleBasedStateMachine):
             return
         # Hypothesis calls teardown in a `finally`: the exception on its way up, if any.
         failure = sys.exc_info()[1]
+        if failure is not None and not _is_failure(failure):
+            return  # hypothesis' own control flow (data used up, an assume()), or Ctrl-C
         if failure is not None:
             if not getattr(failure, "raftsim_transcript", None):
                 self.write_failure(f"{type(failure).__name__}: {failure}".rstrip(": "))
@@ -120,3 +123,11 @@ class RaftMachine(RuleBasedStateMachine):
         path.write_text(transcript, encoding="utf-8")
         note(transcript)
         return path
+
+
+def _is_failure(error: BaseException) -> bool:
+    """Whether an exception passing through teardown fails the example: not hypothesis'
+    StopTest (a BaseException: the engine ran out of data for this example, which
+    coverage-guided fuzzers such as HypoFuzz make happen often), not an `assume()` that
+    rejected it, not a KeyboardInterrupt."""
+    return isinstance(error, Exception) and not isinstance(error, UnsatisfiedAssumption)

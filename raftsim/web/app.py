@@ -49,6 +49,20 @@ class Plan:
 
     servers: dict[str, tuple[str, int]]
     control: tuple[str, int] | None
+    ports: bool = False  # one host, distinct ports (servers added later follow the layout)
+    http_port: int = 4646
+
+    def place(self, sim: Simulation, name: str) -> None:
+        """Give a server added later its address in this layout (see `plan`)."""
+        if name in self.servers:
+            return
+        i = list(sim.cluster.servers).index(name)
+        if self.ports:
+            port = self.http_port + 1000 * i if self.http_port else 0
+            self.servers[name] = ("127.0.0.1", port if port <= 65535 else 0)
+        else:
+            ip = sim.cluster.servers[name].address.rsplit(":", 1)[0]
+            self.servers[name] = (ip, self.http_port)
 
 
 def loopback_usable(host: str = "127.0.0.2") -> bool:
@@ -84,7 +98,7 @@ def plan(
             servers[name] = ("127.0.0.1", port)
         else:
             servers[name] = (sim.cluster.servers[name].address.rsplit(":", 1)[0], http_port)
-    return Plan(servers, control)
+    return Plan(servers, control, ports, http_port)
 
 
 class Listeners:
@@ -115,6 +129,7 @@ class Listeners:
         self._closing = False
         sim.listen(self._on_lifecycle)
         sim.rebuilds.append(self._follow_all)
+        sim.place = lambda name: where.place(sim, name)
 
     async def start(self, runner: web.AppRunner) -> None:
         """Open the listener of every running server (OSError if one cannot be bound),
@@ -323,7 +338,9 @@ def make_app(
         app[LISTENERS] = listeners
     app.cleanup_ctx.append(_drive)
     app.on_response_prepare.append(_strip_server_header)
-    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    # [\s\S], not `.`: a path may hold a percent-encoded newline, which `.` would not match,
+    # leaving aiohttp's own 404 (an exception) to answer instead of the routes table.
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", _dispatch)
     return app
 
 

@@ -347,6 +347,25 @@ def _reset(event: sim.ClusterReset, cluster: Cluster) -> str:
     return f"the simulation starts over from seed {event.seed}"
 
 
+@_of(sim.NomadLogged)
+def _logged(event: sim.NomadLogged, cluster: Cluster) -> str:
+    return f"{event.server}'s Nomad agent logs: {event.line}"
+
+
+@_of(sim.Recovered)
+def _recovered(event: sim.Recovered, cluster: Cluster) -> str:
+    return (
+        f"{event.server} recovers from peers.json: its configuration is now "
+        f"{_members(event.configuration, cluster)}, and everything in its log up to index "
+        f"{event.index} counts as committed (its term is kept)"
+    )
+
+
+@_of(sim.StartFailed)
+def _start_failed(event: sim.StartFailed, cluster: Cluster) -> str:
+    return f"{event.server} does not start ({event.error}) and stays down"
+
+
 # ------------------------------------------------------------------ the Nomad layer
 
 

@@ -11,8 +11,10 @@ add-server, reset and the event stream slot in later.
 
     GET  /v1/sim/state                      every server, the network, the clock
     GET  /v1/sim/openapi.json               the OpenAPI document of the whole HTTP surface
+    POST /v1/sim/servers                    {"join": true}: a new, empty server
     POST /v1/sim/servers/{name}/crash       kill the process (its HTTP listener stops too)
-    POST /v1/sim/servers/{name}/restart     start it again from its durable state
+    POST /v1/sim/servers/{name}/restart     start it again from its durable state;
+                                            {"address": "IP:port"}: at a new Raft address
     POST /v1/sim/servers/{name}/leave       graceful leave (Nomad Server.Leave), then exit
     POST /v1/sim/servers/{name}/pause       freeze the process (its listener stays open)
     POST /v1/sim/servers/{name}/resume      thaw it: what it held runs now
@@ -41,7 +43,8 @@ from aiohttp import web
 
 from ..core.errors import RaftsimError
 from ..nomad.endpoints import Hold
-from ..sim.cluster import UP
+from ..sim.cluster import DOWN, UP
+from ..sim.datadir import StartError
 from ..sim.render import event_json
 from ..sim.timeparse import duration
 from .simulation import HeldTooLong, Simulation
@@ -49,6 +52,7 @@ from .simulation import HeldTooLong, Simulation
 MAX_ADVANCE = 3_600_000_000  # µs: one hour of virtual time per call
 MAX_EVENTS = 10_000_000
 MAX_BODY = 64 * 1024
+MAX_SERVERS = 250  # as `raftsim serve --servers` (127.0.0.N addresses)
 # The deepest body an endpoint takes is {"groups": [["alice"]]}, 3 levels; json.loads
 # recurses per level and a 64 KiB body can nest 32,000 deep, past Python's recursion limit.
 MAX_DEPTH = 16
@@ -156,6 +160,26 @@ def refused() -> Iterator[None]:
         raise BadInput(str(error)) from None
 
 
+def raft_address(value: object) -> str:
+    """A Raft address as `IP:port`: a dotted IPv4 address and a port from 1 to 65535."""
+    text = value if isinstance(value, str) else ""
+    host, _, port = text.rpartition(":")
+    parts = host.split(".")
+    valid = (
+        len(parts) == 4
+        and all(p.isascii() and p.isdigit() and len(p) <= 3 and int(p) < 256 for p in parts)
+        and port.isascii()
+        and port.isdigit()
+        and len(port) <= 5
+        and 0 < int(port) <= 65535
+    )
+    if not valid:
+        raise BadInput(
+            f'"address" is a Raft address IP:port such as "127.0.0.9:4647", got {value!r}'
+        )
+    return text
+
+
 def known_server(sim: Simulation, name: str) -> str:
     if name not in sim.cluster.servers:
         known = ", ".join(sim.cluster.servers)
@@ -193,9 +217,51 @@ class Control:
         return await self.act("crash", name)
 
     async def restart(self, request: web.Request, match: dict[str, str]) -> web.Response:
+        """Start a down server again. Nomad opens its Raft directory first (peers.info,
+        peers.json, sim/datadir.py): when that fails the server stays down and the answer
+        is a 500 with Nomad's error, the state unchanged but for what the start did to the
+        files (peers.info written, a recovery done before a failed delete)."""
         name = known_server(self.sim, match["name"])
-        await body(request, set())
-        return await self.act("restart", name)
+        data = await body(request, {"address"})
+        address = None
+        if "address" in data:
+            address = raft_address(data["address"])
+        cluster = self.sim.cluster
+        if cluster.servers[name].status != DOWN:
+            raise BadInput(f"{name} is not down")
+        if address is not None:
+            for other in cluster.servers.values():
+                if other.name != name and address in (other.address, other.id):
+                    raise BadInput(f"{address} is {other.name}'s address")
+        failure: StartError | None = None
+        with refused():
+            try:
+                # (A failed start is not recorded for replay: it changed no Raft state.)
+                self.sim.act("restart", name, address, self.sim.raft_files(name))
+            except StartError as error:
+                failure = error
+        await self.settle()
+        self.sim.driver.kick()
+        if failure is not None:
+            return reply({"error": f"{name} did not start: {failure}", "server": name}, 500)
+        return reply(self.sim.state())
+
+    async def add_server(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        """A new server with an empty data directory and its own HTTP listener; it joins
+        the others at once (retry_join), or with {"join": false} waits to be joined
+        (PUT /v1/agent/join). The leader's reconcile then adds it to Raft."""
+        data = await body(request, {"join"})
+        join = data.get("join", True)
+        if not isinstance(join, bool):
+            raise BadInput(f'"join" is true or false, got {join!r}')
+        if len(self.sim.cluster.servers) >= MAX_SERVERS:
+            raise BadInput(f"a simulation has at most {MAX_SERVERS} servers")
+        with refused():
+            self.sim.act("add_server", join)
+        self.sim.place(list(self.sim.cluster.servers)[-1])
+        await self.settle()
+        self.sim.driver.kick()
+        return reply(self.sim.state())
 
     async def pause(self, request: web.Request, match: dict[str, str]) -> web.Response:
         name = known_server(self.sim, match["name"])

@@ -27,6 +27,7 @@ from .simulation import Simulation
 INVALID_METHOD = "Invalid method"  # ErrInvalidMethod
 MISSING_ADDRESS = "Must specify ?address with IP:port of peer to remove"
 MISSING_NODE = "missing node to force leave"
+MISSING_JOIN = "missing address to join"
 TEXT = "text/plain; charset=utf-8"
 
 
@@ -213,4 +214,15 @@ async def agent_force_leave(ctx: Context) -> web.Response:
         raise NomadError(MISSING_NODE, Kind.BAD_REQUEST)
     hold = Hold()
     result, error = await ctx.sim.request("nomad.force_leave", ctx.server, node, hold, hold=hold)
+    return answer(ctx, result, error)
+
+
+async def agent_join(ctx: Context) -> web.Response:
+    """PUT|POST /v1/agent/join?address=...: AgentJoinRequest (0.5.6) hands every `address`
+    value to Serf's Join and answers 200 `{"num_joined":N,"error":""}`, a failed join's
+    text in `error` (still a 200); no `address` key at all is a 400."""
+    addresses = ctx.query.get("address")
+    if not addresses:
+        raise NomadError(MISSING_JOIN, Kind.BAD_REQUEST)
+    result, error = await ctx.sim.request("nomad.join", ctx.server, list(addresses))
     return answer(ctx, result, error)

@@ -23,6 +23,7 @@ from .gocompat import Redirect, ServeMux, parse_query
 from .nomad_api import (
     Context,
     agent_force_leave,
+    agent_join,
     agent_members,
     bare_405,
     invalid_method,
@@ -91,8 +92,10 @@ TABLE: tuple[Route, ...] = (
     NomadRoute("/v1/status/peers", ("GET",), status_peers, invalid_method),
     NomadRoute("/v1/agent/members", ("GET",), agent_members, invalid_method),
     NomadRoute("/v1/agent/force-leave", ("PUT", "POST"), agent_force_leave, invalid_method),
+    NomadRoute("/v1/agent/join", ("PUT", "POST"), agent_join, invalid_method),
     ControlRoute("GET", "/v1/sim/state", Control.state),
     ControlRoute("GET", "/v1/sim/openapi.json", Control.openapi),
+    ControlRoute("POST", "/v1/sim/servers", Control.add_server),
     ControlRoute("POST", "/v1/sim/servers/{name}/crash", Control.crash),
     ControlRoute("POST", "/v1/sim/servers/{name}/restart", Control.restart),
     ControlRoute("POST", "/v1/sim/servers/{name}/leave", Control.leave),

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import secrets
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -23,6 +25,11 @@ from .guard import is_loopback
 from .simulation import Options, Simulation
 
 CONTROL = ("127.0.0.1", 4649)
+T = TypeVar("T")
+PORT_HINT = (
+    "hint: the address is in use (another raftsim serve, or a Nomad agent?): stop it, or "
+    "choose other ports with --http-port P (0: any free port) and --control HOST:PORT"
+)
 
 
 @dataclass
@@ -38,6 +45,8 @@ class Served:
     async def close(self) -> None:
         await self.listeners.close()  # no listener may reopen behind the cleanup's back
         await self.runner.cleanup()
+        if self.sim.data is not None:
+            self.sim.data.cleanup()
         self.restore()
 
 
@@ -57,6 +66,8 @@ async def start(
         await listeners.start(runner)
     except BaseException:
         await runner.cleanup()
+        if sim.data is not None:
+            sim.data.cleanup()
         raise
     generated = secure.control_token if secure is not options else ""
     restore = quiet_accept_errors(asyncio.get_running_loop())
@@ -82,6 +93,8 @@ def banner(served: Served) -> str:
     width = max(len(n) for n in sim.cluster.servers)
     for name, server in sim.cluster.servers.items():
         lines.append(f"  {name:<{width}}  raft {server.address}  http {sim.http.get(name, '-')}")
+    if sim.data is not None:
+        lines.append(f"  data     {sim.data.root}  (raft directory of each: <name>/server/raft/)")
     if sim.control_url:
         page = f"{sim.control_url}/"
         if served.generated_token:  # (a fragment: the browser never sends it)
@@ -119,6 +132,8 @@ def run(
             served = await start(options, http_port, ports, control)
         except OSError as error:
             print(f"error: cannot listen: {error}", file=sys.stderr)
+            if error.errno == errno.EADDRINUSE:
+                print(PORT_HINT, file=sys.stderr)
             return 1
         print(banner(served), flush=True)
         if control is not None and not is_loopback(control[0]):
@@ -167,6 +182,11 @@ class Background:
         future = asyncio.run_coroutine_threadsafe(start(*self._args), self._loop)
         self.served = future.result(timeout=30)
         return self.served
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the simulation's own loop and wait for its result (tests that
+        drive the simulation directly, not over HTTP)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
 
     def __exit__(self, *exc: object) -> None:
         if self.served is not None:

@@ -25,11 +25,14 @@ from ..core.leader import Future
 from ..core.timing import Timing
 from ..nomad import VERSIONS, NomadCluster
 from ..nomad.endpoints import JSON, Hold, Request
-from ..sim.cluster import Cluster
+from ..sim.cluster import Cluster, server_name
+from ..sim.datadir import PEERS_INFO, PEERS_JSON, MemoryDirectory, memory_directories
 from ..sim.events import ClusterReset
+from .disk import DataDirs
 from .driver import PACED, Driver
 from .feed import EventFeed
 from .state import cluster_state
+from .timeline import Timeline
 
 Outcome = tuple[JSON, RaftsimError | None]
 Start = Callable[[Callable[[JSON, RaftsimError | None], None]], None]
@@ -56,6 +59,11 @@ class Options:
     lessons: str = ""
     # Required as `Authorization: Bearer TOKEN` on every control call when set ("": none).
     control_token: str = field(default="", repr=False)
+    # Where the servers' Raft directories live (`DIR/<name>/server/raft/`, see disk.py):
+    # None keeps them in memory (tests), "" makes a fresh temporary directory (serve).
+    data_dir: str | None = None
+    # `raftsim serve` prints a timeline of significant events unless quiet (timeline.py).
+    quiet: bool = True
     # Every listener's connections (raftsim/web/goserver.py): seconds to read a request head,
     # seconds a kept-alive connection may idle, connections open at once. Nomad 0.5.6 has no
     # timeouts and no cap; see goserver for why these and what later Nomads set.
@@ -123,11 +131,25 @@ def _partition(sim: Simulation, reply: Reply, groups: list[list[str]]) -> None:
     sim.cluster.partition(*groups)
 
 
+def _restart(
+    sim: Simulation, name: str, address: str | None, files: dict[str, bytes] | None
+) -> None:
+    """Restart `name` (at `address`). `files`: its Raft directory as the live restart found
+    it on disk (the operator's peers.json), put back in memory when a replay applies it."""
+    directory = sim.cluster.server(name).directory
+    if sim.replaying and files is not None and isinstance(directory, MemoryDirectory):
+        directory.files = dict(files)
+    sim.cluster.restart(name, address)
+
+
 # Every input, by name: what it does to a simulation. The ones that answer later call
 # `reply`; the others are done when they return (a RaftsimError refuses them, unchanged).
 ACTIONS: dict[str, Callable[..., None]] = {
     "crash": lambda sim, reply, name: sim.cluster.crash(name),
-    "restart": lambda sim, reply, name: sim.cluster.restart(name),
+    "restart": lambda sim, reply, name, address=None, files=None: _restart(
+        sim, name, address, files
+    ),
+    "add_server": lambda sim, reply, join: sim.nomad.add_server(join),
     "pause": lambda sim, reply, name: sim.cluster.pause(name),
     "resume": lambda sim, reply, name: sim.cluster.resume(name),
     "timeout": lambda sim, reply, name: sim.cluster.time_out(name),
@@ -142,6 +164,7 @@ ACTIONS: dict[str, Callable[..., None]] = {
     "nomad.force_leave": lambda sim, reply, server, node, hold=None: sim.nomad.force_leave(
         server, node, reply, hold
     ),
+    "nomad.join": lambda sim, reply, server, addresses: sim.nomad.join(server, addresses, reply),
     # A held request given up (HeldTooLong): what it had not done yet, it never does.
     "withdraw": lambda sim, reply, hold: setattr(hold, "withdrawn", True),
 }
@@ -165,6 +188,10 @@ class Simulation:
         if not 1 <= o.servers <= 250:
             raise ValueError(f"servers must be between 1 and 250, got {o.servers}")
         self.options = o
+        self.data: DataDirs | None = None
+        if o.data_dir is not None:
+            self.data = DataDirs(o.data_dir or None)
+            self.data.check_fresh([server_name(i) for i in range(o.servers)])
         self.journal: list[Input] = []  # the inputs applied, in order
         self.future: list[Input] = []  # recorded inputs after a rewind (a replay forward)
         self.horizon = 0  # the latest virtual time this run reached (the slider's end)
@@ -173,15 +200,32 @@ class Simulation:
         self._hooks: list[Callable[[Event], None]] = []  # listeners kept across rebuilds
         self._waiting: set[asyncio.Future[Outcome]] = set()
         self._watching = 0
-        self._build(o.seed)
+        self.replaying = False  # recorded inputs are being applied again (`_rebuild`)
+        try:
+            self._build(o.seed)
+        except BaseException:
+            if self.data is not None:
+                self.data.cleanup()
+            raise
         self.feed = EventFeed(self)
         self.driver = Driver(self.cluster.sched, o.mode, o.speed)
         self.http: dict[str, str] = {}  # server name -> "http://host:port" once listening
+        # Gives a server added later its HTTP address (the listeners set it; tests without
+        # listeners leave it doing nothing).
+        self.place: Callable[[str], None] = lambda name: None
         self.control_url = ""
+        if not o.quiet:
+            Timeline(self)
 
-    def _build(self, seed: int) -> None:
+    def _build(self, seed: int, in_memory: bool = False) -> None:
+        """A new cluster from `seed`. The servers' Raft directories are on disk when a data
+        directory was given, except while a replay rebuilds a run: the files each restart
+        read are recorded with it and replayed in memory, the operator's own left alone."""
         o = self.options
         version = VERSIONS[o.version]
+        directories = memory_directories
+        if self.data is not None and not in_memory:
+            directories = self.data.directory
         self.cluster = Cluster(
             o.servers,
             seed=seed,
@@ -189,6 +233,7 @@ class Simulation:
             profile=version.profile,
             trace=o.trace,
             trace_limit=o.trace_limit,
+            directories=directories,
         )
         self.nomad = NomadCluster(self.cluster, version)
 
@@ -327,7 +372,9 @@ class Simulation:
         for waiting in self._waiting:  # their cluster is gone: they get an answer now
             if not waiting.done():
                 waiting.set_result((None, RaftsimError("the simulation was reset")))
-        self._build(seed)
+        if how == "reset" and self.data is not None:
+            self.data.recreate()
+        self._build(seed, in_memory=how == "replay")
         cluster = self.cluster
         sched = cluster.sched
         for item in inputs:  # a held request's standing is replayed from its start too
@@ -335,12 +382,16 @@ class Simulation:
                 hold = arg.hold if isinstance(arg, Request) else arg
                 if isinstance(hold, Hold):
                     hold.withdrawn, hold.reached = False, ""
-        for item in inputs:
-            sched.run_until(item.time)
-            try:
-                ACTIONS[item.action](self, _ignore, *item.args)
-            except RaftsimError:  # (refused live as well: it was not recorded then)
-                raise AssertionError(f"a recorded input failed on replay: {item}") from None
+        self.replaying = True
+        try:
+            for item in inputs:
+                sched.run_until(item.time)
+                try:
+                    ACTIONS[item.action](self, _ignore, *item.args)
+                except RaftsimError:  # (refused live as well: it was not recorded then)
+                    raise AssertionError(f"a recorded input failed on replay: {item}") from None
+        finally:
+            self.replaying = False
         sched.run_until(until)
         cluster.listeners.extend(self._hooks)  # after the replay: watchers see its end only
         cluster.record(ClusterReset(cluster.now, "-", seed, how))
@@ -348,6 +399,14 @@ class Simulation:
         self.driver.retarget(sched, "paused" if how == "replay" else self.driver.mode)
         for told in self.rebuilds:
             told()
+
+    def raft_files(self, name: str) -> dict[str, bytes] | None:
+        """Server `name`'s peers files on disk now (None without a data directory), to be
+        recorded with its restart: a replay cannot read them back from a disk that moved on."""
+        if self.data is None:
+            return None
+        directory = self.cluster.server(name).directory
+        return {f: directory.read(f) for f in (PEERS_INFO, PEERS_JSON) if directory.exists(f)}
 
     # ------------------------------------------------------------ views
 
