@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from .campaign import add_parser as add_check_parser
 from .core.errors import RaftsimError
+from .nomad.version import VERSIONS
 from .scenario import ScenarioError, replay_file
 from .sim.timeparse import duration
 
@@ -161,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="start a simulated cluster and serve Nomad's HTTP API for each server",
         description=(
-            "Start a simulated cluster of Nomad 0.5.6 servers and serve each one's HTTP API "
-            "(127.0.0.N:4646 by default) plus the /v1/sim/ control surface; Ctrl-C stops it."
+            "Start a simulated cluster of Nomad servers (0.5.6 unless --nomad-version says "
+            "otherwise) and serve each one's HTTP API (127.0.0.N:4646 by default) plus the "
+            "/v1/sim/ control surface; Ctrl-C stops it."
         ),
     )
     serve.add_argument("--servers", type=int, default=3, help="number of servers (default 3)")
@@ -180,7 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="how virtual time moves (default paced; see README)",
     )
     serve.add_argument(
-        "--nomad-version", choices=("0.5.6",), default="0.5.6", help="emulated Nomad release"
+        "--nomad-version",
+        choices=tuple(VERSIONS),
+        default="0.5.6",
+        help="emulated Nomad release: 0.5.6 (Raft protocol 1), 0.8.7 or 1.2.13 (protocol 2); "
+        "default 0.5.6",
     )
     serve.add_argument(
         "--http-port", type=int, default=4646, help="HTTP port of each server (0: any free port)"

@@ -7,6 +7,7 @@ import pytest
 
 from raftsim.core import (
     P1,
+    P2,
     P3,
     ChangeCommand,
     Configuration,
@@ -92,9 +93,11 @@ def test_next_configuration_unchanged_request_still_produces_a_configuration() -
     ("profile", "text"),
     [
         (P1, "Need at least one voter in configuration: {[]}"),
+        # Nomad's P2 releases up to 1.2.13 vendor hashicorp/raft from before d58cb41.
+        (P2, "Need at least one voter in configuration: {[]}"),
         (P3, "need at least one voter in configuration: {[]}"),
     ],
-    ids=["P1", "P3"],
+    ids=["P1", "P2", "P3"],
 )
 def test_next_configuration_refuses_removing_the_last_voter(profile: object, text: str) -> None:
     """Removing the only voter fails with the profile's hashicorp text (§2.4)."""

@@ -38,9 +38,11 @@ FUZZ = settings(
 # What a Nomad 5xx may say (spec §1 "Error bodies", §3.1, §3.4, §2.9).
 NOMAD_500 = (
     "No cluster leader",
+    "Not ready to serve consistent reads",  # 1.2.13, §3.1
     "No path to region",
     "rpc error: ",
     "address ",
+    "id ",  # 0.8.7, 1.2.13: `id "<id>" was not found in the Raft configuration`
     "Need at least one voter",
     "node is not the leader",
     "leadership lost while committing log",
@@ -95,6 +97,22 @@ def check_5xx(case: Any, response: requests.Response) -> None:
 def test_http_fuzz_nomad_endpoints(case: Any, served: Served) -> None:
     """Nomad's endpoints on alice's listener conform to the document; 5xx only as Nomad's."""
     response = case.call(base_url=served.sim.http["alice"], timeout=10)
+    check_5xx(case, response)
+    case.validate_response(response, checks=CHECKS)
+
+
+@pytest.fixture(scope="module", params=["0.8.7", "1.2.13"])
+def release_served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    """The releases other than the default, which `served` fuzzes."""
+    with Background(Options(mode="demand", seed=11, version=request.param)) as running:
+        yield running
+
+
+@schema.include(path_regex="^/v1/(operator|status|agent)/").parametrize()
+@FUZZ
+def test_http_fuzz_nomad_endpoints_per_release(case: Any, release_served: Served) -> None:
+    """The same for Nomad 0.8.7 and 1.2.13: the document notes where they differ."""
+    response = case.call(base_url=release_served.sim.http["alice"], timeout=10)
     check_5xx(case, response)
     case.validate_response(response, checks=CHECKS)
 

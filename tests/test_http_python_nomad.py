@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +48,11 @@ class Serve:
         return next(s["address"] for s in self.state()["servers"] if s["name"] == name)
 
 
-@pytest.fixture
-def serve() -> Iterator[Serve]:
+@contextmanager
+def serving(*extra: str) -> Iterator[Serve]:
     """`raftsim serve` on loopback, kernel-chosen ports; --ports where 127.0.0.2 is missing."""
     command = [sys.executable, "-m", "raftsim", "serve", "--clock", "demand", "--seed", "1"]
-    command += ["--http-port", "0", "--control", "127.0.0.1:0"]
+    command += ["--http-port", "0", "--control", "127.0.0.1:0", *extra]
     if not loopback_usable():
         command.append("--ports")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -79,6 +80,13 @@ def serve() -> Iterator[Serve]:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Nomad 0.5.6, the default release."""
+    with serving() as served:
+        yield served
 
 
 def leaders(configuration: dict[str, Any]) -> list[str]:
@@ -207,3 +215,63 @@ def test_http_serve_stops_cleanly_on_ctrl_c(serve: Serve) -> None:
     assert serve.process.wait(timeout=20) == 0
     assert serve.process.stdout is not None
     assert serve.process.stdout.read().strip().endswith("raftsim serve: stopped")
+
+
+@pytest.mark.parametrize("release", ["0.8.7", "1.2.13"])
+def test_http_python_nomad_on_protocol_2_releases(release: str) -> None:
+    """python-nomad against Nomad 0.8.7 and 1.2.13 (Raft protocol 2): its removal by
+    address works there (spec §6 "Interplay facts"), its errors carry those releases'
+    texts (§2.2), and its `stale=False` is still a stale read before 1.5 (§1 step 3)."""
+    with serving("--nomad-version", release) as serve:
+        assert serve.banner[0].startswith(
+            f"raftsim serve: 3 server(s) emulating Nomad {release} (Raft profile P2)"
+        )
+        serve.advance("30s")
+        state = serve.state()
+        assert (state["nomad_version"], state["raft_profile"]) == (release, "P2")
+        leader = state["leader"]
+        followers = [n for n in serve.http if n != leader]
+        on_leader = serve.client(leader)
+
+        # spec §2.1: RaftProtocol is the string "2"; Index per raft-semantics §2.10.
+        configuration = on_leader.operator.get_configuration()
+        assert [s["RaftProtocol"] for s in configuration["Servers"]] == ["2", "2", "2"]
+        latest = next(s for s in state["servers"] if s["name"] == leader)["latest"]["index"]
+        assert configuration["Index"] == (latest if release == "0.8.7" else 0)
+        tags = serve.client(followers[0]).agent.get_members()["Members"][0]["Tags"]
+        assert (tags["build"], tags["raft_vsn"], tags["rpc_addr"]) == (release, "2", "127.0.0.1")
+
+        # spec §2.2 and §6: delete_peer's `?address=` removes the server (200 -> True).
+        victim = serve.address(followers[0])
+        assert on_leader.operator.delete_peer(victim) is True
+        after = on_leader.operator.get_configuration()
+        assert victim not in [s["Address"] for s in after["Servers"]]
+
+        # Unknown address: 500, prefixed through a follower; none at all: the 0.8 text.
+        text = 'address "10.9.9.9:4647" was not found in the Raft configuration'
+        with pytest.raises(exceptions.BaseNomadException) as unknown:
+            serve.client(followers[1]).operator.delete_peer("10.9.9.9:4647")
+        response = unknown.value.nomad_resp
+        assert (response.status_code, response.text) == (500, "rpc error: " + text)
+        with pytest.raises(exceptions.BadRequestNomadException) as missing:
+            on_leader.operator.delete_peer(None)
+        assert missing.value.nomad_resp.text == (
+            "Must specify either ?id with the server's ID or ?address with IP:port of peer "
+            "to remove"
+        )
+
+        # A leaderless cluster: get_configuration(stale=False) sends `?stale=False`, which
+        # these releases read as stale (presence), so it answers; status calls do not.
+        serve.sim(f"servers/{leader}/crash")
+        serve.sim("partition", {"groups": [[f] for f in followers]})
+        serve.advance("10s")
+        client = serve.client(followers[1])
+        view = client.operator.get_configuration(stale=False)
+        assert leaders(view) == []
+        with pytest.raises(exceptions.BaseNomadException) as no_leader:
+            client.status.leader.get_leader()
+        assert (no_leader.value.nomad_resp.status_code, no_leader.value.nomad_resp.text) == (
+            500,
+            "No cluster leader",
+        )
+        assert serve.state()["violations"] == []

@@ -270,3 +270,16 @@ async def test_keyboard_and_large_type(page: Page, served: Served) -> None:
     await page.locator("#ring .server").first.focus()
     await page.keyboard.press("Enter")
     await shoot(page, "page-large-type")
+
+
+async def test_adding_a_server_from_the_page(page: Page, served: Served) -> None:
+    """Add a server: a fourth card appears; it joins Serf, and the leader's reconcile adds
+    it to the Raft configuration (spec nomad-api §3.2), which the leader's card shows."""
+    await open_page(page, served)
+    leader = await wait_for_one_leader(page)
+    await page.get_by_role("button", name="Add a server").click()
+    await expect(page.locator("#servers .card")).to_have_count(4)
+    await expect(page.locator("#ring .server")).to_have_count(4)
+    latest = card(page, leader).locator("dd").nth(5)
+    await expect(latest).to_contain_text("dave", timeout=30_000)
+    await shoot(page, "page-add-server")

@@ -280,6 +280,25 @@ def test_plugin_nomad_cluster_fixture_serves_nomad_http(pytester) -> None:  # ty
     result.assert_outcomes(passed=1)
 
 
+def test_plugin_nomad_cluster_fixture_takes_the_release(pytester) -> None:  # type: ignore[no-untyped-def]
+    """`@pytest.mark.raftsim(nomad="1.2.13")` serves that release (spec nomad-api.md §2.1:
+    `RaftProtocol` from 0.8, `Index` 0 on 1.2)."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.raftsim(nomad="1.2.13")
+        def test_release(nomad_cluster):
+            configuration = nomad_cluster.json("/v1/operator/raft/configuration")
+            assert [s["RaftProtocol"] for s in configuration["Servers"]] == ["2", "2", "2"]
+            assert configuration["Index"] == 0
+            assert nomad_cluster.json("/v1/sim/state")["nomad_version"] == "1.2.13"
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+
+
 def test_cluster_fixture_fails_the_test_on_a_violation(pytester) -> None:  # type: ignore[no-untyped-def]
     """The fixture checks the safety checkers when the test ends."""
     pytester.makepyfile(

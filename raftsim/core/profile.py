@@ -26,7 +26,8 @@ class Profile:
     vote_membership_checks: bool
     # §2.10: Index() reports latestIndex (<= v1.1.1) or always 0 (v1.1.2+).
     reports_configuration_index: bool
-    # hashicorp's error texts were capitalised before v1.0 ("Need at least one voter ...").
+    # hashicorp's configuration error texts were capitalised ("Need at least one voter ...")
+    # until its commit d58cb41 of January 2021 (first in v1.2.0).
     capitalised_errors: bool
 
     def error(self, text: str) -> str:
@@ -50,8 +51,12 @@ P2 = Profile(
     id_is_address=True,
     removed_follower_campaigns=True,
     vote_membership_checks=False,
+    # 0.11.0-1.2.x vendor v1.1.2+ (Index 0); 0.8.0-0.10.x vendor older revisions, whose
+    # Index is latestIndex: their Nomad releases take this profile with that one flag set.
     reports_configuration_index=False,
-    capitalised_errors=False,
+    # Nomad up to 1.2.13 vendors revisions older than d58cb41 (1.0.0-1.2.13: v1.1.3-pre
+    # 365023de; 0.8.x: 077966d), which still capitalise.
+    capitalised_errors=True,
 )
 P3 = Profile(
     name="P3",

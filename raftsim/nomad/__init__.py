@@ -9,7 +9,15 @@ from .cluster import NomadCluster
 from .endpoints import Request
 from .errors import NO_LEADER, NO_REGION_PATH, Kind, NomadError, ServerGoneError, go_quote
 from .serf import ALIVE, FAILED, LEAVING, LEFT, MemberInfo, SerfAgent
-from .version import NOMAD_0_5_6, VERSIONS, NomadTiming, NomadVersion, SerfTiming
+from .version import (
+    NOMAD_0_5_6,
+    NOMAD_0_8_7,
+    NOMAD_1_2_13,
+    VERSIONS,
+    NomadTiming,
+    NomadVersion,
+    SerfTiming,
+)
 
 __all__ = [
     "ALIVE",
@@ -17,6 +25,8 @@ __all__ = [
     "LEAVING",
     "LEFT",
     "NOMAD_0_5_6",
+    "NOMAD_0_8_7",
+    "NOMAD_1_2_13",
     "NO_LEADER",
     "NO_REGION_PATH",
     "VERSIONS",

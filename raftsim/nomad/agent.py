@@ -3,7 +3,9 @@ its leader loop, and the routing of every RPC an HTTP request becomes (spec noma
 §3.1, `nomad/rpc.go` forward at v0.5.6).
 
 Routing, in order: a region other than the server's own has no path (there is one region);
-a stale read runs here; the leader runs everything itself; a follower forwards to the leader
+a stale read runs here; the leader runs everything itself (from Nomad 0.10 only once its
+leader loop has established leadership, else it holds the request as below and ends with
+`Not ready to serve consistent reads`); a follower forwards to the leader
 its Raft knows, if Serf lists that server alive, as a simulated message (`cluster.transmit`),
 and prefixes the leader's errors with `rpc error: `; with no usable leader it holds the
 request, re-checking after U[0, 5 s/16) until 5 s have passed, then answers
@@ -27,7 +29,7 @@ from ..sim.clock import Timer
 from ..sim.cluster import PAUSED
 from . import endpoints
 from .endpoints import JSON, Request
-from .errors import NO_LEADER, NO_REGION_PATH, RPC_PREFIX, NomadError, ServerGoneError
+from .errors import NO_LEADER, NO_REGION_PATH, NOT_READY, RPC_PREFIX, NomadError, ServerGoneError
 from .events import MemberChanged, RequestAnswered, RequestReceived
 from .process import Body, Process, Wait
 from .serf import Member, MemberInfo, SerfAgent
@@ -45,10 +47,11 @@ def new_token() -> int:
     return next(_tokens)
 
 
-def dial_error(address: str, reason: str) -> str:
-    """The connection pool's error for a failed call to `address` (Go 1.8 texts)."""
+def dial_error(address: str, reason: str, refused: str = "getsockopt: connection refused") -> str:
+    """The connection pool's error for a failed call to `address`; `refused` is how the
+    release's Go words a refused dial (`NomadVersion.dial_refused`)."""
     if reason == "connection refused":
-        return f"failed to get conn: dial tcp {address}: getsockopt: connection refused"
+        return f"failed to get conn: dial tcp {address}: {refused}"
     if reason == "i/o timeout":
         return f"failed to get conn: dial tcp {address}: i/o timeout"
     return "EOF"  # the server died with the call in flight: its socket closed
@@ -197,10 +200,11 @@ class NomadServer:
         if request.is_read and request.stale:
             self._run_local(request, reply)
             return
-        if self.node.role is Role.LEADER:
+        leading = self.node.role is Role.LEADER
+        if leading and self.ready_for_consistent_reads():
             self._run_local(request, reply)
             return
-        leader = self.known_leader()
+        leader = None if leading else self.known_leader()
         if leader is not None:
             self._forward(leader, request, reply)
             return
@@ -211,7 +215,16 @@ class NomadServer:
             jitter = int(self.rng.random() * (timing.rpc_hold_timeout // timing.jitter_fraction))
             self.after(jitter, lambda: self.handle(request, reply, start))
             return
-        reply(None, NomadError(NO_LEADER))
+        reply(None, NomadError(NOT_READY if leading else NO_LEADER))
+
+    def ready_for_consistent_reads(self) -> bool:
+        """Whether this leader may run requests (spec §3.1): always before 0.10; from 0.10
+        once its leader loop's barrier has committed in this term (setConsistentReadReady),
+        until leadership is lost (resetConsistentReadReady)."""
+        if not self.version.consistent_read_gate:
+            return True
+        loop = self.leader_loop
+        return loop is not None and loop.established
 
     def known_leader(self) -> str | None:
         """The leader Raft knows, if Serf lists it alive (Nomad's localPeers lookup)."""
@@ -227,7 +240,8 @@ class NomadServer:
         address = self.nomad_cluster.cluster.servers[leader].address
 
         def failed(reason: str) -> None:
-            self.after(0, lambda: reply(None, NomadError(RPC_PREFIX + dial_error(address, reason))))
+            text = dial_error(address, reason, self.version.dial_refused)
+            self.after(0, lambda: reply(None, NomadError(RPC_PREFIX + text)))
 
         def arrived() -> None:
             target = self.nomad_cluster.servers.get(leader)
@@ -279,6 +293,8 @@ class NomadServer:
             reply(endpoints.raft_configuration(self, node), None)
         elif method == "Operator.RaftRemovePeerByAddress":
             self.spawn(self._remove_peer(request, reply))
+        elif method == "Operator.RaftRemovePeerByID" and self.version.peer_removal_by_id:
+            self.spawn(self._remove_peer_by_id(request, reply))
         else:
             reply(None, NomadError(f"rpc: can't find method {method}"))
 
@@ -292,4 +308,19 @@ class NomadServer:
             reply(None, error)
             return
         self.nomad_cluster.log(self.name, f"nomad.operator: Removed Raft peer {request.address!r}")
+        reply(None, None)
+
+    def _remove_peer_by_id(self, request: Request, reply: Reply) -> Body:
+        try:
+            yield from endpoints.remove_peer_by_id(self, self.node, request.id, request.hold)
+        except NomadError as error:
+            self.nomad_cluster.log(
+                self.name,
+                f"nomad.operator: Failed to remove Raft peer with id {request.id!r}: {error}",
+            )
+            reply(None, error)
+            return
+        self.nomad_cluster.log(
+            self.name, f"nomad.operator: Removed Raft peer with id {request.id!r}"
+        )
         reply(None, None)

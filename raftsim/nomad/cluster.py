@@ -12,6 +12,7 @@ synchronous, uses the cluster's virtual clock and named random streams (`nomad/.
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from collections.abc import Callable
 
@@ -20,6 +21,7 @@ from ..core.events import Event, RoleChanged
 from ..core.types import Role
 from ..sim.cluster import DOWN, PAUSED, UP, Cluster, server_name
 from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
+from ..sim.rng import derive_seed
 from . import endpoints
 from .agent import NomadServer, Reply
 from .endpoints import Hold, Request
@@ -45,8 +47,9 @@ class NomadCluster:
     ) -> None:
         if cluster.profile != version.profile:
             raise ValueError(
-                f"Nomad {version.version} runs Raft profile {version.profile.name}, "
-                f"not {cluster.profile.name}"
+                f"Nomad {version.version} runs Raft profile {version.profile.name} as "
+                f"{version.raft_library} has it, not the cluster's {cluster.profile.name} "
+                f"({cluster.profile.nomad_versions})"
             )
         self.cluster = cluster
         self.version = version
@@ -79,24 +82,40 @@ class NomadCluster:
     # ------------------------------------------------------------ membership data
 
     def info(self, server: str) -> MemberInfo | None:
-        """What `server` advertises in Serf: Nomad 0.5.x's tags (spec §2.8)."""
+        """What `server` advertises in Serf: its release's tags, in the order
+        `nomad/server.go` setupSerf sets them (spec §2.8; Go's map has no order of its own)."""
         info = self._infos.get(server)
         if info is None and server in self.cluster.servers:
             ip, port = self.cluster.servers[server].address.rsplit(":", 1)
             v = self.version
-            tags = (
+            tags = [
                 ("role", "nomad"),
                 ("region", self.region),
                 ("dc", self.datacenter),
                 ("vsn", str(v.api_major)),
                 ("mvn", str(v.api_minor)),
                 ("build", v.version),
-                ("port", port),
-                ("expect", str(self.expect)),
-            )
+            ]
+            if v.serf_node_tags:
+                tags += [
+                    ("raft_vsn", str(v.raft_protocol)),
+                    ("id", self.node_id(server)),
+                    ("rpc_addr", ip),
+                ]
+            tags += [("port", port), ("expect", str(self.expect))]
             name = f"{server}.{self.region}"
-            info = self._infos[server] = MemberInfo(server, name, ip, GOSSIP_PORT, tags)
+            info = self._infos[server] = MemberInfo(server, name, ip, GOSSIP_PORT, tuple(tags))
         return info
+
+    def node_id(self, server: str) -> str:
+        """The node UUID a server keeps in `<data_dir>/server/node-id` (the Serf `id` tag;
+        its Raft ID too under protocol 3): go-uuid's 8-4-4-4-12 hex of 128 random bits drawn
+        from the seed and the server's name alone, so it is the same on every run of a seed
+        and every call, and survives a restart, as the file does."""
+        rng = random.Random(derive_seed(self.cluster.seed, f"nomad/node-id/{server}"))
+        bits = rng.getrandbits(128)
+        text = f"{bits:032x}"
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     def name_of_address(self, address: str) -> str | None:
         """The simulated server whose Raft address this is."""

@@ -1,10 +1,11 @@
 """The RPC endpoints a Nomad server runs locally once routing has decided where a request
 runs (ring 1b): `Status.Leader`, `Status.Peers`, `Operator.RaftGetConfiguration`,
-`Operator.RaftRemovePeerByAddress`, and the agent's own Serf view (`/v1/agent/members`).
+`Operator.RaftRemovePeerByAddress`, `Operator.RaftRemovePeerByID` (0.8+), and the agent's
+own Serf view (`/v1/agent/members`).
 
 Each reads the server's own Raft node and Serf view, as `nomad/status_endpoint.go` and
-`nomad/operator_endpoint.go` at v0.5.6 do; results are plain data in the field order of
-Nomad's Go structs, ready for JSON.
+`nomad/operator_endpoint.go` at v0.5.6, v0.8.7 and v1.2.13 do (the server's `version`
+says which); results are plain data in the field order of Nomad's Go structs, ready for JSON.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 JSON = object
 READS = frozenset({"Status.Leader", "Status.Peers", "Operator.RaftGetConfiguration"})
-METHODS = READS | {"Operator.RaftRemovePeerByAddress"}
+METHODS = READS | {"Operator.RaftRemovePeerByAddress", "Operator.RaftRemovePeerByID"}
 
 
 WITHDRAWN = "request withdrawn: its HTTP caller stopped waiting (hold limit)"
@@ -52,6 +53,7 @@ class Request:
     region: str
     stale: bool = False
     address: str = ""
+    id: str = ""  # Operator.RaftRemovePeerByID's argument
     hold: Hold | None = field(default=None, compare=False)
 
     @property
@@ -75,21 +77,25 @@ def status_peers(node: RaftNode) -> JSON:
 
 
 def raft_configuration(server: NomadServer, node: RaftNode) -> JSON:
-    """spec §2.1: the latest configuration with Serf names; Index is latestIndex on P1."""
-    nodes = {raft_address(m): m.info.name for m in server.serf.members.values()}
+    """spec §2.1: the latest configuration with Serf names (and, 0.8+, each member's
+    `raft_vsn` tag as `RaftProtocol`: a string, `unknown` without a Serf member); `Index`
+    is latestIndex or 0 as the release's hashicorp/raft reports it (raft-semantics §2.10)."""
+    by_address = {raft_address(m): m for m in server.serf.members.values()}
     leader = node.leader_address
     protocol = server.version.raft_protocol_field
     servers: list[dict[str, object]] = []
     for s in node.latest.servers:
+        member = by_address.get(s.address)
         entry: dict[str, object] = {
             "ID": s.id,
-            "Node": nodes.get(s.address, "(unknown)"),
+            "Node": member.info.name if member is not None else "(unknown)",
             "Address": s.address,
             "Leader": s.address == leader,
             "Voter": s.suffrage is Suffrage.VOTER,
         }
         if protocol:
-            entry["RaftProtocol"] = str(server.version.profile.raft_protocol)
+            vsn = member.info.tag("raft_vsn") if member is not None else None
+            entry["RaftProtocol"] = vsn if vsn is not None else "unknown"
         servers.append(entry)
     index = node.latest_index if server.version.profile.reports_configuration_index else 0
     # Go encodes a nil slice as null (spec §2.1, open question 10).
@@ -99,7 +105,8 @@ def raft_configuration(server: NomadServer, node: RaftNode) -> JSON:
 def remove_peer(
     server: NomadServer, node: RaftNode, address: str, hold: Hold | None = None
 ) -> Generator[Wait, object, JSON]:
-    """spec §2.2 (0.5.x): the address must be in the configuration; then RemovePeer."""
+    """spec §2.2: the address must be in the configuration; then RemovePeer(address) (every
+    release that has it; refused by protocol 3, which no release here runs)."""
     if all(s.address != address for s in node.latest.servers):
         raise NomadError(f"address {go_quote(address)} was not found in the Raft configuration")
     if hold is not None:
@@ -107,6 +114,40 @@ def remove_peer(
             raise NomadError(WITHDRAWN)
         hold.reached = "proposed to the leader's Raft log"
     future = yield from server.raft_change(ChangeCommand.REMOVE_SERVER, address)
+    if future.error is not None:
+        raise NomadError(str(future.error))
+    return None
+
+
+def min_raft_protocol(server: NomadServer) -> int:
+    """The lowest `raft_vsn` among the alive Nomad servers of this region in this server's
+    Serf view, a missing tag counting as 1 (Consul's autopilot MinRaftProtocol, vendored by
+    0.8.x-1.3.x). This server is alive in its own view, so one is always found."""
+    versions = []
+    for member in server.serf.alive_members():
+        if member.info.tag("role") != "nomad" or member.info.tag("region") != server.region:
+            continue
+        versions.append(int(member.info.tag("raft_vsn") or "1"))
+    return min(versions)
+
+
+def remove_peer_by_id(
+    server: NomadServer, node: RaftNode, server_id: str, hold: Hold | None = None
+) -> Generator[Wait, object, JSON]:
+    """spec §2.2 (0.8+): the ID must be in the configuration; then RemoveServer(id) when the
+    lowest protocol among alive servers is >= 2, else RemovePeer(its address). Under
+    protocols 1 and 2 the ID is the address, so both change the configuration alike
+    (raft-semantics §2.11: RemovePeer is RemoveServer(address))."""
+    found = next((s for s in node.latest.servers if s.id == server_id), None)
+    if found is None:
+        raise NomadError(f"id {go_quote(server_id)} was not found in the Raft configuration")
+    # (`raft_change` finds the server by its address; under protocols 1 and 2 that is its ID.)
+    target = found.id if min_raft_protocol(server) >= 2 else found.address
+    if hold is not None:
+        if hold.withdrawn:
+            raise NomadError(WITHDRAWN)
+        hold.reached = "proposed to the leader's Raft log"
+    future = yield from server.raft_change(ChangeCommand.REMOVE_SERVER, target)
     if future.error is not None:
         raise NomadError(str(future.error))
     return None
@@ -130,7 +171,7 @@ def members(server: NomadServer) -> JSON:
                 "ProtocolMax": 5,
                 "ProtocolCur": 2,
                 "DelegateMin": 2,
-                "DelegateMax": 4,
+                "DelegateMax": server.version.serf_delegate_max,
                 "DelegateCur": 4,
             }
             for m in listed

@@ -15,6 +15,9 @@ from enum import Enum
 from ..core.errors import RaftsimError
 
 NO_LEADER = "No cluster leader"  # structs.ErrNoLeader, spec §3.1
+# structs.ErrNotReadyForConsistentReads (0.10+), spec §3.1: a leader whose leader loop has
+# not yet established leadership held a request for the whole RPCHoldTimeout.
+NOT_READY = "Not ready to serve consistent reads"
 NO_REGION_PATH = "No path to region"  # structs.ErrNoRegionPath, spec §3.1
 RPC_PREFIX = "rpc error: "  # the connection pool's wrapping of remote errors, spec §1
 BROADCAST_TIMEOUT = "timed out broadcasting node removal"  # Serf RemoveFailedNode

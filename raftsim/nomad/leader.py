@@ -40,6 +40,9 @@ class LeaderLoop:
         self.term = term
         self.queue: deque[tuple[str, MemberInfo]] = deque()
         self.signal = Signal()
+        # establishLeadership has run (its first barrier committed): from Nomad 0.10 the
+        # leader serves requests only from then on (agent.ready_for_consistent_reads).
+        self.established = False
         self.process = Process(server, self._run())
 
     def enqueue(self, kind: str, member: Member) -> None:
@@ -53,12 +56,11 @@ class LeaderLoop:
 
     def _run(self) -> Body:
         server = self.server
-        established = False
         while True:
             due = server.now + server.nomad_cluster.timing.reconcile_interval
             ok = yield from self._barrier()
-            if ok and not established:
-                established = True
+            if ok and not self.established:
+                self.established = True
                 server.nomad_cluster.log(server.name, "nomad: cluster leadership acquired")
             if ok:
                 ok = yield from self._reconcile()

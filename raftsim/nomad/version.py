@@ -2,15 +2,24 @@
 settings that come with it (ring 1b). Data, not code paths: the HTTP layer and the RPC layer
 ask a `NomadVersion` yes/no questions, as the Raft core asks its `Profile`.
 
-Only Nomad 0.5.6 (Raft profile P1) exists so far; spec/nomad-api.md's version table says what
-a later profile would change (`?stale` parsing from 1.5, removal by `?id=` from 0.8, ...).
+Three releases, one per Raft protocol line that the HTTP API differs in (spec nomad-api.md's
+version landmarks; raft-semantics §0), each the last patch release of its line that runs the
+hashicorp/raft revision the line's profile describes:
+
+* 0.5.6: Raft protocol 1 (P1), hashicorp/raft aaad9f1;
+* 0.8.7: the last 0.8 release; protocol 2, hashicorp/raft 077966d (January 2018), which
+  still answers GetConfiguration from its main loop, so `Index` is the latest index;
+* 1.2.13: protocol 2 on hashicorp/raft v1.1.3-pre 365023de (`Index` always 0), exactly the
+  core's P2. It is the last 1.2 release on that revision: 1.2.14-1.2.16 moved to raft
+  v1.3.11, whose removed servers stay quiet and whose voters check candidates' membership
+  (raft-semantics §2.8-2.9): another core behaviour, for another profile.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..core.profile import P1, Profile
+from ..core.profile import P1, P2, Profile
 from ..core.timing import MS, SECOND
 
 MINUTE = 60 * SECOND
@@ -25,13 +34,41 @@ class NomadVersion:
     profile: Profile
     # spec §1 step 3: before 1.5 the mere presence of `stale` means a stale read.
     stale_by_presence: bool
-    # spec §1 "Wrong method": `/v1/operator/raft/peer` answers 405 (0.5.5-0.7.x), 404 (0.8+).
+    # spec §1 "Wrong method": `/v1/operator/raft/peer` answers 405 with an empty body
+    # (0.5.5-0.7.x), 404 `Invalid method` (0.8+).
     peer_wrong_method_status: int
     # spec §2.1: `RaftProtocol` in the configuration (0.8+).
     raft_protocol_field: bool
     # spec §2.8: Serf tags `vsn` and `mvn` (structs.ApiMajorVersion / ApiMinorVersion).
     api_major: int
     api_minor: int
+    # The hashicorp/raft revision the release vendors (for people: banner, README).
+    raft_library: str = "hashicorp/raft aaad9f1"
+    # spec §2.2: `?id=` or `?address=` (exactly one) from 0.8.0; only `?address=` before.
+    peer_removal_by_id: bool = False
+    # The ServeMux pattern of OperatorRequest (command/agent/http.go): `/v1/operator/` in
+    # 0.5.x, `/v1/operator/raft/` from 0.8.0, when autopilot got paths of its own.
+    operator_prefix: str = "/v1/operator/"
+    # spec §2.8: from 0.8.0 servers also advertise `raft_vsn`, `id` and `rpc_addr`
+    # (nomad/server.go setupSerf at v0.8.7 and v1.2.13).
+    serf_node_tags: bool = False
+    # Serf's delegate protocol range top (serf.ProtocolVersionMax): 4 in the Serf vendored
+    # by 0.5.6, 5 from the one vendored by 0.8.0 on.
+    serf_delegate_max: int = 4
+    # /v1/agent/members parses the query as any read (s.parse: 400 on a bad `wait` or
+    # `index`) from 0.8.0; 0.5.x's handler read no parameter.
+    members_parses_query: bool = False
+    # How Go words a refused dial: "getsockopt: connection refused" up to Go 1.10 (0.5.6,
+    # 0.8.7), "connect: connection refused" from Go 1.11 (1.2.13 is built with Go 1.19).
+    dial_refused: str = "getsockopt: connection refused"
+    # spec §3.1 step 4 (0.10+): a leader runs a request only once its leader loop has
+    # established leadership (barrier committed: setConsistentReadReady); before that it
+    # holds the request like a server without a leader, then `Not ready to serve ...`.
+    consistent_read_gate: bool = False
+
+    @property
+    def raft_protocol(self) -> int:
+        return self.profile.raft_protocol
 
 
 NOMAD_0_5_6 = NomadVersion(
@@ -43,7 +80,31 @@ NOMAD_0_5_6 = NomadVersion(
     api_major=1,
     api_minor=1,
 )
-VERSIONS = {v.version: v for v in (NOMAD_0_5_6,)}
+NOMAD_0_8_7 = NomadVersion(
+    version="0.8.7",
+    # raft-semantics §2.10: GetConfiguration's Index is latestIndex up to raft v1.1.1.
+    profile=replace(P2, nomad_versions="0.8.0-0.10.x", reports_configuration_index=True),
+    stale_by_presence=True,
+    peer_wrong_method_status=404,
+    raft_protocol_field=True,
+    api_major=1,
+    api_minor=1,
+    raft_library="hashicorp/raft 077966d",
+    peer_removal_by_id=True,
+    operator_prefix="/v1/operator/raft/",
+    serf_node_tags=True,
+    serf_delegate_max=5,
+    members_parses_query=True,
+)
+NOMAD_1_2_13 = replace(
+    NOMAD_0_8_7,
+    version="1.2.13",
+    profile=P2,
+    raft_library="hashicorp/raft v1.1.3-pre 365023de",
+    dial_refused="connect: connection refused",
+    consistent_read_gate=True,
+)
+VERSIONS = {v.version: v for v in (NOMAD_0_5_6, NOMAD_0_8_7, NOMAD_1_2_13)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "raftsim(seed=None, servers=3, **cluster_options): options of the `cluster` fixture",
+        "raftsim(seed=None, servers=3, **cluster_options): options of the `cluster` fixture; "
+        "`nomad_cluster` takes seed, servers and nomad (the emulated release, default 0.5.6)",
     )
 
 
@@ -135,17 +136,21 @@ class SimulatedNomad:
 @pytest.fixture
 def nomad_cluster(request: pytest.FixtureRequest, raftsim_seed: int) -> Iterator[SimulatedNomad]:
     """`raftsim serve` on a background thread, on free loopback ports (the marker's
-    `servers=` applies), stopped when the test ends. Time jumps whenever a request waits on
-    it ("demand" clock: autojump while someone waits, frozen otherwise), so a 5 s hold costs
-    milliseconds and the same test sees the same virtual history on every run. The cluster
-    has had 10 virtual seconds to elect its first leader before the test starts."""
+    `servers=` and `nomad=` apply), stopped when the test ends. Time jumps whenever a
+    request waits on it ("demand" clock: autojump while someone waits, frozen otherwise), so
+    a 5 s hold costs milliseconds and the same test sees the same virtual history on every
+    run. The cluster has had 10 virtual seconds to elect its first leader before the test
+    starts."""
     # Imported here: every pytest run of anyone who installed raftsim loads this plugin,
     # and only this fixture needs aiohttp.
     from ..web import DEMAND, Background, Options  # noqa: PLC0415
 
     marker = request.node.get_closest_marker("raftsim")
-    servers = int((marker.kwargs if marker else {}).get("servers", 3))
-    options = Options(servers=servers, seed=raftsim_seed, mode=DEMAND)
+    kwargs = marker.kwargs if marker else {}
+    servers = int(kwargs.get("servers", 3))
+    # `nomad="1.2.13"`: the emulated release (raftsim.nomad.VERSIONS; default 0.5.6).
+    version = str(kwargs.get("nomad", "0.5.6"))
+    options = Options(servers=servers, seed=raftsim_seed, mode=DEMAND, version=version)
     with Background(options) as served:
         nomad = SimulatedNomad(served)
         status, text = nomad.request("POST", "/v1/sim/clock/advance", body={"by": "10s"})

@@ -32,7 +32,7 @@ from .control import Control
 from .errors import error_middleware
 from .goserver import GoSite, Limits
 from .guard import HOST_NAMES, TOKEN, check
-from .routes import CONTROL_REQUEST, Router, answered_by_control, is_control
+from .routes import CONTROL_REQUEST, Router, answered_by_control, is_control, table_for
 from .simulation import Simulation
 
 SIMULATION = web.AppKey("simulation", Simulation)
@@ -333,7 +333,7 @@ def make_app(
     app[HOST_NAMES] = frozenset({bind[0].lower().strip("[]").rstrip(".")} if bind else ())
     settle = listeners.settle if listeners is not None else _nothing
     app[CONTROL] = Control(sim, settle)
-    app[ROUTER] = Router()
+    app[ROUTER] = Router(table_for(sim.nomad.version))
     if listeners is not None:
         app[LISTENERS] = listeners
     app.cleanup_ctx.append(_drive)

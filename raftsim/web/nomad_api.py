@@ -1,6 +1,7 @@
-"""Nomad's HTTP endpoints as a Nomad 0.5.6 agent serves them (ring 2): spec nomad-api.md §1
-and §2.1, 2.2, 2.6-2.9, after `command/agent/http.go`, `operator_endpoint.go`,
-`status_endpoint.go` and `agent_endpoint.go` at v0.5.5/v0.5.6.
+"""Nomad's HTTP endpoints as a Nomad agent serves them (ring 2): spec nomad-api.md §1 and
+§2.1, 2.2, 2.6-2.9, after `command/agent/http.go`, `operator_endpoint.go`,
+`status_endpoint.go` and `agent_endpoint.go` at v0.5.5/v0.5.6, v0.8.7 and v1.2.13; where
+those differ the simulation's `NomadVersion` says which way to go.
 
 Thin handlers: parse the request as Go would (`gocompat`), call the server's Nomad layer,
 write the answer as Nomad's `wrap` does: JSON in struct field order, an empty 200 for a
@@ -25,7 +26,12 @@ from .gocompat import first, parse_duration, parse_uint
 from .simulation import Simulation
 
 INVALID_METHOD = "Invalid method"  # ErrInvalidMethod
-MISSING_ADDRESS = "Must specify ?address with IP:port of peer to remove"
+MISSING_ADDRESS = "Must specify ?address with IP:port of peer to remove"  # 0.5.5-0.7.x
+# spec §2.2, 0.8.0-1.10.0: exactly one of `id` and `address`.
+MISSING_ID_OR_ADDRESS = (
+    "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove"
+)
+BOTH_ID_AND_ADDRESS = "Must specify only one of ?id or ?address"
 MISSING_NODE = "missing node to force leave"
 MISSING_JOIN = "missing address to join"
 TEXT = "text/plain; charset=utf-8"
@@ -122,8 +128,8 @@ def parse_wait(ctx: Context) -> None:
 
 
 def stale(ctx: Context) -> bool:
-    """parseConsistency (before 1.5): the key's mere presence allows a stale read, so
-    python-nomad's `?stale=False` is a stale read too (spec §6; open question 1: 0.5.6)."""
+    """parseConsistency before 1.5 (every release emulated so far): the key's mere presence
+    allows a stale read, so python-nomad's `?stale=False` is a stale read too (spec §6)."""
     if ctx.sim.nomad.version.stale_by_presence:
         return "stale" in ctx.query
     raise NotImplementedError("only the 0.5.x rule is emulated")
@@ -152,8 +158,12 @@ def bare_405(ctx: Context) -> web.Response:
 
 
 def peer_wrong_method(ctx: Context) -> web.Response:
-    """/v1/operator/raft/peer writes a bare status, 405 or 404 depending on the version."""
-    return empty(ctx.sim.nomad.version.peer_wrong_method_status)
+    """/v1/operator/raft/peer: 0.5.x writes a bare 405; 0.8+ returns
+    `CodedError(404, ErrInvalidMethod)` (spec §1 "Wrong method")."""
+    status = ctx.sim.nomad.version.peer_wrong_method_status
+    if status == 404:
+        raise NomadError(INVALID_METHOD, Kind.NOT_FOUND)
+    return empty(status)
 
 
 # ------------------------------------------------------------ endpoints
@@ -169,10 +179,23 @@ async def raft_configuration(ctx: Context) -> web.Response:
 
 
 async def raft_peer(ctx: Context) -> web.Response:
-    """spec §2.2 (0.5.5-0.7.x): DELETE with `?address=`, a write: always to the leader
-    (`stale` has no effect: open question 2 decided by the code, hashicorp/nomad#4430)."""
-    if "address" not in ctx.query:
-        raise NomadError(MISSING_ADDRESS, Kind.BAD_REQUEST)
+    """spec §2.2: DELETE, a write: always to the leader (`stale` has no effect: open
+    question 2 decided by the code, hashicorp/nomad#4430). 0.5.x takes `?address=` only;
+    0.8+ exactly one of `?id=` and `?address=`, each present by its key alone (an empty
+    value then fails the leader's lookup)."""
+    has_address = "address" in ctx.query
+    if not ctx.sim.nomad.version.peer_removal_by_id:
+        if not has_address:
+            raise NomadError(MISSING_ADDRESS, Kind.BAD_REQUEST)
+    else:
+        has_id = "id" in ctx.query
+        if not has_id and not has_address:
+            raise NomadError(MISSING_ID_OR_ADDRESS, Kind.BAD_REQUEST)
+        if has_id and has_address:
+            raise NomadError(BOTH_ID_AND_ADDRESS, Kind.BAD_REQUEST)
+        if has_id:
+            server_id = first(ctx.query, "id")
+            return await rpc(ctx, Request("Operator.RaftRemovePeerByID", ctx.region, id=server_id))
     address = first(ctx.query, "address")
     return await rpc(ctx, Request("Operator.RaftRemovePeerByAddress", ctx.region, address=address))
 
@@ -199,7 +222,10 @@ async def status_peers(ctx: Context) -> web.Response:
 
 
 async def agent_members(ctx: Context) -> web.Response:
-    """spec §2.8: the receiving server's own Serf view, never forwarded."""
+    """spec §2.8: the receiving server's own Serf view, never forwarded. From 0.8 the
+    handler parses the query as any read does (a bad `wait` or `index` is a 400)."""
+    if ctx.sim.nomad.version.members_parses_query:
+        parse_wait(ctx)
     result, error = await ctx.sim.request("nomad.members", ctx.server, hold=Hold())
     return answer(ctx, result, error)
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
+from ..nomad.version import NomadVersion
 from . import teaching
 from .control import Control, NoSuchEndpoint, WrongMethod
 from .gocompat import Redirect, ServeMux, parse_query
@@ -120,6 +121,18 @@ TABLE: tuple[Route, ...] = (
     ControlRoute("POST", "/v1/sim/lessons/{name}", teaching.lesson_start),
     ControlRoute("POST", "/v1/sim/lesson/step", teaching.lesson_step),
 )
+
+
+def table_for(version: NomadVersion) -> tuple[Route, ...]:
+    """`TABLE` as `version` routes it: OperatorRequest's ServeMux pattern is `/v1/operator/`
+    in 0.5.x and `/v1/operator/raft/` from 0.8 (spec §1 "Wrong method": another path under
+    `/v1/operator/` is then ServeMux's `404 page not found`). The endpoints are the same."""
+    return tuple(
+        replace(route, prefix=version.operator_prefix)
+        if isinstance(route, Subtree) and route.prefix == "/v1/operator/"
+        else route
+        for route in TABLE
+    )
 
 
 def is_control(path: str) -> bool:

@@ -1,0 +1,530 @@
+"""Nomad's endpoints per emulated release (raftsim/nomad/version.py): every case of spec
+nomad-api.md whose answer depends on the release, as a table of endpoint x release x case,
+each row citing the section it comes from, then the cases that need more than one request.
+Releases: 0.5.6 (Raft protocol 1), 0.8.7 and 1.2.13 (protocol 2). The clock autojumps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from time import perf_counter
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from raftsim import Cluster
+from raftsim.cli import main as cli_main
+from raftsim.core.profile import P2
+from raftsim.core.types import Suffrage
+from raftsim.nomad import VERSIONS, NomadCluster, Request, endpoints
+from raftsim.web import Options, Simulation, make_app
+
+Client = TestClient  # type: ignore[type-arg]
+RELEASES = ("0.5.6", "0.8.7", "1.2.13")
+UNKNOWN = "10.9.9.9:4647"
+MISSING_0_5 = "Must specify ?address with IP:port of peer to remove"
+MISSING_0_8 = (
+    "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove"
+)
+BOTH_0_8 = "Must specify only one of ?id or ?address"
+NOT_FOUND_ID = f'id "{UNKNOWN}" was not found in the Raft configuration'
+NOT_FOUND_ADDRESS = f'address "{UNKNOWN}" was not found in the Raft configuration'
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request and its answer (status, body) per release; `via` is who receives it."""
+
+    spec: str
+    method: str
+    path: str
+    answers: dict[str, tuple[int, str]]
+    via: str = "leader"
+
+    @property
+    def id(self) -> str:
+        return f"{self.spec} {self.method} {self.path} via {self.via}"
+
+
+def same(status: int, body: str) -> dict[str, tuple[int, str]]:
+    return dict.fromkeys(RELEASES, (status, body))
+
+
+def split(before_0_8: tuple[int, str], from_0_8: tuple[int, str]) -> dict[str, tuple[int, str]]:
+    return {"0.5.6": before_0_8, "0.8.7": from_0_8, "1.2.13": from_0_8}
+
+
+PEER = "/v1/operator/raft/peer"
+CASES = [
+    # §1 "Wrong method": /peer is a bare 405 in 0.5.5-0.7.x, CodedError(404) from 0.8.
+    *(
+        Case("§1 wrong method", method, PEER, split((405, ""), (404, "Invalid method")))
+        for method in ("GET", "PUT", "POST")
+    ),
+    Case("§1 wrong method", "POST", "/v1/operator/raft/configuration", same(405, "")),
+    Case("§1 wrong method", "PUT", "/v1/operator/raft/configuration", same(405, "")),
+    Case("§1 wrong method", "POST", "/v1/status/leader", same(405, "Invalid method")),
+    Case("§1 wrong method", "DELETE", "/v1/status/peers", same(405, "Invalid method")),
+    Case("§1 wrong method", "PUT", "/v1/agent/members", same(405, "Invalid method")),
+    Case("§1 wrong method", "GET", "/v1/agent/force-leave", same(405, "Invalid method")),
+    # §1: "/v1/operator/raft/<anything else>" is OperatorRequest's 404; prefix matching.
+    Case("§1 unknown sub-path", "GET", "/v1/operator/raft/snapshot", same(404, "Invalid method")),
+    Case(
+        "§1 prefix match",
+        "DELETE",
+        "/v1/operator/raft/peers?address=" + UNKNOWN,
+        same(500, NOT_FOUND_ADDRESS),
+    ),
+    # command/agent/http.go: OperatorRequest is registered at /v1/operator/ in 0.5.x and at
+    # /v1/operator/raft/ from 0.8, so elsewhere under /v1/operator/ ServeMux answers.
+    Case(
+        "§1 unknown sub-path",
+        "GET",
+        "/v1/operator/nothing",
+        split((404, "Invalid method"), (404, "404 page not found\n")),
+    ),
+    # §2.2's table, per version column.
+    Case("§2.2 no parameter", "DELETE", PEER, split((400, MISSING_0_5), (400, MISSING_0_8))),
+    Case(
+        "§2.2 id only",
+        "DELETE",
+        f"{PEER}?id={UNKNOWN}",
+        split((400, MISSING_0_5), (500, NOT_FOUND_ID)),
+    ),
+    Case(
+        "§2.2 id through a follower",
+        "DELETE",
+        f"{PEER}?id={UNKNOWN}",
+        split((400, MISSING_0_5), (500, "rpc error: " + NOT_FOUND_ID)),
+        via="follower",
+    ),
+    Case(
+        "§2.2 stale ignored",
+        "DELETE",
+        f"{PEER}?stale&id={UNKNOWN}",
+        split((400, MISSING_0_5), (500, "rpc error: " + NOT_FOUND_ID)),
+        via="follower",
+    ),
+    Case(
+        "§2.2 empty id is present",
+        "DELETE",
+        f"{PEER}?id=",
+        split((400, MISSING_0_5), (500, 'id "" was not found in the Raft configuration')),
+    ),
+    Case(
+        "§2.2 id quoted as Go's %q",
+        "DELETE",
+        f"{PEER}?id=a%22b%0A",
+        split((400, MISSING_0_5), (500, 'id "a\\"b\\n" was not found in the Raft configuration')),
+    ),
+    Case(
+        "§2.2 both",
+        "DELETE",
+        f"{PEER}?id=x&address={UNKNOWN}",
+        split((500, NOT_FOUND_ADDRESS), (400, BOTH_0_8)),
+    ),
+    Case("§2.2 address", "DELETE", f"{PEER}?address={UNKNOWN}", same(500, NOT_FOUND_ADDRESS)),
+    Case(
+        "§2.2 address through a follower",
+        "DELETE",
+        f"{PEER}?address={UNKNOWN}",
+        same(500, "rpc error: " + NOT_FOUND_ADDRESS),
+        via="follower",
+    ),
+    Case(
+        "§2.2 empty address is present",
+        "DELETE",
+        f"{PEER}?address=",
+        same(500, 'address "" was not found in the Raft configuration'),
+    ),
+    # §1 step 5 through s.parse, which the members handler calls from 0.8 only.
+    Case(
+        "§2.8 members parse wait",
+        "GET",
+        "/v1/agent/members?wait=soon",
+        split((200, "(members)"), (400, "Invalid wait time")),
+    ),
+    Case(
+        "§2.8 members parse index",
+        "GET",
+        "/v1/agent/members?index=-1",
+        split((200, "(members)"), (400, "Invalid index")),
+    ),
+    Case("§1 step 5", "GET", "/v1/status/peers?wait=soon", same(400, "Invalid wait time")),
+    Case("§2.9 no node", "PUT", "/v1/agent/force-leave", same(400, "missing node to force leave")),
+    Case("§3.1 region", "GET", "/v1/status/leader?region=eu", same(500, "No path to region")),
+]
+
+
+async def until(predicate: Callable[[], bool], wall: float = 10.0) -> None:
+    deadline = perf_counter() + wall
+    while not predicate():
+        assert perf_counter() < deadline, "condition not reached"
+        await asyncio.sleep(0.001)
+
+
+@dataclass
+class Served:
+    sim: Simulation
+    clients: dict[str, Client]
+    leader: str
+    followers: list[str]
+
+    def address(self, name: str) -> str:
+        return self.sim.cluster.servers[name].address
+
+    async def call(self, via: str, method: str, path: str) -> tuple[int, str]:
+        async with self.clients[via].request(method, path, allow_redirects=False) as response:
+            return response.status, await response.text()
+
+
+@pytest.fixture
+def served(
+    request: pytest.FixtureRequest, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> Callable[[str, int], Awaitable[Served]]:
+    async def make(release: str, servers: int = 3) -> Served:
+        sim = Simulation(Options(mode="autojump", seed=3, version=release, servers=servers))
+        clients = {
+            name: await aiohttp_client(make_app(sim, default_server=name))
+            for name in sim.cluster.servers
+        }
+
+        def agreed() -> bool:
+            leader = sim.cluster.leader()
+            return leader is not None and all(v.leader == leader for v in sim.cluster.views())
+
+        await until(agreed)
+        leader = sim.cluster.leader()
+        assert leader is not None
+        followers = [n for n in sim.cluster.servers if n != leader]
+        return Served(sim, clients, leader, followers)
+
+    return make
+
+
+@pytest.mark.parametrize("release", RELEASES)
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+async def test_release_table(
+    served: Callable[[str], Awaitable[Served]], case: Case, release: str
+) -> None:
+    """Each row: the answer the spec section gives for this release."""
+    s = await served(release)
+    via = s.leader if case.via == "leader" else s.followers[0]
+    status, body = await s.call(via, case.method, case.path)
+    expected = case.answers[release]
+    if expected[1] == "(members)":
+        assert status == expected[0] and json.loads(body)["ServerName"] == via
+    else:
+        assert (status, body) == expected
+
+
+@pytest.mark.parametrize("release", ["0.8.7", "1.2.13"])
+async def test_release_operator_root_redirects_from_0_8(
+    served: Callable[[str], Awaitable[Served]], release: str
+) -> None:
+    """ServeMux: a subtree `/v1/operator/raft/` answers its root with a 301 to it (0.8+);
+    0.5.x's `/v1/operator/` subtree hands `/v1/operator/raft` to OperatorRequest (404)."""
+    s = await served(release)
+    async with s.clients[s.leader].get("/v1/operator/raft", allow_redirects=False) as response:
+        assert response.status == 301
+        assert response.headers["Location"] == "/v1/operator/raft/"
+    old = await served("0.5.6")
+    assert await old.call(old.leader, "GET", "/v1/operator/raft") == (404, "Invalid method")
+
+
+# ------------------------------------------------------------ §2.1 configuration
+
+
+@pytest.mark.parametrize("release", RELEASES)
+async def test_release_configuration_fields_and_index(
+    served: Callable[[str], Awaitable[Served]], release: str
+) -> None:
+    """spec §2.1: ID = Address (protocols 1 and 2, §3.5); `RaftProtocol` from 0.8, a string
+    (the member's raft_vsn tag); `Index` per raft-semantics §2.10: latestIndex with the
+    hashicorp/raft of 0.5.6 and 0.8.7, always 0 with 1.2.13's (v1.1.3-pre)."""
+    s = await served(release)
+    status, body = await s.call(s.followers[0], "GET", "/v1/operator/raft/configuration")
+    assert status == 200
+    data = json.loads(body)
+    assert list(data) == ["Servers", "Index"]
+    keys = ["ID", "Node", "Address", "Leader", "Voter"]
+    if release != "0.5.6":
+        keys.append("RaftProtocol")
+    for server in data["Servers"]:
+        assert list(server) == keys
+        assert server["ID"] == server["Address"]
+        if release != "0.5.6":
+            assert server["RaftProtocol"] == "2"
+    latest = s.sim.cluster.view(s.leader).latest_index
+    assert latest > 0
+    assert data["Index"] == (0 if release == "1.2.13" else latest)
+
+
+@pytest.mark.parametrize("release", ["0.8.7", "1.2.13"])
+async def test_release_raft_protocol_unknown_without_a_serf_member(
+    served: Callable[[str], Awaitable[Served]], release: str
+) -> None:
+    """spec §2.1: a configuration entry no Serf member advertises has `Node` "(unknown)"
+    and `RaftProtocol` "unknown" (nomad/operator_endpoint.go at v0.8.7 and v1.2.13)."""
+    s = await served(release)
+    server = s.sim.nomad.servers[s.leader]
+    gone = next(n for n, m in server.serf.members.items() if m.info.server == s.followers[0])
+    del server.serf.members[gone]  # as if reaped: the leader's Serf forgot it
+    result = endpoints.raft_configuration(server, server.node)
+    assert isinstance(result, dict)
+    entry = next(e for e in result["Servers"] if e["Address"] == s.address(s.followers[0]))
+    assert (entry["Node"], entry["RaftProtocol"]) == ("(unknown)", "unknown")
+
+
+@pytest.mark.parametrize("release", RELEASES)
+async def test_release_stale_counts_by_presence(
+    served: Callable[[str], Awaitable[Served]], release: str
+) -> None:
+    """spec §1 step 3: before 1.5 `?stale=false` is a stale read too (python-nomad's
+    `stale=False`, §6): it answers without a leader."""
+    s = await served(release)
+    s.sim.cluster.partition(*[[n] for n in s.sim.cluster.servers])
+    await until(lambda: all(v.leader == "" for v in s.sim.cluster.views()))
+    for value in ("", "=", "=false", "=False", "=0"):
+        path = f"/v1/operator/raft/configuration?stale{value}"
+        status, body = await s.call(s.followers[0], "GET", path)
+        assert status == 200, (path, body)
+        assert [x["Leader"] for x in json.loads(body)["Servers"]] == [False] * 3
+
+
+# ------------------------------------------------------------ §2.2 removal
+
+
+@pytest.mark.parametrize(
+    ("release", "key"),
+    [
+        ("0.5.6", "address"),
+        ("0.8.7", "address"),
+        ("0.8.7", "id"),
+        ("1.2.13", "address"),
+        ("1.2.13", "id"),
+    ],
+)
+async def test_release_removal_commits_before_the_empty_200(
+    served: Callable[[str], Awaitable[Served]], release: str, key: str
+) -> None:
+    """spec §2.2 step 3-4: through a follower, by `?id=` (RemoveServer: every server runs
+    protocol 2) or `?address=` (RemovePeer); 200, empty, and the leader's committed
+    configuration no longer lists the server when the answer comes."""
+    s = await served(release)
+    s.sim.driver.set_mode("demand")  # nothing runs between the calls: no reconcile sneaks in
+    victim = s.followers[1]
+    address = s.address(victim)
+    assert s.sim.cluster.servers[victim].id == address  # protocol 2: ID = address (§3.5)
+    status, body = await s.call(s.followers[0], "DELETE", f"{PEER}?{key}={address}")
+    assert (status, body) == (200, "")
+    leader = s.sim.cluster.view(s.leader)
+    assert address not in [x.address for x in leader.committed.servers]
+    lines = [text for _, name, text in s.sim.nomad.lines if name == s.leader]
+    said = (
+        f"Removed Raft peer with id {address!r}"
+        if key == "id"
+        else f"Removed Raft peer {address!r}"
+    )
+    assert any(said in line for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("release", "key"), [("0.5.6", "address"), ("0.8.7", "id"), ("1.2.13", "id")]
+)
+async def test_release_removing_the_last_voter_is_refused_capitalised(
+    served: Callable[[str, int], Awaitable[Served]], release: str, key: str
+) -> None:
+    """spec §3.4: Raft refuses a configuration without a voter (500, Raft's text). All three
+    releases vendor hashicorp/raft from before its errors were lowercased (d58cb41, 2021)."""
+    s = await served(release, 1)
+    s.sim.driver.set_mode("demand")
+    address = s.address(s.leader)
+    status, body = await s.call(s.leader, "DELETE", f"{PEER}?{key}={address}")
+    assert (status, body) == (500, "Need at least one voter in configuration: {[]}")
+    assert [x.suffrage for x in s.sim.cluster.view(s.leader).committed.servers] == [Suffrage.VOTER]
+
+
+# ------------------------------------------------------------ §2.8 members
+
+
+TAGS_0_5 = ["role", "region", "dc", "vsn", "mvn", "build", "port", "expect"]
+TAGS_0_8 = [
+    "role",
+    "region",
+    "dc",
+    "vsn",
+    "mvn",
+    "build",
+    "raft_vsn",
+    "id",
+    "rpc_addr",
+    "port",
+    "expect",
+]
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@pytest.mark.parametrize("release", RELEASES)
+async def test_release_members_tags(
+    served: Callable[[str], Awaitable[Served]], release: str
+) -> None:
+    """spec §2.8: 0.5.5 had vsn, mvn, build, port, bootstrap, expect; 0.8.7 and 1.2.13 also
+    raft_vsn, id (the node UUID) and rpc_addr (nomad/server.go setupSerf at those tags),
+    and their Serf's delegate protocol tops out at 5 (4 in 0.5.6's)."""
+    s = await served(release)
+    status, body = await s.call(s.followers[0], "GET", "/v1/agent/members")
+    assert status == 200
+    members = json.loads(body)["Members"]
+    ids = set()
+    for member in members:
+        tags = member["Tags"]
+        assert list(tags) == (TAGS_0_5 if release == "0.5.6" else TAGS_0_8)
+        assert tags["build"] == release and tags["vsn"] == tags["mvn"] == "1"
+        assert member["DelegateMax"] == (4 if release == "0.5.6" else 5)
+        if release != "0.5.6":
+            assert tags["raft_vsn"] == "2" and tags["rpc_addr"] == member["Addr"]
+            assert UUID.fullmatch(tags["id"]), tags["id"]
+            ids.add(tags["id"])
+    assert len(ids) == (0 if release == "0.5.6" else 3)
+
+
+async def test_release_node_ids_are_the_seeds_and_survive_a_restart() -> None:
+    """The `id` tag is the node-id file's UUID: the same for a seed, kept across a restart,
+    different for another seed."""
+    first = Simulation(Options(version="0.8.7", seed=3))
+    again = Simulation(Options(version="0.8.7", seed=3))
+    other = Simulation(Options(version="0.8.7", seed=4))
+
+    def ids(sim: Simulation) -> list[str | None]:
+        return [sim.nomad.info(n).tag("id") for n in sim.cluster.servers]  # type: ignore[union-attr]
+
+    before = ids(first)
+    assert before == ids(again) and before != ids(other)
+    first.cluster.crash("bob")
+    first.cluster.restart("bob")
+    assert ids(first) == before
+    assert first.nomad.node_id("bob") == before[1]
+
+
+# ------------------------------------------------------------ selection
+
+
+def test_release_selection() -> None:
+    """Options, the state and the CLI name the release; an unknown one is refused clearly."""
+    assert set(VERSIONS) == set(RELEASES)
+    sim = Simulation(Options(version="0.8.7"))
+    state = sim.state()
+    assert (state["nomad_version"], state["raft_profile"]) == ("0.8.7", "P2")
+    with pytest.raises(
+        ValueError, match=r"unknown Nomad version '0.8.6' \(known: 0.5.6, 0.8.7, 1.2.13\)"
+    ):
+        Simulation(Options(version="0.8.6"))
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["serve", "--nomad-version", "1.2.17"])
+    assert exit_.value.code == 2
+
+
+# ------------------------------------------------------------ the Nomad layer
+
+
+@pytest.mark.parametrize(
+    ("release", "refused"),
+    [
+        ("0.5.6", "getsockopt: connection refused"),  # Go 1.7/1.8
+        ("0.8.7", "getsockopt: connection refused"),  # Go 1.10
+        ("1.2.13", "connect: connection refused"),  # Go 1.19: the wording changed in 1.11
+    ],
+)
+def test_release_dial_error_is_its_gos(release: str, refused: str) -> None:
+    """spec §1 "Forwarding prefix": a follower that cannot reach the leader answers
+    `rpc error: <dial error>`, worded by the Go the release was built with."""
+    version = VERSIONS[release]
+    cluster = Cluster(3, seed=1, profile=version.profile)
+    nomad = NomadCluster(cluster, version)
+    assert cluster.run_until(lambda c: c.leader() is not None, "30s")
+    cluster.run_for("2s")
+    leader = cluster.leader()
+    assert leader is not None
+    follower = next(n for n in cluster.servers if n != leader)
+    cluster.crash(leader)
+    answers: list[str] = []
+    nomad.call(follower, Request("Status.Leader", "global"), lambda r, e: answers.append(str(e)))
+    cluster.run_for("10ms")
+    address = cluster.servers[leader].address
+    assert answers == [f"rpc error: failed to get conn: dial tcp {address}: {refused}"]
+
+
+def test_release_needs_its_raft_profile() -> None:
+    """A release runs the Raft its hashicorp/raft revision gives: 0.8.7 on a plain P2
+    cluster (Index 0) is refused, naming both."""
+    with pytest.raises(
+        ValueError, match=r"Nomad 0\.8\.7 runs Raft profile P2 as hashicorp/raft 077966d"
+    ):
+        NomadCluster(Cluster(3, profile=P2), VERSIONS["0.8.7"])
+    NomadCluster(Cluster(3, profile=P2), VERSIONS["1.2.13"])
+
+
+def elected(release: str) -> tuple[Cluster, NomadCluster, str]:
+    """A cluster stopped at the instant its first leader is elected (its leader loop not
+    yet run)."""
+    version = VERSIONS[release]
+    cluster = Cluster(3, seed=1, profile=version.profile)
+    nomad = NomadCluster(cluster, version)
+    assert cluster.run_until(lambda c: c.leader() is not None, "30s")
+    leader = cluster.leader()
+    assert leader is not None
+    return cluster, nomad, leader
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_release_new_leader_serves_once_established(release: str) -> None:
+    """spec §3.1 step 4: a leader runs a request itself at once before 0.10; from 0.10
+    (1.2.13) only once its leader loop's barrier has committed (setConsistentReadReady)."""
+    cluster, nomad, leader = elected(release)
+    start = cluster.now
+    answers: list[tuple[int, str]] = []
+    request = Request("Status.Leader", "global")
+    nomad.call(leader, request, lambda r, e: answers.append((cluster.now, str(e))))
+    cluster.run_for("1s")
+    assert len(answers) == 1 and answers[0][1] == "None"
+    if release == "1.2.13":
+        assert answers[0][0] > start
+        assert nomad.servers[leader].leader_loop.established  # type: ignore[union-attr]
+    else:
+        assert answers[0][0] == start
+
+
+def test_release_leader_not_established_is_not_ready() -> None:
+    """spec §3.1: a 1.2.13 leader that never establishes leadership (here its leader loop
+    stops before its barrier, as after a failed establishLeadership) holds requests for
+    RPCHoldTimeout, then answers `Not ready to serve consistent reads`; a follower
+    forwarding to it gets the same text behind `rpc error: `."""
+    cluster, nomad, leader = elected("1.2.13")
+    assert cluster.run_until(lambda c: nomad.servers[leader].leader_loop is not None, "1ms")
+    loop = nomad.servers[leader].leader_loop
+    assert loop is not None and not loop.established
+    loop.stop()
+    follower = next(n for n in cluster.servers if n != leader)
+    answers: dict[str, tuple[int, str]] = {}
+    start = cluster.now
+    for entry in (leader, follower):
+        nomad.call(
+            entry,
+            Request("Operator.RaftGetConfiguration", "global"),
+            lambda r, e, entry=entry: answers.setdefault(entry, (cluster.now - start, str(e))),
+        )
+    cluster.run_for("7s")
+    assert cluster.leader() == leader
+    assert answers[leader][1] == "Not ready to serve consistent reads"
+    assert answers[follower][1] == "rpc error: Not ready to serve consistent reads"
+    assert 5_000_000 <= answers[leader][0] < 5_400_000
+    # A stale read needs no leader at all (§3.1 step 3).
+    stale: list[str] = []
+    nomad.call(
+        leader, Request("Status.Peers", "global", stale=True), lambda r, e: stale.append(str(e))
+    )
+    assert stale == ["None"]
