@@ -345,6 +345,7 @@ class Simulation:
 
     def reset(self, seed: int) -> None:
         """Start over from `seed`: a new run, with no inputs."""
+        self._idle()
         self.options.seed = seed
         self.journal, self.future, self.replayable = [], [], True
         self._rebuild(seed, self.journal, 0, "reset")
@@ -353,6 +354,7 @@ class Simulation:
     def replay(self, until: int) -> None:
         """Build the run again from its seed and inputs, up to virtual time `until` (earlier
         than now, or up to the horizon of a rewound run); the clock is left paused there."""
+        self._idle()
         if not self.replayable:
             raise RaftsimError(
                 f"this run recorded more than {JOURNAL_LIMIT} inputs: it can no longer be "
@@ -367,6 +369,11 @@ class Simulation:
         self.journal = done
         self.future = [item for item in recorded if item.time > until]
         self.horizon = horizon
+
+    def _idle(self) -> None:
+        """Refuse a reset or a replay while an advance runs (it holds the old scheduler)."""
+        if self.driver.advancing:
+            raise RaftsimError("the clock is advancing (POST /v1/sim/clock/advance): try again")
 
     def _rebuild(self, seed: int, inputs: list[Input], until: int, how: str) -> None:
         for waiting in self._waiting:  # their cluster is gone: they get an answer now

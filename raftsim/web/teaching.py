@@ -84,6 +84,8 @@ async def step(control: Control, request: web.Request, _: dict[str, str]) -> web
     if until not in kinds:
         raise BadInput(f'"until" is one of {", ".join(kinds)}, got {until!r}')
     sim = control.sim
+    if sim.driver.advancing:
+        raise BadInput("the clock is advancing (POST /v1/sim/clock/advance): try again")
     if until == "event":
         await sim.driver.advance(events=1)
         return reply(sim.state())
@@ -124,7 +126,8 @@ async def reset(control: Control, request: web.Request, _: dict[str, str]) -> we
     seed = data.get("seed", control.sim.options.seed)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
         raise BadInput(f'"seed" is an integer from 0 to {MAX_SEED}, got {seed!r}')
-    control.sim.reset(seed)
+    with refused():
+        control.sim.reset(seed)
     await control.settle()
     return reply(control.sim.state())
 
