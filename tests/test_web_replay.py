@@ -4,6 +4,7 @@ calls and Nomad API requests alike, and gets the run it had, event for event."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
@@ -169,3 +170,26 @@ async def test_a_run_with_too_many_inputs_stops_being_replayable(
     assert status == 400 and "can no longer be replayed" in str(error["error"])
     await post(control, "/v1/sim/reset")
     assert sim.state()["replayable"] is True
+
+
+async def test_reset_and_replay_wait_for_an_advance_to_finish(
+    aiohttp_client: Callable[..., Awaitable[Client]], sim: Simulation
+) -> None:
+    """An advance holds the scheduler between its slices: a reset, a replay or a step in
+    the meantime is refused (400) and changes nothing."""
+    control = await aiohttp_client(make_app(sim))
+    await sim.driver.advance(2_000_000)
+    before = shown(sim)
+    advancing = asyncio.ensure_future(sim.driver.advance(events=100_000))
+    await asyncio.sleep(0)
+    assert sim.driver.advancing
+    for path, body in [
+        ("/v1/sim/reset", {"seed": 9}),
+        ("/v1/sim/replay", {"time_us": 1_000_000}),
+        ("/v1/sim/step", {"until": "event"}),
+    ]:
+        status, error = await post(control, path, body)
+        assert status == 400 and "advancing" in str(error["error"]), (path, error)
+    assert sim.options.seed == 21
+    await advancing
+    assert shown(sim) != before  # (the advance itself went on)

@@ -24,7 +24,7 @@ from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
 from ..sim.rng import derive_seed
 from . import endpoints
 from .agent import NomadServer, Reply
-from .endpoints import Request
+from .endpoints import Hold, Request
 from .errors import NomadError, ServerGoneError
 from .leader import LeaderLoop, leave
 from .serf import MemberInfo
@@ -247,11 +247,16 @@ class NomadCluster:
         except RaftsimError as error:
             reply(None, error)
 
-    def force_leave(self, entry: str, node: str, reply: Reply) -> None:
+    def force_leave(self, entry: str, node: str, reply: Reply, hold: Hold | None = None) -> None:
         """PUT /v1/agent/force-leave?node=...: Serf RemoveFailedNode on server `entry`;
-        replies once the leave intent is broadcast (or with Serf's timeout error)."""
+        replies once the leave intent is broadcast (or with Serf's timeout error). A `hold`
+        withdrawn before the server runs it (a paused server) stops it."""
 
         def run(server: NomadServer) -> None:
+            if hold is not None:
+                if hold.withdrawn:
+                    return
+                hold.reached = f"applied to {entry}'s Serf view, its broadcast under way"
             answer = server.entered("Agent.ForceLeave", reply)
 
             def finished(error: str) -> None:

@@ -118,6 +118,11 @@ class Driver:
         self._reanchor()
         self.kick()
 
+    @property
+    def advancing(self) -> bool:
+        """Is an `advance` running (yielding to the loop between its slices)?"""
+        return self._advancing
+
     def retarget(self, sched: Scheduler, mode: str) -> None:
         """Drive another scheduler from now on (a reset or replayed simulation's)."""
         if self._advancing:

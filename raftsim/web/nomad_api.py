@@ -14,13 +14,13 @@ ServeMux and OperatorRequest's prefix matching, with path cleaning and 301 redir
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 
 from aiohttp import web
 
 from ..core.errors import RaftsimError
-from ..nomad.endpoints import JSON, Request
+from ..nomad.endpoints import JSON, Hold, Request
 from ..nomad.errors import Kind, NomadError, ServerGoneError
 from .gocompat import first, parse_duration, parse_uint
 from .simulation import Simulation
@@ -136,7 +136,9 @@ def stale(ctx: Context) -> bool:
 
 
 async def rpc(ctx: Context, request: Request) -> web.Response:
-    result, error = await ctx.sim.request("nomad.call", ctx.server, request)
+    hold = Hold()
+    held = replace(request, hold=hold)
+    result, error = await ctx.sim.request("nomad.call", ctx.server, held, hold=hold)
     return answer(ctx, result, error)
 
 
@@ -224,7 +226,7 @@ async def agent_members(ctx: Context) -> web.Response:
     handler parses the query as any read does (a bad `wait` or `index` is a 400)."""
     if ctx.sim.nomad.version.members_parses_query:
         parse_wait(ctx)
-    result, error = await ctx.sim.request("nomad.members", ctx.server)
+    result, error = await ctx.sim.request("nomad.members", ctx.server, hold=Hold())
     return answer(ctx, result, error)
 
 
@@ -236,7 +238,8 @@ async def agent_force_leave(ctx: Context) -> web.Response:
     node = first(ctx.query, "node")
     if not node:
         raise NomadError(MISSING_NODE, Kind.BAD_REQUEST)
-    result, error = await ctx.sim.request("nomad.force_leave", ctx.server, node)
+    hold = Hold()
+    result, error = await ctx.sim.request("nomad.force_leave", ctx.server, node, hold, hold=hold)
     return answer(ctx, result, error)
 
 
