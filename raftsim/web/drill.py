@@ -11,9 +11,9 @@ break. A team writes its own drills the same way.
 The score: recovered or not; time to recovery, virtual and wall, from the end of the setup;
 committed entries lost (entries committed before the incident that the leader's log no
 longer holds at their index, each named by index/term and what it held: a survivor that
-missed the last writes recovers without them, as in reality); API calls made (Nomad API requests and control actions); and
-unsafe actions (peers.json recoveries whose configurations disagree, or that list an
-address no server has: an HTTP port, say).
+missed the last writes recovers without them, as in reality); API calls made (Nomad API
+requests and control actions); and unsafe actions (peers.json recoveries whose
+configurations disagree, or that list an address no server has: an HTTP port, say).
 """
 
 from __future__ import annotations
