@@ -11,7 +11,7 @@ says which); results are plain data in the field order of Nomad's Go structs, re
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..core.configuration import ChangeCommand
@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 JSON = object
 READS = frozenset({"Status.Leader", "Status.Peers", "Operator.RaftGetConfiguration"})
 METHODS = READS | {"Operator.RaftRemovePeerByAddress", "Operator.RaftRemovePeerByID"}
+# The RPCs that need a management token once they run where routing sends them (spec §1
+# "ACL capabilities"; nomad/operator_endpoint.go checks IsManagement after `forward`).
+MANAGEMENT = frozenset(
+    {
+        "Operator.RaftGetConfiguration",
+        "Operator.RaftRemovePeerByAddress",
+        "Operator.RaftRemovePeerByID",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,8 @@ class Request:
     stale: bool = False
     address: str = ""
     id: str = ""  # Operator.RaftRemovePeerByID's argument
+    # The secret of X-Nomad-Token (0.7+; "" for none): kept out of reprs, which logs show.
+    token: str = field(default="", repr=False)
 
     @property
     def is_read(self) -> bool:
