@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from time import perf_counter
 
 import pytest
+import requests
 from aiohttp.test_utils import TestClient
 
 from raftsim.cli import main as cli_main
 from raftsim.nomad import NomadCluster
 from raftsim.nomad.acl import ACL, Capability, check_rules
-from raftsim.web import Options, Simulation, make_app
+from raftsim.web import Background, Options, Simulation, make_app
 
 Client = TestClient  # type: ignore[type-arg]
 UNKNOWN = "10.9.9.9:4647"
@@ -448,3 +449,28 @@ async def test_acl_requests_replay_to_the_same_verdicts(
     assert (trace(sim), dict(sim.nomad.acl.tokens), sim.state()["acl"]) == before
     sim.replay(1)  # before the client tokens: only the bootstrap token
     assert list(sim.nomad.acl.tokens) == [sim.management_token]
+
+
+def test_acl_page_asks_with_a_token() -> None:
+    """POST /v1/sim/servers/{name}/http takes a `token`, sent as X-Nomad-Token, so the page
+    can ask as a token holder; a token that is no header value is refused, unchanged."""
+    options = Options(version="1.2.13", acl=True, mode="demand", seed=4)
+    with Background(options) as served:
+        control = served.sim.control_url
+        requests.post(f"{control}/v1/sim/clock/advance", json={"by": "10s"}, timeout=30)
+
+        def ask(**extra: str) -> dict[str, object]:
+            body = {"path": "/v1/operator/raft/configuration", **extra}
+            response = requests.post(f"{control}/v1/sim/servers/alice/http", json=body, timeout=30)
+            return {"answered": response.status_code, **response.json()}
+
+        refused = ask()
+        assert (refused["answered"], refused["status"], refused["body"]) == (
+            200,
+            403,
+            "Permission denied",
+        )
+        allowed = ask(token=served.sim.management_token)
+        assert allowed["status"] == 200 and json.loads(str(allowed["body"]))["Servers"]
+        bad = ask(token="a b")
+        assert bad["answered"] == 400 and "visible ASCII" in str(bad["error"])
