@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from . import campaign, failover, idle, page, scheduler, served
+from . import campaign, failover, idle, memory, page, scheduler, served
 from . import http as http_figures
 from .common import Row, Section, perf_counter, render_table, wall_limit
 
@@ -70,7 +70,7 @@ def http_section(quick: bool) -> Section:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--only", default="abcdefps", help="which figures to run (default: abcdefps)"
+        "--only", default="abcdefmps", help="which figures to run (default: abcdefmps)"
     )
     parser.add_argument(
         "--quick", action="store_true", help="short runs to try the suite (not for reporting)"
@@ -130,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         span = 600 if args.quick else served.SPAN_S
         print("measuring (s) served cluster in autojump ...", file=sys.stderr, flush=True)
         sections += _guarded("s", lambda: [served.section(served.measure(seeds, span), span)])
+    if "m" in only:
+        hours = memory.DAY_H + 1 if args.quick else memory.WEEK_H
+        print("measuring (m) served memory over a week ...", file=sys.stderr, flush=True)
+        sections += _guarded("m", lambda: [memory.section(memory.measure(hours))])
     if "c" in only:
         trials = 2 if args.quick else failover.TRIALS
         print("measuring (c) leader failover ...", file=sys.stderr, flush=True)
@@ -147,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         print("measuring (p) the live page ...", file=sys.stderr, flush=True)
         sections += _guarded("p", lambda: [page.section(page.measure())])
 
-    order = {"a": 0, "s": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "p": 7}
+    order = {"a": 0, "s": 1, "m": 2, "b": 3, "c": 4, "d": 5, "e": 6, "f": 7, "p": 8}
     sections.sort(key=lambda s: order.get(s.name[0], 9))
     print()
     print(render_table([row for sec in sections for row in sec.rows]))

@@ -15,6 +15,7 @@ from .campaign import add_parser as add_check_parser
 from .core.errors import RaftsimError
 from .nomad.version import VERSIONS
 from .scenario import ScenarioError, replay_file
+from .sim.timeparse import duration
 
 
 def _version() -> str:
@@ -71,6 +72,16 @@ def _address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _seconds(text: str) -> float:
+    # A bare 0 (no limit) needs no unit.
+    if text.strip() == "0":
+        return 0.0
+    try:
+        return duration(text) / 1_000_000
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _token(text: str) -> str:
     # An HTTP header carries it: visible ASCII, no spaces.
     if not text or not all("!" <= c <= "~" for c in text):
@@ -96,6 +107,7 @@ def _cmd_serve(options: argparse.Namespace) -> int:
             sim_on_servers=options.sim_on_servers,
             lessons=options.lessons or "",
             control_token=options.control_token or "",
+            hold_limit=options.hold_limit,
             data_dir=options.data_dir or "",
             quiet=options.quiet,
             acl=options.acl,
@@ -220,6 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=100_000,
         metavar="N",
         help="keep at most the newest N trace events (default 100000; at least 2)",
+    )
+    serve.add_argument(
+        "--hold-limit",
+        type=_seconds,
+        default=30.0,
+        metavar="DURATION",
+        help="answer a request still waiting on the simulated clock after this much wall-clock "
+        "time with a 504 and withdraw it (default 30s; 0 waits without limit)",
     )
     serve.add_argument(
         "--data-dir",

@@ -115,6 +115,29 @@ class LogTruncated(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotTaken(Event):
+    """The node snapshotted its state machine up to `index` (of `term`) and deleted its log
+    up to `through` (hashicorp `takeSnapshot`, then `compactLogs`)."""
+
+    index: int
+    term: int
+    through: int
+    kind: ClassVar[str] = "snapshot"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInstalled(Event):
+    """The node installed `source`'s snapshot up to `index` (of `term`), keeping `kept`
+    entries of its log after it (hashicorp `installSnapshot`, paper §7)."""
+
+    source: str
+    index: int
+    term: int
+    kept: int
+    kind: ClassVar[str] = "install"
+
+
+@dataclass(frozen=True, slots=True)
 class LogOverwritten(Event):
     """The deliberate `no-truncate` fault overwrote entries in place, keeping the suffix."""
 

@@ -191,7 +191,7 @@ def truncate_after_prev(node: RaftNode, prev: int) -> None:
     node.events.append(LogTruncated(node.now, node.name, prev + 1))
     if prev < node.latest_index:
         node.latest, node.latest_index = node.committed, node.committed_index
-        node._configuration_changed()
+        node.configuration_changed()
 
 
 def adopt_committed_configurations(node: RaftNode, old: int, index: int) -> None:
@@ -199,7 +199,7 @@ def adopt_committed_configurations(node: RaftNode, old: int, index: int) -> None
     index take effect only now."""
     for entry in node.storage.log[max(old, node.latest_index) : index]:
         if entry.kind is EntryKind.CONFIGURATION:
-            node._adopt_configuration(entry)
+            node.adopt_configuration(entry)
 
 
 def counted_voters(node: RaftNode, voters: tuple[str, ...]) -> tuple[str, ...]:

@@ -23,7 +23,15 @@ from .errors import (
 )
 from .events import LeaseLost
 from .faults import Fault, counted_voters
-from .messages import AppendEntries, AppendResponse, Message, RpcFailure, VoteResponse
+from .messages import (
+    AppendEntries,
+    AppendResponse,
+    InstallSnapshot,
+    InstallSnapshotResponse,
+    Message,
+    RpcFailure,
+    VoteResponse,
+)
 from .timing import RandomSource, jitter
 from .types import Configuration, Entry, EntryKind, Role
 
@@ -255,10 +263,14 @@ class LeaderState:
 
     def _send_append(self, f: Follower) -> None:
         node = self.node
-        log = node.storage.log
+        storage = node.storage
         prev = f.next_index - 1
+        offset = storage.offset
+        if offset and (prev < offset or storage.term_at(prev) < 0):
+            self._send_snapshot(f)  # the entries it needs next were compacted away
+            return
         last = min(f.target, prev + node.timing.max_append_entries)
-        entries = log[prev:last] if last > prev else ()
+        entries = storage.log[prev - offset : last - offset] if last > prev else ()
         f.repl_rpc = node.new_rpc()
         f.repl_last = prev + len(entries)
         node.messages.append(
@@ -275,6 +287,53 @@ class LeaderState:
                 False,
             )
         )
+
+    def _send_snapshot(self, f: Follower) -> None:
+        """hashicorp sendLatestSnapshot: the newest snapshot, in place of the entries."""
+        node = self.node
+        snapshot = node.storage.snapshot
+        assert snapshot is not None  # (the log is compacted only behind a snapshot)
+        f.repl_rpc = node.new_rpc()
+        f.repl_last = snapshot.index
+        node.messages.append(
+            InstallSnapshot(
+                node.id,
+                f.peer,
+                f.repl_rpc,
+                self.term,
+                node.address,
+                snapshot.index,
+                snapshot.term,
+                snapshot.configuration,
+                snapshot.configuration_index,
+            )
+        )
+
+    def _on_snapshot_reply(self, msg: InstallSnapshotResponse, now: int) -> None:
+        """The reply to a snapshot: as an AppendEntries reply, the follower then holds
+        everything up to the snapshot's last entry; a refusal is a failure (backoff)."""
+        f = self.followers.get(msg.src)
+        if f is None or msg.rpc != f.repl_rpc:
+            return
+        f.repl_rpc = 0
+        if msg.term > self.term:
+            self.node.set_role(Role.FOLLOWER, now)
+            return
+        f.last_contact = now
+        if msg.success:
+            f.next_index = f.repl_last + 1
+            f.repl_failures = 0
+            if f.repl_last > f.match_index:
+                f.match_index = f.repl_last
+                self._advance_commit(now)
+                if self.node.leader_state is not self:
+                    return
+        else:
+            f.repl_failures += 1
+        if f.next_index <= f.target:
+            self._replicate_round(f, now)
+        else:
+            self._replicate_idle(f, now)
 
     def _replicate_idle(self, f: Follower, now: int) -> None:
         """Back in the replicate loop's select: more to send, a trigger, or the CT timer."""
@@ -346,6 +405,8 @@ class LeaderState:
         of a lower term, and stepped down for a higher one."""
         if type(msg) is RpcFailure:
             self._on_rpc_failure(msg, now)
+        elif type(msg) is InstallSnapshotResponse:
+            self._on_snapshot_reply(msg, now)
         elif type(msg) is AppendEntries:
             # Another leader of this very term (only a fault such as DOUBLE_VOTE makes
             # one): hashicorp's appendEntries turns any non-follower into a follower.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .types import Entry
+from .types import Configuration, Entry
 
 
 @dataclass(slots=True, eq=False)
@@ -62,6 +62,31 @@ class AppendResponse:
 
 
 @dataclass(slots=True, eq=False)
+class InstallSnapshot:
+    """The leader's snapshot for a follower whose next entry it has compacted away
+    (hashicorp `InstallSnapshotRequest`; the state machine's data is not modelled)."""
+
+    src: str
+    dst: str
+    rpc: int
+    term: int
+    leader_address: str
+    last_index: int
+    last_term: int
+    configuration: Configuration
+    configuration_index: int
+
+
+@dataclass(slots=True, eq=False)
+class InstallSnapshotResponse:
+    src: str
+    dst: str
+    rpc: int
+    term: int
+    success: bool
+
+
+@dataclass(slots=True, eq=False)
 class RpcFailure:
     """The caller's transport gave up on `rpc`: refused at once (crashed peer) or timed out."""
 
@@ -71,4 +96,12 @@ class RpcFailure:
     reason: str
 
 
-Message = RequestVote | VoteResponse | AppendEntries | AppendResponse | RpcFailure
+Message = (
+    RequestVote
+    | VoteResponse
+    | AppendEntries
+    | AppendResponse
+    | InstallSnapshot
+    | InstallSnapshotResponse
+    | RpcFailure
+)

@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from . import snapshots
 from .configuration import ChangeCommand
 from .errors import NotLeaderError, RaftsimError, ShutdownError, UnhandledMessageError
 from .events import (
@@ -59,6 +60,8 @@ from .leader import Future, LeaderState
 from .messages import (
     AppendEntries,
     AppendResponse,
+    InstallSnapshot,
+    InstallSnapshotResponse,
     Message,
     RequestVote,
     RpcFailure,
@@ -84,6 +87,7 @@ CANDIDATE = "candidate"  # §3.4 election timer
 LEASE = "lease"  # §3.8 leader lease check
 HEARTBEAT = "heartbeat"  # §3.7 per-follower heartbeat loop
 REPLICATE = "replicate"  # §3.7 per-follower replication loop (idle timer and retry backoff)
+SNAPSHOT = snapshots.SNAPSHOT  # the snapshot check (core/snapshots.py)
 
 
 class RaftNode:
@@ -147,31 +151,41 @@ class RaftNode:
         self.timers: list[tuple[str, str, int, int]] = []  # (name, peer, due, token)
         self.events: list[Event] = []
         self.applied: list[Entry] = []
+        self.snapshot_rand: RandomSource | None = None  # its own stream, made on first use
 
     # ----------------------------------------------------------------- lifecycle
 
     def start(self, now: int) -> None:
-        """Start (or restart) from durable state: replay configuration entries (§2.2)."""
+        """Start (or restart) from durable state: restore the snapshot, then replay the
+        configuration entries after it (§2.2)."""
         self.now = now
         if self.faults:
             forget_on_restart(self)
-        log = self.storage.log
-        recovered = self.storage.recovered
+        storage = self.storage
+        snapshot = storage.snapshot
+        after = 0
+        if snapshot is not None:
+            # hashicorp restoreSnapshot: the state machine is the snapshot's.
+            self.committed = self.latest = snapshot.configuration
+            self.committed_index = self.latest_index = snapshot.configuration_index
+            self.last_applied = after = snapshot.index
+        recovered = storage.recovered
         base = 0
-        if recovered is not None:
+        if recovered is not None and recovered[0] > after:
             # As hashicorp restores the snapshot RecoverCluster took: its configuration is
             # committed at its index, and only later configuration entries replay.
             base, configuration = recovered
             self.committed = self.latest = configuration
             self.committed_index = self.latest_index = base
-        for entry in log[base:]:
-            if entry.kind is EntryKind.CONFIGURATION:
-                self._adopt_configuration(entry, emit=False)
-        self._configuration_changed()
+        for entry in storage.log:
+            if entry.kind is EntryKind.CONFIGURATION and entry.index > max(after, base):
+                self.adopt_configuration(entry, emit=False)
+        self.configuration_changed()
         if base:
             # Everything the snapshot covers is committed and applied (§2.4 RecoverCluster).
             self.set_commit_index(base)
-        self._arm_follower_timer(now)
+        self.arm_follower_timer(now)
+        snapshots.arm_check(self, now)
 
     def shutdown(self) -> None:
         """The process dies: every request waiting on it fails with ErrRaftShutdown. The
@@ -198,6 +212,8 @@ class RaftNode:
             self._on_follower_timer(now)
         elif name == CANDIDATE:
             self._become_candidate(now)
+        elif name == SNAPSHOT:
+            snapshots.check(self, now)
         else:
             assert self.leader_state is not None
             self.leader_state.fire(name, peer, now)
@@ -236,7 +252,7 @@ class RaftNode:
                             msg.src,
                             msg.rpc,
                             term,
-                            len(self.storage.log),
+                            self.storage.last_index,
                             False,
                             False,
                             msg.heartbeat,
@@ -249,6 +265,9 @@ class RaftNode:
             # Answered alike in every role (etcd answers MsgVote in Step too); its term is
             # compared inside, after the checks §3.5 makes before it.
             self._on_request_vote(msg, now)
+            return
+        elif type(msg) is InstallSnapshot:
+            snapshots.install(self, msg, now)
             return
         # Replies carry no shared term check: only the role that made the call reads them,
         # and each reads the term its own way (step_candidate, LeaderState.step_leader).
@@ -265,32 +284,39 @@ class RaftNode:
         # Every heartbeat takes this path: locals instead of property and helper calls.
         storage = self.storage
         log = storage.log
+        offset = storage.offset
+        last = offset + len(log) if storage.snapshot is None else storage.last_index
         # (msg.term == current_term here: `step` refused a lower one and adopted a higher.)
         resp = AppendResponse(
-            self.id, msg.src, msg.rpc, storage.current_term, len(log), False, False, msg.heartbeat
+            self.id, msg.src, msg.rpc, storage.current_term, last, False, False, msg.heartbeat
         )
         self.messages.append(resp)
         if msg.src != self.leader_id:
             self.set_leader(msg.src, msg.leader_address)
         if self._paper:
-            self._arm_follower_timer(now)
+            self.arm_follower_timer(now)
         prev = msg.prev_index
         if prev > 0 and (
-            prev > len(log) or (log[prev - 1].term != msg.prev_term and not self._prev_unchecked)
+            (
+                prev > last
+                or (log[prev - offset - 1].term != msg.prev_term and not self._prev_unchecked)
+            )
+            if prev > offset
+            else storage.term_at(prev) != msg.prev_term
         ):
-            # (storage.term_at(prev) != prev_term, inline)
+            # (storage.term_at(prev) != prev_term, inline for entries in the log)
             resp.no_retry_backoff = True
             if self._commit_early and msg.commit > self.commit_index:
-                self.set_commit_index(min(msg.commit, len(log)))  # deliberate bug
+                self.set_commit_index(min(msg.commit, last))  # deliberate bug
             return
         if msg.entries:
             if self.faults and Fault.TRUNCATE_AFTER_PREV in self.faults:
                 truncate_after_prev(self, prev)
             self._store_entries(msg.entries)
-            resp.last_log = len(log)
+            last = resp.last_log = storage.last_index
         if msg.commit > self.commit_index:
             # hashicorp bounds by its own last index (Fig. 2 says: the last new entry).
-            index = min(msg.commit, len(log))
+            index = min(msg.commit, last)
             if index > self.commit_index:
                 self.set_commit_index(index)
         resp.success = True
@@ -317,7 +343,7 @@ class RaftNode:
             # appendEntries turns any non-follower into a follower, then goes on as one.
             self.set_role(Role.FOLLOWER, now)
             self.step_follower(msg, now)
-        elif type(msg) is not AppendResponse and type(msg) is not RpcFailure:
+        elif type(msg) not in _LATE_REPLIES:
             # Dropped: an AppendResponse answers a call of the candidate's time as leader
             # (deposed, then campaigning); an RpcFailure is a refused vote or such a call.
             raise UnhandledMessageError(msg, self.role)
@@ -379,7 +405,7 @@ class RaftNode:
         """Account for `count` RPC numbers used outside `new_rpc` (only uniqueness matters)."""
         self._next_rpc += count
 
-    def _configuration_changed(self) -> None:
+    def configuration_changed(self) -> None:
         self.events.append(
             ConfigurationChanged(
                 self.now,
@@ -426,7 +452,7 @@ class RaftNode:
             self.vote_rpcs.clear()
         if role is Role.FOLLOWER:
             self._step = self.step_follower
-            self._arm_follower_timer(now)
+            self.arm_follower_timer(now)
         elif role is Role.LEADER:
             self.disarm(FOLLOWER)
             self.set_leader(self.id, self.address)
@@ -440,23 +466,28 @@ class RaftNode:
 
     # ----------------------------------------------------------------- configurations
 
-    def _adopt_configuration(self, entry: Entry, emit: bool = True) -> None:
+    def adopt_configuration(self, entry: Entry, emit: bool = True) -> None:
         """A configuration takes effect as soon as it is in the log (§2.2)."""
         assert entry.configuration is not None
         self.committed, self.committed_index = self.latest, self.latest_index
         self.latest, self.latest_index = entry.configuration, entry.index
         if emit:
-            self._configuration_changed()
+            self.configuration_changed()
 
     def append_to_log(self, entries: list[Entry]) -> None:
         """Persist entries at the end of the log and adopt any configuration among them."""
-        self.storage.log.extend(entries)
+        storage = self.storage
+        storage.log.extend(entries)
         self.events.append(EntriesAppended(self.now, self.name, tuple(entries)))
         if self.faults and Fault.CONFIG_ON_COMMIT in self.faults and self.role is not Role.LEADER:
             return  # deliberate bug: set_commit_index adopts them
         for entry in entries:
             if entry.kind is EntryKind.CONFIGURATION:
-                self._adopt_configuration(entry)
+                self.adopt_configuration(entry)
+        snapshot = storage.snapshot
+        since = snapshot.index if snapshot is not None else 0
+        if storage.offset + len(storage.log) - since >= self.timing.snapshot_threshold:
+            snapshots.arm_check(self, self.now)
 
     def set_commit_index(self, index: int) -> None:
         """Advance the commit index, commit the latest configuration under it, apply."""
@@ -470,15 +501,16 @@ class RaftNode:
         )
         if self.committed_index < self.latest_index <= index:
             self.committed, self.committed_index = self.latest, self.latest_index
-            self._configuration_changed()
+            self.configuration_changed()
         log = self.storage.log
+        offset = self.storage.offset
         while self.last_applied < index:
             self.last_applied += 1
-            self.applied.append(log[self.last_applied - 1])
+            self.applied.append(log[self.last_applied - offset - 1])
 
     # ----------------------------------------------------------------- follower
 
-    def _arm_follower_timer(self, now: int) -> None:
+    def arm_follower_timer(self, now: int) -> None:
         self.arm(FOLLOWER, "", self._spread(self.timing.heartbeat_timeout), now)
 
     def _spread(self, base: int) -> int:
@@ -491,7 +523,7 @@ class RaftNode:
     def _on_follower_timer(self, now: int) -> None:
         # hashicorp (§3.3): re-armed at every firing, never by messages, and acts only when
         # there was no contact for HT. Paper: every firing is a timeout, and messages re-arm.
-        self._arm_follower_timer(now)
+        self.arm_follower_timer(now)
         if (
             self.timing.model is TimerModel.HASHICORP
             and now - self.last_contact < self.timing.heartbeat_timeout
@@ -579,28 +611,32 @@ class RaftNode:
         resp.granted = True
         self.last_contact = now
         if self.timing.model is TimerModel.PAPER and self.role is Role.FOLLOWER:
-            self._arm_follower_timer(now)
+            self.arm_follower_timer(now)
 
     def _store_entries(self, entries: Sequence[Entry]) -> None:
         """Skip entries already present, truncate at the first conflict, append the rest."""
-        log = self.storage.log
-        last = len(log)
+        storage = self.storage
+        log = storage.log
+        offset = storage.offset
+        last = storage.last_index
         new: list[Entry] = []
         for i, entry in enumerate(entries):
             if entry.index > last:
                 new = list(entries[i:])
                 break
-            if log[entry.index - 1].term != entry.term:
+            if entry.index <= offset:
+                continue  # compacted: covered by the snapshot, committed, the same entry
+            if log[entry.index - offset - 1].term != entry.term:
                 if Fault.NO_TRUNCATE in self.faults:
                     # Deliberate bug: overwrite in place and keep the stale suffix.
                     for e in entries[i:]:
-                        if e.index <= len(log):
-                            log[e.index - 1] = e
+                        if e.index <= offset + len(log):
+                            log[e.index - offset - 1] = e
                         else:
                             log.append(e)
                     self.events.append(LogOverwritten(self.now, self.name, tuple(entries[i:])))
                     return
-                del log[entry.index - 1 :]
+                del log[entry.index - offset - 1 :]
                 self.events.append(LogTruncated(self.now, self.name, entry.index))
                 recovered = self.storage.recovered
                 if recovered is not None and entry.index <= recovered[0]:
@@ -611,7 +647,7 @@ class RaftNode:
                 if entry.index <= self.latest_index and Fault.KEEP_CUT_CONFIG not in self.faults:
                     # §2.2: the latest configuration was cut off; fall back on committed.
                     self.latest, self.latest_index = self.committed, self.committed_index
-                    self._configuration_changed()
+                    self.configuration_changed()
                 new = list(entries[i:])
                 break
         if new:
@@ -619,4 +655,4 @@ class RaftNode:
 
 
 # Replies and failure notices: every role may receive them, late, after changing roles.
-_LATE_REPLIES = frozenset({AppendResponse, VoteResponse, RpcFailure})
+_LATE_REPLIES = frozenset({AppendResponse, VoteResponse, InstallSnapshotResponse, RpcFailure})

@@ -48,6 +48,13 @@ class Timing:
     heartbeat_max: int
     rpc_timeout: int = 10 * SECOND  # RaftTimeout, the TCP transport's I/O timeout (§3.10)
     max_append_entries: int = 64
+    # Snapshots (hashicorp DefaultConfig, which Nomad 0.5.6 keeps: its nomad/config.go sets
+    # only ShutdownOnRemove and ProtocolVersion): a snapshot once the log holds this many
+    # entries past the last one, checked every U[interval, 2 interval); the newest
+    # `trailing_logs` entries stay in the log after it.
+    snapshot_threshold: int = 8192
+    snapshot_interval: int = 120 * SECOND
+    trailing_logs: int = 10240
 
     @classmethod
     def nomad(cls, multiplier: int = 1) -> Timing:

@@ -308,7 +308,7 @@ class NomadServer:
 
     def _remove_peer(self, request: Request, reply: Reply) -> Body:
         try:
-            yield from endpoints.remove_peer(self, self.node, request.address)
+            yield from endpoints.remove_peer(self, self.node, request.address, request.hold)
         except NomadError as error:
             self.nomad_cluster.log(
                 self.name, f"nomad.operator: Failed to remove Raft peer: {error}"
@@ -320,7 +320,7 @@ class NomadServer:
 
     def _remove_peer_by_id(self, request: Request, reply: Reply) -> Body:
         try:
-            yield from endpoints.remove_peer_by_id(self, self.node, request.id)
+            yield from endpoints.remove_peer_by_id(self, self.node, request.id, request.hold)
         except NomadError as error:
             self.nomad_cluster.log(
                 self.name,

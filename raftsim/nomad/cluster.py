@@ -25,7 +25,7 @@ from ..sim.rng import derive_seed
 from . import endpoints
 from .acl import ACL, Capability
 from .agent import NomadServer, Reply
-from .endpoints import Request
+from .endpoints import Hold, Request
 from .errors import MISSING_NODE, Kind, NomadError, ServerGoneError
 from .leader import LeaderLoop, leave
 from .serf import MemberInfo
@@ -257,12 +257,17 @@ class NomadCluster:
         except RaftsimError as error:
             reply(None, error)
 
-    def force_leave(self, entry: str, node: str, reply: Reply, token: str = "") -> None:
+    def force_leave(
+        self, entry: str, node: str, reply: Reply, hold: Hold | None = None, token: str = ""
+    ) -> None:
         """PUT /v1/agent/force-leave?node=...: Serf RemoveFailedNode on server `entry`;
-        replies once the leave intent is broadcast (or with Serf's timeout error). With
-        ACLs on, `agent:write` is checked first, then the missing node (spec §2.9)."""
+        replies once the leave intent is broadcast (or with Serf's timeout error). A `hold`
+        withdrawn before the server runs it (a paused server) stops it. With ACLs on,
+        `agent:write` is checked first, then the missing node (spec §2.9)."""
 
         def run(server: NomadServer) -> None:
+            if hold is not None and hold.withdrawn:
+                return
             answer = server.entered("Agent.ForceLeave", reply)
             refused = self.acl.check(token, Capability.AGENT_WRITE)
             if refused is not None:
@@ -271,6 +276,8 @@ class NomadCluster:
             if not node:
                 answer(None, NomadError(MISSING_NODE, Kind.BAD_REQUEST))
                 return
+            if hold is not None:
+                hold.reached = f"applied to {entry}'s Serf view, its broadcast under way"
 
             def finished(error: str) -> None:
                 answer(None, NomadError(error) if error else None)

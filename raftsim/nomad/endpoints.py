@@ -38,6 +38,22 @@ MANAGEMENT = frozenset(
 )
 
 
+WITHDRAWN = "request withdrawn: its HTTP caller stopped waiting (hold limit)"
+
+
+class Hold:
+    """A request as its HTTP caller may withdraw it (the served cluster's wall-clock cap on a
+    request the clock does not move on): `withdrawn` stops it before it changes anything,
+    where it would reach the Raft log or Serf; `reached` says what of it happened already
+    ("" for nothing). Nomad has no such thing: a real caller's timeout withdraws nothing."""
+
+    __slots__ = ("reached", "withdrawn")
+
+    def __init__(self) -> None:
+        self.withdrawn = False
+        self.reached = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """An RPC as the HTTP agent builds it: method, target region, stale flag, arguments."""
@@ -47,6 +63,7 @@ class Request:
     stale: bool = False
     address: str = ""
     id: str = ""  # Operator.RaftRemovePeerByID's argument
+    hold: Hold | None = field(default=None, compare=False)
     # The secret of X-Nomad-Token (0.7+; "" for none): kept out of reprs, which logs show.
     token: str = field(default="", repr=False)
 
@@ -96,11 +113,17 @@ def raft_configuration(server: NomadServer, node: RaftNode) -> JSON:
     return {"Servers": servers or None, "Index": index}
 
 
-def remove_peer(server: NomadServer, node: RaftNode, address: str) -> Generator[Wait, object, JSON]:
+def remove_peer(
+    server: NomadServer, node: RaftNode, address: str, hold: Hold | None = None
+) -> Generator[Wait, object, JSON]:
     """spec §2.2: the address must be in the configuration; then RemovePeer(address) (every
     release that has it; refused by protocol 3, which no release here runs)."""
     if all(s.address != address for s in node.latest.servers):
         raise NomadError(f"address {go_quote(address)} was not found in the Raft configuration")
+    if hold is not None:
+        if hold.withdrawn:
+            raise NomadError(WITHDRAWN)
+        hold.reached = "proposed to the leader's Raft log"
     future = yield from server.raft_change(ChangeCommand.REMOVE_SERVER, address)
     if future.error is not None:
         raise NomadError(str(future.error))
@@ -120,7 +143,7 @@ def min_raft_protocol(server: NomadServer) -> int:
 
 
 def remove_peer_by_id(
-    server: NomadServer, node: RaftNode, server_id: str
+    server: NomadServer, node: RaftNode, server_id: str, hold: Hold | None = None
 ) -> Generator[Wait, object, JSON]:
     """spec §2.2 (0.8+): the ID must be in the configuration; then RemoveServer(id) when the
     lowest protocol among alive servers is >= 2, else RemovePeer(its address). Under
@@ -131,6 +154,10 @@ def remove_peer_by_id(
         raise NomadError(f"id {go_quote(server_id)} was not found in the Raft configuration")
     # (`raft_change` finds the server by its address; under protocols 1 and 2 that is its ID.)
     target = found.id if min_raft_protocol(server) >= 2 else found.address
+    if hold is not None:
+        if hold.withdrawn:
+            raise NomadError(WITHDRAWN)
+        hold.reached = "proposed to the leader's Raft log"
     future = yield from server.raft_change(ChangeCommand.REMOVE_SERVER, target)
     if future.error is not None:
         raise NomadError(str(future.error))

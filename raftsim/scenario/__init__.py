@@ -6,7 +6,7 @@ line, a `----` line and the exact expected output (possibly empty); a paragraph 
 alone is kept as it is. A command's words are positionals or `key=value` options. Commands:
 
     cluster servers=3 seed=1 [timing=nomad|paper] [profile=P1|P2|P3] [faults=a,b]
-            [trace=all|state|off]
+            [trace=all|state|off] [snapshot-threshold=N] [trailing-logs=N]
     run-for 2s | run-until leader|leader=NAME|new-leader|no-leader|stable [within=60s]
     await [#N] [within=60s]            (the latest client request by default)
     crash|restart|pause|resume|isolate NAME | partition a b | c | cut a->b | heal

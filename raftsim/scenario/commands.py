@@ -210,10 +210,19 @@ class NewCluster(Command):
     profile: str | None = None  # P1
     faults: tuple[Fault, ...] = ()
     trace: str | None = None  # all
+    # Snapshots (hashicorp SnapshotThreshold, TrailingLogs): small values make a scenario
+    # compact its logs in a few entries (the defaults, 8192 and 10240, are never reached).
+    snapshot_threshold: int | None = None
+    trailing_logs: int | None = None
 
     @classmethod
     def _from_args(cls, args: Args) -> Command:
         servers, seed = (args.take(key) or None for key in ("servers", "seed"))
+        snapshots = [args.take(key) or None for key in ("snapshot-threshold", "trailing-logs")]
+        threshold, trailing = (
+            None if value is None else _int(value, f"cluster: {key}=")
+            for value, key in zip(snapshots, ("snapshot-threshold", "trailing-logs"), strict=True)
+        )
         count = None if servers is None else _int(servers, "cluster: servers=")
         number = None if seed is None else _int(seed, "cluster: seed=")
         timing = args.take("timing") or None
@@ -233,7 +242,9 @@ class NewCluster(Command):
         args.finish()
         if count is not None and count < 1:
             raise ArgError(f"cluster: servers= must be at least 1, got {count}")
-        return cls(count, number, timing, profile, faults, trace)
+        if threshold is not None and threshold < 1:
+            raise ArgError(f"cluster: snapshot-threshold= must be at least 1, got {threshold}")
+        return cls(count, number, timing, profile, faults, trace, threshold, trailing)
 
     def words(self) -> list[str]:
         faults = ",".join(f.value for f in self.faults) or None
@@ -244,6 +255,8 @@ class NewCluster(Command):
             profile=self.profile,
             faults=faults,
             trace=self.trace,
+        ) + _options(
+            **{"snapshot-threshold": self.snapshot_threshold, "trailing-logs": self.trailing_logs}
         )
 
 

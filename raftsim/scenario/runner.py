@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..core.errors import RaftsimError
 from ..core.events import (
@@ -28,6 +28,8 @@ from ..core.events import (
     LogOverwritten,
     LogTruncated,
     RoleChanged,
+    SnapshotInstalled,
+    SnapshotTaken,
     TermChanged,
 )
 from ..core.leader import Future
@@ -71,7 +73,7 @@ from .vocabulary import CONDITIONS, Condition, fmt_span, leader_is
 # so transcripts stay short.
 SHOWN: frozenset[type[Event]] = frozenset(
     {RoleChanged, TermChanged, LeaderChanged, ConfigurationChanged, CommitAdvanced}
-    | {LogTruncated, LogOverwritten, LeaseLost}
+    | {LogTruncated, LogOverwritten, LeaseLost, SnapshotTaken, SnapshotInstalled}
     | {sim_events.ServerCrashed, sim_events.ServerRestarted, sim_events.ServerPaused}
     | {sim_events.ServerResumed, sim_events.ServerStarted, sim_events.Partitioned}
     | {sim_events.LinkCut, sim_events.Healed, sim_events.NetworkChanged}
@@ -198,7 +200,16 @@ class Runner:
                 return Output(self._trace(command))
             case Log(server=name):
                 entries = self.cluster.log(name)
-                return Output([fmt_entry(e, self._name) for e in entries] or ["(empty)"])
+                lines = [fmt_entry(e, self._name) for e in entries]
+                snapshot = self.cluster.server(name).storage.snapshot
+                if snapshot is not None:  # (first: it covers what the log no longer holds)
+                    configuration = fmt_configuration(snapshot.configuration, self._name)
+                    lines.insert(
+                        0,
+                        f"snapshot {snapshot.index}/{snapshot.term}"
+                        f" config{configuration}@{snapshot.configuration_index}",
+                    )
+                return Output(lines or ["(empty)"])
             case Check():
                 return Output([str(v) for v in self.cluster.violations] or ["ok"])
             case _:
@@ -287,6 +298,10 @@ class Runner:
 
     def _new_cluster(self, command: NewCluster) -> Output:
         timing = Timing.paper() if command.timing == "paper" else Timing.nomad()
+        if command.snapshot_threshold is not None:
+            timing = replace(timing, snapshot_threshold=command.snapshot_threshold)
+        if command.trailing_logs is not None:
+            timing = replace(timing, trailing_logs=command.trailing_logs)
         self._cluster = Cluster(
             3 if command.servers is None else command.servers,
             command.seed or 0,

@@ -25,6 +25,7 @@ from ..core.events import (
     LogOverwritten,
     LogTruncated,
     RoleChanged,
+    SnapshotInstalled,
     TermChanged,
     VoteGranted,
 )
@@ -120,16 +121,19 @@ class SafetyChecker:
     # ------------------------------------------------------------ lifecycle
 
     def add_server(self, server: str) -> None:
-        """A new server (or a restarted one: durable state kept, volatile state reset)."""
-        log = self.storages[server].log
+        """A new server (or a restarted one: durable state kept, volatile state reset; a
+        snapshot restored: the state machine starts after it)."""
+        storage = self.storages[server]
+        log = storage.log
         if server not in self._chains:
             self._chains[server] = []
             self._extend(server, log, 0)
-        self._last_applied[server] = 0
+        snapshot = storage.snapshot
+        self._last_applied[server] = snapshot.index if snapshot is not None else 0
         self._commit_index[server] = 0
         self._roles[server] = Role.FOLLOWER
-        recovered = self.storages[server].recovered
-        self.rules.add_server(server, log, recovered[0] if recovered is not None else 0)
+        recovered = storage.recovered
+        self.rules.add_server(server, log, snapshot, recovered[0] if recovered is not None else 0)
 
     def _digest(self, prev: int, entry: Entry) -> int:
         key = (prev, entry)
@@ -185,9 +189,31 @@ class SafetyChecker:
     def _on_log_overwritten(self, event: LogOverwritten) -> None:
         first = event.entries[0].index
         self._on_truncate(event.time, event.server, first)
-        log = self.storages[event.server].log
-        self._extend(event.server, log[first - 1 :], event.time)
-        self.rules.overwritten(event.server, log, event.time)
+        storage = self.storages[event.server]
+        self._extend(event.server, storage.entries(first, storage.last_index), event.time)
+        self.rules.overwritten(event.server, storage.log, event.time)
+
+    def _on_snapshot_installed(self, event: SnapshotInstalled) -> None:
+        """The server's log up to the snapshot is now the sender's, whatever it held
+        before: its chain is the sender's up to there, then the entries it kept."""
+        server = event.server
+        source = self.rules.name_of(event.source)
+        chain = self._chains[server]
+        prefix = self._chains.get(source, [])[: event.index]
+        if len(prefix) < event.index:
+            self._violation(
+                "Log Matching",
+                (server,),
+                event.time,
+                f"installed a snapshot up to {event.index} that {source} does not hold",
+            )
+            return
+        chain[:] = prefix
+        # Its state machine is the snapshot's: the next entry it applies follows it.
+        self._last_applied[server] = max(self._last_applied.get(server, 0), event.index)
+        storage = self.storages[server]
+        self._extend(server, storage.entries(event.index + 1, storage.last_index), event.time)
+        self.rules.installed(server, storage.log, storage.snapshot, event.time)
 
     def _on_commit_advanced(self, event: CommitAdvanced) -> None:
         self._on_commit(event.time, event.server, event.index, event.leader, event.term)
@@ -251,9 +277,9 @@ class SafetyChecker:
                     self._check_own_term_committed(now, server, entry.index)
 
     def _check_one_uncommitted(self, now: int, server: str, index: int) -> None:
-        log = self.storages[server].log
-        commit = self._commit_index.get(server, 0)
-        for entry in log[commit : index - 1]:
+        storage = self.storages[server]
+        commit = max(self._commit_index.get(server, 0), storage.offset)
+        for entry in storage.entries(commit + 1, index - 1):
             if entry.kind is EntryKind.CONFIGURATION:
                 self._violation(
                     "One uncommitted configuration change",
@@ -401,6 +427,7 @@ class SafetyChecker:
         EntriesAppended: _on_entries_appended,
         LogTruncated: _on_log_truncated,
         LogOverwritten: _on_log_overwritten,
+        SnapshotInstalled: _on_snapshot_installed,
         CommitAdvanced: _on_commit_advanced,
         TermChanged: _on_term_changed,
         VoteGranted: _on_vote_granted,

@@ -620,6 +620,7 @@ class Cluster:
         return [self.view(name) for name in self.servers]
 
     def log(self, name: str) -> list[Entry]:
+        """The entries still in server `name`'s log (those compacted away are not)."""
         return list(self.server(name).storage.log)
 
     # ------------------------------------------------------------ trace and safety

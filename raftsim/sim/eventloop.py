@@ -20,6 +20,8 @@ from ..core.events import EntryApplied, Event
 from ..core.messages import (
     AppendEntries,
     AppendResponse,
+    InstallSnapshot,
+    InstallSnapshotResponse,
     Message,
     RequestVote,
     RpcFailure,
@@ -35,7 +37,7 @@ from .server import DOWN, PAUSED, UP, SimServer
 
 __all__ = ["DOWN", "PAUSED", "UP", "EventLoop", "SimServer", "Watchers"]
 
-REQUESTS = (AppendEntries, RequestVote)
+REQUESTS = (AppendEntries, RequestVote, InstallSnapshot)
 
 # Channels (network.py): the connection each kind of message travels on.
 HEARTBEAT, APPEND, VOTE = "heartbeat", "append", "vote"
@@ -238,6 +240,10 @@ class EventLoop:
             is_request, channel = True, VOTE
         elif isinstance(msg, VoteResponse):
             is_request, channel = False, VOTE_REPLY
+        elif isinstance(msg, InstallSnapshot):
+            is_request, channel = True, APPEND  # the replication loop's own connection
+        elif isinstance(msg, InstallSnapshotResponse):
+            is_request, channel = False, APPEND_REPLY
         else:
             raise TypeError(f"{type(msg).__name__} has no channel: it cannot be sent")
         if self._trace_messages:

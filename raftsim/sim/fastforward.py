@@ -313,7 +313,7 @@ class FastForward:
         if state is None or state.stepping_down or state.inflight or state.changes:
             return None
         log = node.storage.log
-        last = len(log)
+        last = node.storage.last_index
         if node.commit_index != last or not log:
             return None
         ids = set(node.latest.ids())
@@ -333,7 +333,7 @@ class FastForward:
                 return None
             if other.commit_index != last or other.storage.log[-1:] != log[-1:]:
                 return None
-            if len(other.storage.log) != last or len(other.armed()) != 1:
+            if other.storage.last_index != last or len(other.armed()) != 1:
                 return None
             f = state.followers[peer]
             if f.next_index != last + 1 or f.match_index != last or f.stop_at:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..core.leader import MIN_LEASE_CHECK
 from ..core.node import NEVER
+from ..core.storage import Snapshot
 from ..core.types import Configuration, Entry, EntryKind, Role
 from .render import fmt_time
 from .server import PAUSED
@@ -68,15 +69,19 @@ class LivenessRules:
 
     # ------------------------------------------------------------ lifecycle
 
-    def add_server(self, server: str, log: Sequence[Entry], recovered: int = 0) -> None:
-        """A server (re)starts with `log`; `recovered`: the index of a peers.json recovery,
-        whose configuration replaces every configuration entry up to it."""
+    def add_server(
+        self,
+        server: str,
+        log: Sequence[Entry],
+        snapshot: Snapshot | None = None,
+        recovered: int = 0,
+    ) -> None:
+        """A server (re)starts with `log`, after `snapshot` if it has one; `recovered`: the
+        index of a peers.json recovery, whose configuration replaces every configuration
+        entry up to it."""
         if self.unsettled == server:
             self.settle()  # (its last batch is over: a restart comes between batches)
-        indexes = [e.index for e in log if e.kind is EntryKind.CONFIGURATION]
-        if recovered:
-            indexes = [recovered, *(i for i in indexes if i > recovered)]
-        self._config_indexes[server] = indexes
+        self._config_indexes[server] = _config_indexes(log, snapshot, recovered)
         self._latest[server] = None
         self._commit[server] = 0
         self.leaders.pop(server, None)
@@ -131,6 +136,17 @@ class LivenessRules:
         indexes = self._config_indexes[server]
         del indexes[bisect_left(indexes, index) :]
         self._unsettle(server, now)
+
+    def installed(
+        self, server: str, log: Sequence[Entry], snapshot: Snapshot | None, now: int
+    ) -> None:
+        """A snapshot replaced the log's beginning: its configuration entry counts as the
+        log's, and the compacted ones before it are gone."""
+        self._config_indexes[server] = _config_indexes(log, snapshot)
+        self._unsettle(server, now)
+
+    def name_of(self, server_id: str) -> str:
+        return self._name(server_id)
 
     def overwritten(self, server: str, log: Sequence[Entry], now: int) -> None:
         self.add_server(server, log)  # (the no-truncate fault only: recount)
@@ -289,3 +305,19 @@ class LivenessRules:
                 break
             total += min(end, now) - max(start, since)
         return total
+
+
+def _config_indexes(
+    log: Sequence[Entry], snapshot: Snapshot | None, recovered: int = 0
+) -> list[int]:
+    """The configuration entries of a log as the node counts them on start (§2.2): the
+    snapshot's (or a later recovery's), then those in the log after it. (Compaction alone
+    changes nothing: what it deletes was counted when appended, and stays counted.)"""
+    after = snapshot.index if snapshot is not None else 0
+    if recovered > after:
+        later = (e.index for e in log if e.kind is EntryKind.CONFIGURATION and e.index > recovered)
+        return [recovered, *later]
+    indexes = [e.index for e in log if e.kind is EntryKind.CONFIGURATION and e.index > after]
+    if snapshot is not None and snapshot.configuration_index:
+        indexes.insert(0, snapshot.configuration_index)
+    return indexes

@@ -29,12 +29,16 @@ from ..core.events import (
     LogOverwritten,
     LogTruncated,
     RoleChanged,
+    SnapshotInstalled,
+    SnapshotTaken,
     TermChanged,
     VoteGranted,
 )
 from ..core.messages import (
     AppendEntries,
     AppendResponse,
+    InstallSnapshot,
+    InstallSnapshotResponse,
     Message,
     RequestVote,
     RpcFailure,
@@ -65,7 +69,15 @@ from .events import (
     TraceDropped,
 )
 
-MESSAGE_TYPES = (AppendEntries, AppendResponse, RequestVote, VoteResponse, RpcFailure)
+MESSAGE_TYPES = (
+    AppendEntries,
+    AppendResponse,
+    RequestVote,
+    VoteResponse,
+    InstallSnapshot,
+    InstallSnapshotResponse,
+    RpcFailure,
+)
 Name = Callable[[str], str]  # a server ID to the name it is shown by
 
 
@@ -115,6 +127,13 @@ def fmt_message(msg: Message, name: Callable[[str], str] = str) -> str:
         return f"RequestVote term={msg.term} last={msg.last_index}/{msg.last_term}"
     if isinstance(msg, VoteResponse):
         return f"VoteResponse term={msg.term} {'granted' if msg.granted else 'refused'}"
+    if isinstance(msg, InstallSnapshot):
+        return (
+            f"InstallSnapshot term={msg.term} last={msg.last_index}/{msg.last_term}"
+            f" config{fmt_configuration(msg.configuration, name)}@{msg.configuration_index}"
+        )
+    if isinstance(msg, InstallSnapshotResponse):
+        return f"InstallSnapshotResponse term={msg.term} {'ok' if msg.success else 'refused'}"
     assert isinstance(msg, RpcFailure)
     return f"RpcFailure {msg.reason}"
 
@@ -240,6 +259,16 @@ def _role(event: RoleChanged, name: Name) -> str:
 @details_of(CommitAdvanced)
 def _commit(event: CommitAdvanced, name: Name) -> str:
     return f"{event.index}" + (f" (leader, term {event.term})" if event.leader else "")
+
+
+@details_of(SnapshotTaken)
+def _snapshot(event: SnapshotTaken, name: Name) -> str:
+    return f"{event.index}/{event.term}, log compacted through {event.through}"
+
+
+@details_of(SnapshotInstalled)
+def _install(event: SnapshotInstalled, name: Name) -> str:
+    return f"{event.index}/{event.term} from {name(event.source)}, {event.kept} later entries kept"
 
 
 @details_of(TimerFired)

@@ -30,6 +30,7 @@ from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
 from . import page
 from .control import Control
 from .errors import error_middleware
+from .goserver import GoSite, Limits
 from .guard import HOST_NAMES, TOKEN, check
 from .routes import CONTROL_REQUEST, Router, answered_by_control, is_control, table_for
 from .simulation import Simulation
@@ -116,9 +117,11 @@ class Listeners:
         self.runner: web.AppRunner | None = None  # set once the app's runner is set up
         self.plan = where
         self.bound: dict[str, tuple[str, int]] = {}
-        self.sites: dict[str, web.TCPSite] = {}
+        self.sites: dict[str, GoSite] = {}
         self.by_socket: dict[tuple[str, int], str] = {}
-        self.control: web.TCPSite | None = None
+        self.control: GoSite | None = None
+        o = sim.options
+        self.limits = Limits(o.header_timeout, o.idle_timeout, o.max_connections)
         self.spared: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._locks: dict[str, asyncio.Lock] = {}
         self._stale: set[str] = set()
@@ -136,7 +139,7 @@ class Listeners:
             await self._converge(name)
         if self.plan.control is not None:
             host, port = self.plan.control
-            self.control = web.TCPSite(runner, host, port, reuse_address=True)
+            self.control = GoSite(runner, host, port, self.limits)
             await self.control.start()
             self.sim.control_url = f"http://{host}:{self.control.port}"
 
@@ -167,7 +170,7 @@ class Listeners:
         if name in self.sites:
             return
         host, port = self.bound.get(name) or self.plan.servers[name]
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = GoSite(runner, host, port, self.limits)
         try:
             await site.start()
         except BaseException:

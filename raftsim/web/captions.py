@@ -21,10 +21,20 @@ from ..core.events import (
     LogOverwritten,
     LogTruncated,
     RoleChanged,
+    SnapshotInstalled,
+    SnapshotTaken,
     TermChanged,
     VoteGranted,
 )
-from ..core.messages import AppendEntries, AppendResponse, RequestVote, RpcFailure, VoteResponse
+from ..core.messages import (
+    AppendEntries,
+    AppendResponse,
+    InstallSnapshot,
+    InstallSnapshotResponse,
+    RequestVote,
+    RpcFailure,
+    VoteResponse,
+)
 from ..core.types import Configuration, Entry, Role
 from ..nomad.events import MemberChanged, RequestAnswered, RequestReceived
 from ..sim import events as sim
@@ -151,6 +161,23 @@ def _truncate(event: LogTruncated, cluster: Cluster) -> str:
     )
 
 
+@_of(SnapshotTaken)
+def _snapshot(event: SnapshotTaken, cluster: Cluster) -> str:
+    return (
+        f"{event.server} snapshots its state up to index {event.index} and deletes its log "
+        f"up to index {event.through}, keeping the newest entries"
+    )
+
+
+@_of(SnapshotInstalled)
+def _install(event: SnapshotInstalled, cluster: Cluster) -> str:
+    source = cluster.names.get(event.source, event.source)
+    return (
+        f"{event.server} installs {source}'s snapshot up to index {event.index}: "
+        f"the entries it lacked were deleted from {source}'s log"
+    )
+
+
 @_of(LogOverwritten)
 def _overwrite(event: LogOverwritten, cluster: Cluster) -> str:
     return f"{event.server} overwrites {_entries(event.entries)} in place (a deliberate bug)"
@@ -208,6 +235,17 @@ def _message_text(message: object, cluster: Cluster) -> str:
             return (
                 f"{src} tells {dst} its log does not match (it ends at index "
                 f"{message.last_log}, term {message.term})"
+            )
+        case InstallSnapshot():
+            return (
+                f"{name(message.src, message.src)} sends {name(message.dst, message.dst)} its "
+                f"snapshot up to index {message.last_index} (term {message.last_term})"
+            )
+        case InstallSnapshotResponse():
+            verdict = "installed" if message.success else "refused"
+            return (
+                f"{name(message.src, message.src)} tells {name(message.dst, message.dst)} it "
+                f"{verdict} the snapshot (term {message.term})"
             )
         case RpcFailure():
             return (

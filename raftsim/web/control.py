@@ -45,11 +45,12 @@ from aiohttp import web
 
 from ..core.errors import RaftsimError
 from ..nomad.acl import check_rules
+from ..nomad.endpoints import Hold
 from ..sim.cluster import DOWN, UP
 from ..sim.datadir import StartError
 from ..sim.render import event_json
 from ..sim.timeparse import duration
-from .simulation import Simulation
+from .simulation import HeldTooLong, Simulation
 
 MAX_ADVANCE = 3_600_000_000  # µs: one hour of virtual time per call
 MAX_EVENTS = 10_000_000
@@ -158,6 +159,8 @@ def refused() -> Iterator[None]:
     """The cluster refusing an action (crash a server that is down) is bad input too."""
     try:
         yield
+    except HeldTooLong:
+        raise  # not a refusal: the clock did not move it (a 504)
     except RaftsimError as error:
         raise BadInput(str(error)) from None
 
@@ -315,8 +318,11 @@ class Control:
             raise BadInput(f"{name} is already leaving")
         if cluster.servers[name].status != UP:
             raise BadInput(f"{name} is not running")
+        # A graceful leave starts at once and cannot be taken back: a 504 says so.
+        hold = Hold()
+        hold.reached = f"begun ({name} is leaving)"
         with refused():
-            await self.sim.request("leave", name)
+            await self.sim.request("leave", name, hold=hold)
         await self.settle()
         return reply(self.sim.state())
 

@@ -23,6 +23,7 @@ from ..nomad.errors import Kind, NomadError, ServerGoneError
 from .control import BadInput, NoSuchEndpoint, Refused, WrongMethod, problem
 from .nomad_api import text
 from .routes import answered_by_control
+from .simulation import HeldTooLong
 
 # Nomad's statuses: `wrap` gives an error the code of its CodedError, else 500.
 NOMAD_STATUS = {
@@ -48,6 +49,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise web.HTTPServiceUnavailable() from None  # never sent: the socket is gone
     except NomadError as error:
         return text(NOMAD_STATUS[error.kind], error.text)
+    except HeldTooLong as error:
+        # The simulator's answer, not Nomad's (which would wait forever): JSON, as the
+        # control surface answers.
+        return problem(504, str(error))
 
 
 async def _control(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -62,6 +67,8 @@ async def _control(request: web.Request, handler: Handler) -> web.StreamResponse
         return response
     except NoSuchEndpoint as error:
         return problem(404, str(error))
+    except HeldTooLong as error:
+        return problem(504, str(error))
     except WrongMethod as error:
         response = problem(405, str(error))
         response.headers["Allow"] = ", ".join(error.allowed)

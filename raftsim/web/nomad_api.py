@@ -14,14 +14,14 @@ ServeMux and OperatorRequest's prefix matching, with path cleaning and 301 redir
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 
 from aiohttp import web
 
 from ..core.errors import RaftsimError
 from ..nomad.acl import PERMISSION_DENIED, TOKEN_NOT_FOUND
-from ..nomad.endpoints import JSON, Request
+from ..nomad.endpoints import JSON, Hold, Request
 from ..nomad.errors import MISSING_NODE, Kind, NomadError, ServerGoneError
 from .gocompat import first, parse_duration, parse_uint
 from .simulation import Simulation
@@ -150,7 +150,9 @@ def stale(ctx: Context) -> bool:
 
 
 async def rpc(ctx: Context, request: Request) -> web.Response:
-    result, error = await ctx.sim.request("nomad.call", ctx.server, request)
+    hold = Hold()
+    held = replace(request, hold=hold)
+    result, error = await ctx.sim.request("nomad.call", ctx.server, held, hold=hold)
     return answer(ctx, result, error)
 
 
@@ -247,9 +249,9 @@ async def agent_members(ctx: Context) -> web.Response:
     if ctx.sim.nomad.version.members_parses_query:
         parse_wait(ctx)
     if ctx.token:
-        result, error = await ctx.sim.request("nomad.members", ctx.server, ctx.token)
+        result, error = await ctx.sim.request("nomad.members", ctx.server, ctx.token, hold=Hold())
     else:  # (the input as 0.5.6 records it)
-        result, error = await ctx.sim.request("nomad.members", ctx.server)
+        result, error = await ctx.sim.request("nomad.members", ctx.server, hold=Hold())
     return answer(ctx, result, error)
 
 
@@ -259,13 +261,18 @@ async def agent_force_leave(ctx: Context) -> web.Response:
     Open question 9, decided: `node` is the Serf member name (`carol.global`); a bare
     `carol` matches no member and, as Serf does, is accepted without effect."""
     node = first(ctx.query, "node")
+    hold = Hold()
     if not ctx.sim.nomad.acl.enabled:
         if not node:
             raise NomadError(MISSING_NODE, Kind.BAD_REQUEST)
-        result, error = await ctx.sim.request("nomad.force_leave", ctx.server, node)
+        result, error = await ctx.sim.request(
+            "nomad.force_leave", ctx.server, node, hold, hold=hold
+        )
         return answer(ctx, result, error)
     # 0.7+ with ACLs: the server checks `agent:write` before it looks for `node`.
-    result, error = await ctx.sim.request("nomad.force_leave", ctx.server, node, ctx.token)
+    result, error = await ctx.sim.request(
+        "nomad.force_leave", ctx.server, node, hold, ctx.token, hold=hold
+    )
     return answer(ctx, result, error)
 
 

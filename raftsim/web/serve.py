@@ -13,13 +13,14 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from .app import Listeners, make_app, plan
+from .goserver import quiet_accept_errors
 from .guard import is_loopback
 from .simulation import Options, Simulation
 
@@ -39,12 +40,14 @@ class Served:
     runner: web.AppRunner
     listeners: Listeners
     generated_token: str = ""  # made up by `secured`, so the banner shows it
+    restore: Callable[[], None] = lambda: None  # the loop's previous exception handler
 
     async def close(self) -> None:
         await self.listeners.close()  # no listener may reopen behind the cleanup's back
         await self.runner.cleanup()
         if self.sim.data is not None:
             self.sim.data.cleanup()
+        self.restore()
 
 
 async def start(
@@ -67,7 +70,8 @@ async def start(
             sim.data.cleanup()
         raise
     generated = secure.control_token if secure is not options else ""
-    return Served(sim, runner, listeners, generated)
+    restore = quiet_accept_errors(asyncio.get_running_loop())
+    return Served(sim, runner, listeners, generated, restore)
 
 
 def secured(options: Options, control: tuple[str, int] | None) -> Options:

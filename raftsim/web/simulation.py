@@ -25,7 +25,7 @@ from ..core.leader import Future
 from ..core.timing import Timing
 from ..nomad import VERSIONS, NomadCluster
 from ..nomad.acl import ACL, go_uuid
-from ..nomad.endpoints import JSON
+from ..nomad.endpoints import JSON, Hold, Request
 from ..sim.cluster import Cluster, server_name
 from ..sim.datadir import PEERS_INFO, PEERS_JSON, MemoryDirectory, memory_directories
 from ..sim.events import ClusterReset
@@ -65,9 +65,39 @@ class Options:
     data_dir: str | None = None
     # `raftsim serve` prints a timeline of significant events unless quiet (timeline.py).
     quiet: bool = True
+    # Every listener's connections (raftsim/web/goserver.py): seconds to read a request head,
+    # seconds a kept-alive connection may idle, connections open at once. Nomad 0.5.6 has no
+    # timeouts and no cap; see goserver for why these and what later Nomads set.
+    header_timeout: float = 30.0
+    idle_timeout: float = 120.0
+    max_connections: int = 512
+    # Wall-clock seconds a request may wait on virtual time (a paused or very slow clock,
+    # a paused server) before it is answered 504 and withdrawn; 0 waits without limit.
+    hold_limit: float = 30.0
     # `raftsim serve --acl` (0.7+ releases): the ACL system bootstrapped, its management
     # token's secret derived from the seed (`Simulation.management_token`).
     acl: bool = False
+
+
+class HeldTooLong(RaftsimError):
+    """A request waited `hold_limit` wall-clock seconds on a clock that did not get it
+    answered; `reached` is what of it happened already ("" for nothing, None when it
+    cannot be withdrawn)."""
+
+    def __init__(self, limit: float, reached: str | None) -> None:
+        self.limit = limit
+        self.reached = reached
+        held = (
+            f"held for {limit:g} s of wall-clock time without an answer (the simulated clock "
+            "is paused or too slow, or the server is paused; see --hold-limit)"
+        )
+        if reached is None:  # (a request that cannot be withdrawn)
+            outcome = "what it started may still complete when the clock moves"
+        elif reached:
+            outcome = f"it had already been {reached} and may still be applied when the clock moves"
+        else:
+            outcome = "it was withdrawn before it changed anything: nothing was applied"
+        super().__init__(f"{held}; {outcome}")
 
 
 Reply = Callable[[JSON, RaftsimError | None], None]
@@ -135,11 +165,13 @@ ACTIONS: dict[str, Callable[..., None]] = {
     "propose": _propose,
     "nomad.call": lambda sim, reply, server, request: sim.nomad.call(server, request, reply),
     "nomad.members": lambda sim, reply, server, token="": sim.nomad.members(server, reply, token),
-    "nomad.force_leave": lambda sim, reply, server, node, token="": sim.nomad.force_leave(
-        server, node, reply, token
+    "nomad.force_leave": lambda sim, reply, server, node, hold=None, token="": (
+        sim.nomad.force_leave(server, node, reply, hold, token)
     ),
     "acl_token": lambda sim, reply, name, rules: sim.nomad.acl.create(name, rules),
     "nomad.join": lambda sim, reply, server, addresses: sim.nomad.join(server, addresses, reply),
+    # A held request given up (HeldTooLong): what it had not done yet, it never does.
+    "withdraw": lambda sim, reply, hold: setattr(hold, "withdrawn", True),
 }
 
 
@@ -156,6 +188,8 @@ class Simulation:
             raise ValueError(f"timing must be nomad or paper, got {o.timing!r}")
         if o.version not in VERSIONS:
             raise ValueError(f"unknown Nomad version {o.version!r} (known: {', '.join(VERSIONS)})")
+        if o.hold_limit < 0:
+            raise ValueError(f"the hold limit cannot be negative, got {o.hold_limit:g}")
         if not 1 <= o.servers <= 250:
             raise ValueError(f"servers must be between 1 and 250, got {o.servers}")
         if o.acl and not VERSIONS[o.version].acls:
@@ -266,15 +300,24 @@ class Simulation:
             if len(self.journal) > JOURNAL_LIMIT:
                 self.journal, self.replayable = [], False
 
-    async def request(self, action: str, *args: Any) -> Outcome:
-        """Apply an input that answers in virtual time, record it, and await its answer."""
-        return await self.wait(lambda reply: ACTIONS[action](self, reply, *args), (action, args))
+    async def request(self, action: str, *args: Any, hold: Hold | None = None) -> Outcome:
+        """Apply an input that answers in virtual time, record it, and await its answer (at
+        most `hold_limit`: see `wait`)."""
+        return await self.wait(
+            lambda reply: ACTIONS[action](self, reply, *args), (action, args), hold
+        )
 
     async def wait(
-        self, start: Start, record: tuple[str, tuple[Any, ...]] | None = None
+        self,
+        start: Start,
+        record: tuple[str, tuple[Any, ...]] | None = None,
+        hold: Hold | None = None,
     ) -> Outcome:
         """Run `start(reply)` against the simulation and await the reply in virtual time
-        (recorded as the input `record` when it starts without an error)."""
+        (recorded as the input `record` when it starts without an error), at most
+        `hold_limit` seconds of wall-clock time: then `hold` is withdrawn (see `Hold`; the
+        withdrawal is an input too, so a replay withdraws it at the same instant) and
+        `HeldTooLong` raised."""
         now = self._flush()
         ticket = self.driver.expect()
         answered: list[Outcome] = []
@@ -296,7 +339,18 @@ class Simulation:
             later = asyncio.get_running_loop().create_future()
             self._waiting.add(later)
             self.driver.kick()  # it may sleep past what the request scheduled
-            return await later
+            limit = self.options.hold_limit
+            if limit <= 0:
+                return await later
+            try:
+                return await asyncio.wait_for(later, limit)
+            except TimeoutError:
+                # Withdrawn in the same step of the loop that gives up: the simulation, which
+                # runs on this loop too, cannot take it further in between.
+                if hold is not None:
+                    self._record(Input(self._flush(), "withdraw", (hold,)))
+                    hold.withdrawn = True
+                raise HeldTooLong(limit, hold.reached if hold is not None else None) from None
         finally:
             ticket.close()
             if later is not None:
@@ -338,6 +392,11 @@ class Simulation:
         self._build(seed, in_memory=how == "replay")
         cluster = self.cluster
         sched = cluster.sched
+        for item in inputs:  # a held request's standing is replayed from its start too
+            for arg in item.args:
+                hold = arg.hold if isinstance(arg, Request) else arg
+                if isinstance(hold, Hold):
+                    hold.withdrawn, hold.reached = False, ""
         self.replaying = True
         try:
             for item in inputs:

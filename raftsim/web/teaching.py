@@ -28,6 +28,7 @@ from ..core.errors import RaftsimError
 from ..core.events import CommitAdvanced, ConfigurationChanged, Event, RoleChanged
 from ..core.timing import SECOND
 from ..core.types import Role
+from ..nomad.endpoints import Hold
 from ..scenario.runner import Runner
 from ..scenario.transcript import ArgError, Block, ScenarioError, parse
 from ..sim.cluster import Cluster
@@ -65,8 +66,11 @@ async def propose(control: Control, request: web.Request, _: dict[str, str]) -> 
     data = (await body(request, {"data"})).get("data")
     if not isinstance(data, str) or not data or len(data) > 256:
         raise BadInput('"data" is the command, a string of 1 to 256 characters')
+    # It is in the leader's log once the request starts: a 504 (hold limit) says so.
+    hold = Hold()
+    hold.reached = "appended to the leader's Raft log"
     with refused():
-        result, error = await control.sim.request("propose", data)
+        result, error = await control.sim.request("propose", data, hold=hold)
     if error is not None:
         raise BadInput(str(error))
     return reply({"result": result, "state": control.sim.state()})
