@@ -110,6 +110,7 @@ def _cmd_serve(options: argparse.Namespace) -> int:
             hold_limit=options.hold_limit,
             data_dir=options.data_dir or "",
             quiet=options.quiet,
+            acl=options.acl,
         )
         control = None if options.no_control else options.control
         return run(sim_options, options.http_port, True if options.ports else None, control)
@@ -248,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
         "peers.json); default: a fresh temporary directory, printed in the banner",
     )
     serve.add_argument("--quiet", action="store_true", help="no timeline of events on the console")
+    serve.add_argument(
+        "--acl",
+        action="store_true",
+        help="enable and bootstrap the ACL system (0.8.7, 1.2.13) and print its management "
+        "token: the operator endpoints, members and force-leave then need X-Nomad-Token",
+    )
     serve.set_defaults(handler=_cmd_serve)
     add_check_parser(commands)
     drill = commands.add_parser(

@@ -101,10 +101,13 @@ def test_http_fuzz_nomad_endpoints(case: Any, served: Served) -> None:
     case.validate_response(response, checks=CHECKS)
 
 
-@pytest.fixture(scope="module", params=["0.8.7", "1.2.13"])
+@pytest.fixture(scope="module", params=["0.8.7", "1.2.13", "1.2.13 --acl"])
 def release_served(request: pytest.FixtureRequest) -> Iterator[Served]:
-    """The releases other than the default, which `served` fuzzes."""
-    with Background(Options(mode="demand", seed=11, version=request.param)) as running:
+    """The releases other than the default, which `served` fuzzes; 1.2.13 with ACLs too
+    (generated tokens are unknown secrets or none: the 403s must be documented)."""
+    version, _, acl = str(request.param).partition(" ")
+    options = Options(mode="demand", seed=11, version=version, acl=bool(acl))
+    with Background(options) as running:
         yield running
 
 
@@ -114,6 +117,16 @@ def test_http_fuzz_nomad_endpoints_per_release(case: Any, release_served: Served
     """The same for Nomad 0.8.7 and 1.2.13: the document notes where they differ."""
     response = case.call(base_url=release_served.sim.http["alice"], timeout=10)
     check_5xx(case, response)
+    case.validate_response(response, checks=CHECKS)
+
+
+@schema.include(path="/v1/sim/acl/tokens").parametrize()
+@FUZZ
+def test_http_fuzz_acl_tokens(case: Any, release_served: Served) -> None:
+    """POST /v1/sim/acl/tokens conforms to the document with ACLs on (a token, 200) and
+    off (400), and never answers 5xx."""
+    response = case.call(base_url=release_served.sim.control_url, timeout=30)
+    assert response.status_code < 500, response.text
     case.validate_response(response, checks=CHECKS)
 
 

@@ -275,3 +275,53 @@ def test_http_python_nomad_on_protocol_2_releases(release: str) -> None:
             "No cluster leader",
         )
         assert serve.state()["violations"] == []
+
+
+@pytest.mark.parametrize("release", ["0.8.7", "1.2.13"])
+def test_http_python_nomad_with_acl_tokens(release: str) -> None:
+    """python-nomad's `token=` (X-Nomad-Token, spec §6) against `raftsim serve --acl`: the
+    banner's management token may do everything (§1 "ACL capabilities"); no token, an
+    unknown one and a client token without the right get the 403 texts, which python-nomad
+    raises as URLNotAuthorizedNomadException; status calls ignore tokens (§2.6)."""
+    with serving("--nomad-version", release, "--acl") as serve:
+        [line] = [line for line in serve.banner if line.split()[:1] == ["acl"]]
+        management = line.split()[3]
+        assert line.split()[1:3] == ["management", "token"] and len(management) == 36
+        assert serve.state()["acl"]["enabled"] is True
+        serve.advance("30s")
+        leader = serve.state()["leader"]
+        followers = [n for n in serve.http if n != leader]
+
+        def client(name: str, token: str | None) -> nomad.Nomad:
+            host, port = serve.http[name]
+            return nomad.Nomad(host=host, port=port, timeout=5, token=token)
+
+        admin = client(followers[0], management)
+        assert len(admin.operator.get_configuration()["Servers"]) == 3
+        assert len(admin.agent.get_members()["Members"]) == 3
+        assert admin.agent.force_leave("nobody.global") == 200
+
+        # A client token made through the control surface: node:read, not agent:write.
+        reader = serve.sim("acl/tokens", {"name": "reader", "rules": {"node": "read"}})
+        assert (reader["type"], reader["rules"]) == ("client", {"node": "read"})
+        limited = client(followers[0], reader["secret_id"])
+        assert len(limited.agent.get_members()["Members"]) == 3
+        for kind, who in (
+            ("Permission denied", client(followers[0], None)),
+            ("ACL token not found", client(followers[0], "not-a-token")),
+            ("Permission denied", limited),
+        ):
+            for call in (
+                who.operator.get_configuration,
+                lambda who=who: who.operator.delete_peer("10.9.9.9:4647"),
+                lambda who=who: who.agent.force_leave("nobody.global"),
+            ):
+                with pytest.raises(exceptions.URLNotAuthorizedNomadException) as refused:
+                    call()
+                response = refused.value.nomad_resp
+                assert (response.status_code, response.text) == (403, kind)
+            assert who.status.leader.get_leader() == serve.address(leader)
+
+        # The management token removes a peer through a follower (§2.2): True.
+        assert admin.operator.delete_peer(serve.address(followers[1])) is True
+        assert serve.state()["violations"] == []

@@ -283,3 +283,22 @@ async def test_adding_a_server_from_the_page(page: Page, served: Served) -> None
     latest = card(page, leader).locator("dd").nth(5)
     await expect(latest).to_contain_text("dave", timeout=30_000)
     await shoot(page, "page-add-server")
+
+
+async def test_ask_panel_sends_the_acl_token(page: Page) -> None:
+    """With ACLs on (1.2.13, `--acl`), the ask panel shows a token field: without a token
+    the operator endpoint answers 403 `Permission denied`, with the management token 200
+    (spec nomad-api §1, ACL capabilities)."""
+    for served in serve(seed=0, mode="paced", speed=5.0, version="1.2.13", acl=True):
+        management = served.sim.nomad.acl.management
+        assert management is not None
+        await open_page(page, served)
+        await wait_for_one_leader(page)
+        await expect(page.locator("#acl-row")).to_be_visible()
+        answers = page.locator("#answers figure figcaption")
+        await page.get_by_role("button", name="Ask every server").click()
+        await expect(answers).to_have_text([f"{n}: 403" for n in ("alice", "bob", "carol")])
+        await expect(page.locator("#answers figure pre").first).to_have_text("Permission denied")
+        await page.locator("#acl-token").fill(management.secret_id)
+        await page.get_by_role("button", name="Ask every server").click()
+        await expect(answers).to_have_text([f"{n}: 200" for n in ("alice", "bob", "carol")])

@@ -385,3 +385,25 @@ def test_campaign_merge_refuses_files_that_are_not_summaries(
     path.write_text(content)
     assert main_args(f"--merge {path}") == 2
     assert "error: " in capsys.readouterr().err
+
+
+def test_plugin_nomad_cluster_fixture_takes_acl(pytester) -> None:  # type: ignore[no-untyped-def]
+    """`@pytest.mark.raftsim(nomad="1.2.13", acl=True)`: ACLs bootstrapped; the fixture
+    holds the management token and sends a token as X-Nomad-Token (spec nomad-api.md §1
+    "ACL capabilities")."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.raftsim(nomad="1.2.13", acl=True)
+        def test_acl(nomad_cluster):
+            path = "/v1/operator/raft/configuration"
+            assert nomad_cluster.get(path) == (403, "Permission denied")
+            token = nomad_cluster.management_token
+            status, _ = nomad_cluster.request("GET", path, token=token)
+            assert status == 200
+            assert nomad_cluster.json("/v1/sim/state")["acl"]["enabled"] is True
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)

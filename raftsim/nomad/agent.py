@@ -28,6 +28,7 @@ from ..core.types import Role
 from ..sim.clock import Timer
 from ..sim.cluster import PAUSED
 from . import endpoints
+from .acl import Capability
 from .endpoints import JSON, Request
 from .errors import NO_LEADER, NO_REGION_PATH, NOT_READY, RPC_PREFIX, NomadError, ServerGoneError
 from .events import MemberChanged, RequestAnswered, RequestReceived
@@ -285,6 +286,13 @@ class NomadServer:
     def _run_local(self, request: Request, reply: Reply) -> None:
         node = self.node
         method = request.method
+        if method in endpoints.MANAGEMENT:
+            # On the server the request runs on (the leader, or this one for a stale read):
+            # routing has already answered `No cluster leader` where there is none.
+            refused = self.nomad_cluster.acl.check(request.token, Capability.MANAGEMENT)
+            if refused is not None:
+                reply(None, refused)
+                return
         if method == "Status.Leader":
             reply(endpoints.status_leader(node), None)
         elif method == "Status.Peers":

@@ -23,9 +23,10 @@ from ..sim.cluster import DOWN, PAUSED, UP, Cluster, server_name
 from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
 from ..sim.rng import derive_seed
 from . import endpoints
+from .acl import ACL, Capability
 from .agent import NomadServer, Reply
 from .endpoints import Hold, Request
-from .errors import NomadError, ServerGoneError
+from .errors import MISSING_NODE, Kind, NomadError, ServerGoneError
 from .leader import LeaderLoop, leave
 from .serf import MemberInfo
 from .version import NOMAD_0_5_6, NomadTiming, NomadVersion, SerfTiming
@@ -44,6 +45,7 @@ class NomadCluster:
         datacenter: str = "dc1",
         timing: NomadTiming | None = None,
         serf_timing: SerfTiming | None = None,
+        acl: ACL | None = None,
     ) -> None:
         if cluster.profile != version.profile:
             raise ValueError(
@@ -53,6 +55,9 @@ class NomadCluster:
             )
         self.cluster = cluster
         self.version = version
+        self.acl = acl or ACL()
+        if self.acl.enabled and not version.acls:
+            raise ValueError(f"Nomad {version.version} has no ACLs (they came with 0.7)")
         self.region = region
         self.datacenter = datacenter
         self.timing = timing or NomadTiming()
@@ -235,29 +240,44 @@ class NomadCluster:
         except RaftsimError as error:
             reply(None, error)
 
-    def members(self, entry: str, reply: Reply) -> None:
-        """GET /v1/agent/members as server `entry` answers it (never forwarded)."""
+    def members(self, entry: str, reply: Reply, token: str = "") -> None:
+        """GET /v1/agent/members as server `entry` answers it (never forwarded), with
+        `node:read` (0.7+, nomad/status_endpoint.go Members)."""
+
+        def run(server: NomadServer) -> None:
+            answer = server.entered("Agent.Members", reply)
+            refused = self.acl.check(token, Capability.NODE_READ)
+            if refused is not None:
+                answer(None, refused)
+                return
+            answer(endpoints.members(server), None)
+
         try:
-            self._when_running(
-                entry,
-                lambda server: server.entered("Agent.Members", reply)(
-                    endpoints.members(server), None
-                ),
-            )
+            self._when_running(entry, run)
         except RaftsimError as error:
             reply(None, error)
 
-    def force_leave(self, entry: str, node: str, reply: Reply, hold: Hold | None = None) -> None:
+    def force_leave(
+        self, entry: str, node: str, reply: Reply, hold: Hold | None = None, token: str = ""
+    ) -> None:
         """PUT /v1/agent/force-leave?node=...: Serf RemoveFailedNode on server `entry`;
         replies once the leave intent is broadcast (or with Serf's timeout error). A `hold`
-        withdrawn before the server runs it (a paused server) stops it."""
+        withdrawn before the server runs it (a paused server) stops it. With ACLs on,
+        `agent:write` is checked first, then the missing node (spec §2.9)."""
 
         def run(server: NomadServer) -> None:
-            if hold is not None:
-                if hold.withdrawn:
-                    return
-                hold.reached = f"applied to {entry}'s Serf view, its broadcast under way"
+            if hold is not None and hold.withdrawn:
+                return
             answer = server.entered("Agent.ForceLeave", reply)
+            refused = self.acl.check(token, Capability.AGENT_WRITE)
+            if refused is not None:
+                answer(None, refused)
+                return
+            if not node:
+                answer(None, NomadError(MISSING_NODE, Kind.BAD_REQUEST))
+                return
+            if hold is not None:
+                hold.reached = f"applied to {entry}'s Serf view, its broadcast under way"
 
             def finished(error: str) -> None:
                 answer(None, NomadError(error) if error else None)

@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 JSON = object
 READS = frozenset({"Status.Leader", "Status.Peers", "Operator.RaftGetConfiguration"})
 METHODS = READS | {"Operator.RaftRemovePeerByAddress", "Operator.RaftRemovePeerByID"}
+# The RPCs that need a management token once they run where routing sends them (spec §1
+# "ACL capabilities"; nomad/operator_endpoint.go checks IsManagement after `forward`).
+MANAGEMENT = frozenset(
+    {
+        "Operator.RaftGetConfiguration",
+        "Operator.RaftRemovePeerByAddress",
+        "Operator.RaftRemovePeerByID",
+    }
+)
 
 
 WITHDRAWN = "request withdrawn: its HTTP caller stopped waiting (hold limit)"
@@ -55,6 +64,8 @@ class Request:
     address: str = ""
     id: str = ""  # Operator.RaftRemovePeerByID's argument
     hold: Hold | None = field(default=None, compare=False)
+    # The secret of X-Nomad-Token (0.7+; "" for none): kept out of reprs, which logs show.
+    token: str = field(default="", repr=False)
 
     @property
     def is_read(self) -> bool:

@@ -21,6 +21,9 @@ NOT_READY = "Not ready to serve consistent reads"
 NO_REGION_PATH = "No path to region"  # structs.ErrNoRegionPath, spec §3.1
 RPC_PREFIX = "rpc error: "  # the connection pool's wrapping of remote errors, spec §1
 BROADCAST_TIMEOUT = "timed out broadcasting node removal"  # Serf RemoveFailedNode
+# AgentForceLeaveRequest's 400 (spec §2.9): the agent's own check, which from 0.7 comes
+# after the ACL check, so with ACLs on the server answers it.
+MISSING_NODE = "missing node to force leave"
 
 
 class Kind(Enum):
@@ -33,6 +36,9 @@ class Kind(Enum):
     BAD_REQUEST = "bad request"  # an argument is missing or does not parse
     NOT_FOUND = "not found"  # no operation under a known prefix (OperatorRequest)
     WRONG_METHOD = "wrong method"  # the operation exists, not for this method
+    # An ACL refusal as the HTTP agent's `wrap` recognises it (0.7+): by the suffix of an
+    # RPC error's text, `rpc error: ` prefix or not (spec §1 "Error bodies" rule 3).
+    FORBIDDEN = "forbidden"
 
 
 class NomadError(RaftsimError):

@@ -65,6 +65,10 @@ class NomadVersion:
     # established leadership (barrier committed: setConsistentReadReady); before that it
     # holds the request like a server without a leader, then `Not ready to serve ...`.
     consistent_read_gate: bool = False
+    # spec §1 "ACL capabilities" (0.7+): the release has ACLs (`--acl` may enable them), its
+    # agent reads `X-Nomad-Token`, and `wrap` makes an uncoded error ending in `Permission
+    # denied` or `ACL token not found` a 403 with just that text (command/agent/http.go).
+    acls: bool = False
 
     @property
     def raft_protocol(self) -> int:
@@ -95,6 +99,7 @@ NOMAD_0_8_7 = NomadVersion(
     serf_node_tags=True,
     serf_delegate_max=5,
     members_parses_query=True,
+    acls=True,
 )
 NOMAD_1_2_13 = replace(
     NOMAD_0_8_7,

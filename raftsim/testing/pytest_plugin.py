@@ -56,7 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "raftsim(seed=None, servers=3, **cluster_options): options of the `cluster` fixture; "
-        "`nomad_cluster` takes seed, servers and nomad (the emulated release, default 0.5.6)",
+        "`nomad_cluster` takes seed, servers, nomad (the emulated release, default 0.5.6) and acl "
+        "(ACLs bootstrapped, 0.8.7 and 1.2.13)",
     )
 
 
@@ -95,17 +96,27 @@ class SimulatedNomad:
         self.served = served
         self.urls = dict(served.sim.http)  # server name -> base URL
         self.control_url = served.sim.control_url
+        # The bootstrap management token with `@pytest.mark.raftsim(acl=True)` ("" without).
+        self.management_token = served.sim.management_token
 
     def url(self, server: str | None = None) -> str:
         return self.urls[server] if server else next(iter(self.urls.values()))
 
     def request(
-        self, method: str, path: str, server: str | None = None, body: object = None
+        self,
+        method: str,
+        path: str,
+        server: str | None = None,
+        body: object = None,
+        token: str | None = None,
     ) -> tuple[int, str]:
         """(status, body text); `server` picks whose listener answers (default: the first);
         paths under /v1/sim/ go to the control listener (the only one serving them unless
-        the simulation says otherwise), with its token if it has one."""
+        the simulation says otherwise), with its token if it has one; `token` is sent as
+        X-Nomad-Token."""
         headers: dict[str, str] = {}
+        if token is not None:
+            headers["X-Nomad-Token"] = token
         base = self.url(server)
         if path.startswith("/v1/sim/"):
             base = self.control_url
@@ -150,7 +161,9 @@ def nomad_cluster(request: pytest.FixtureRequest, raftsim_seed: int) -> Iterator
     servers = int(kwargs.get("servers", 3))
     # `nomad="1.2.13"`: the emulated release (raftsim.nomad.VERSIONS; default 0.5.6).
     version = str(kwargs.get("nomad", "0.5.6"))
-    options = Options(servers=servers, seed=raftsim_seed, mode=DEMAND, version=version)
+    # `acl=True` (0.8.7, 1.2.13): ACLs bootstrapped; the token is `management_token`.
+    acl = bool(kwargs.get("acl", False))
+    options = Options(servers=servers, seed=raftsim_seed, mode=DEMAND, version=version, acl=acl)
     with Background(options) as served:
         nomad = SimulatedNomad(served)
         status, text = nomad.request("POST", "/v1/sim/clock/advance", body={"by": "10s"})

@@ -27,6 +27,8 @@ add-server, reset and the event stream slot in later.
     GET  /v1/sim/clock                      {"mode", "speed", "now_us", "anchor" when paced}
     POST /v1/sim/clock                      {"mode": "paced|paused|autojump|demand", "speed": 1.0}
     POST /v1/sim/clock/advance              {"by": "10s"} or {"events": 100}
+    POST /v1/sim/acl/tokens                 {"name": "ops", "rules": {"operator": "read"}}:
+                                            a client ACL token (serve --acl)
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from typing import Any
 from aiohttp import web
 
 from ..core.errors import RaftsimError
+from ..nomad.acl import check_rules
 from ..nomad.endpoints import Hold
 from ..sim.cluster import DOWN, UP
 from ..sim.datadir import StartError
@@ -56,6 +59,8 @@ MAX_SERVERS = 250  # as `raftsim serve --servers` (127.0.0.N addresses)
 # The deepest body an endpoint takes is {"groups": [["alice"]]}, 3 levels; json.loads
 # recurses per level and a 64 KiB body can nest 32,000 deep, past Python's recursion limit.
 MAX_DEPTH = 16
+MAX_TOKENS = 1000  # client ACL tokens a run may make (each is kept, and replayed)
+MAX_TOKEN_NAME = 256  # structs.ACLToken.Validate: maxTokenNameLength
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
@@ -245,6 +250,38 @@ class Control:
         if failure is not None:
             return reply({"error": f"{name} did not start: {failure}", "server": name}, 500)
         return reply(self.sim.state())
+
+    async def acl_token(self, request: web.Request, _: dict[str, str]) -> web.Response:
+        """A client ACL token with one policy's rules, for rehearsing the 403s a token
+        without the rights gets (Nomad's own /v1/acl/ endpoints are not served): the
+        token's IDs and secret, to send as X-Nomad-Token."""
+        data = await body(request, {"name", "rules"})
+        acl = self.sim.nomad.acl
+        if not acl.enabled:
+            raise BadInput("ACLs are not enabled (raftsim serve --acl, Nomad 0.8.7 or 1.2.13)")
+        name = data.get("name", "")
+        if not isinstance(name, str) or len(name) > MAX_TOKEN_NAME:
+            raise BadInput(f'"name" is a string of at most {MAX_TOKEN_NAME} characters')
+        if "rules" not in data:
+            raise BadInput('"rules" is required, e.g. {"operator": "read", "node": "read"}')
+        try:
+            rules = check_rules(data["rules"])
+        except ValueError as error:
+            raise BadInput(f'"rules": {error}') from None
+        if len(acl.tokens) > MAX_TOKENS:
+            raise BadInput(f"a run makes at most {MAX_TOKENS} client tokens")
+        with refused():
+            self.sim.act("acl_token", name, rules)
+        token = list(acl.tokens.values())[-1]
+        return reply(
+            {
+                "accessor_id": token.accessor_id,
+                "secret_id": token.secret_id,
+                "name": token.name,
+                "type": token.type,
+                "rules": dict(token.rules),
+            }
+        )
 
     async def add_server(self, request: web.Request, _: dict[str, str]) -> web.Response:
         """A new server with an empty data directory and its own HTTP listener; it joins

@@ -30,6 +30,7 @@ NOMAD_STATUS = {
     Kind.BAD_REQUEST: 400,
     Kind.NOT_FOUND: 404,
     Kind.WRONG_METHOD: 405,
+    Kind.FORBIDDEN: 403,
     Kind.INTERNAL: 500,
 }
 log = logging.getLogger("raftsim.web")

@@ -20,8 +20,9 @@ from html import escape
 from aiohttp import web
 
 from ..core.errors import RaftsimError
+from ..nomad.acl import PERMISSION_DENIED, TOKEN_NOT_FOUND
 from ..nomad.endpoints import JSON, Hold, Request
-from ..nomad.errors import Kind, NomadError, ServerGoneError
+from ..nomad.errors import MISSING_NODE, Kind, NomadError, ServerGoneError
 from .gocompat import first, parse_duration, parse_uint
 from .simulation import Simulation
 
@@ -32,7 +33,6 @@ MISSING_ID_OR_ADDRESS = (
     "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove"
 )
 BOTH_ID_AND_ADDRESS = "Must specify only one of ?id or ?address"
-MISSING_NODE = "missing node to force leave"
 MISSING_JOIN = "missing address to join"
 TEXT = "text/plain; charset=utf-8"
 
@@ -52,6 +52,15 @@ class Context:
     def region(self) -> str:
         """parseRegion: `?region=` when non-empty, else the agent's region (spec §1)."""
         return first(self.query, "region") or self.sim.nomad.region
+
+    @property
+    def token(self) -> str:
+        """parseToken (0.7-1.3): the `X-Nomad-Token` header, "" without one; Go's header
+        parsing has trimmed spaces and tabs around it. `Authorization: Bearer` is read from
+        1.4 only, so not here; 0.5.x reads no token at all (spec §1 step 2)."""
+        if not self.sim.nomad.version.acls:
+            return ""
+        return self.request.headers.get("X-Nomad-Token", "").strip(" \t")
 
     @property
     def pretty(self) -> bool:
@@ -105,6 +114,11 @@ def redirect(request: web.Request, path: str) -> web.Response:
 
 def answer(ctx: Context, result: JSON, error: RaftsimError | None) -> web.Response:
     """Nomad's `wrap`: nil → empty 200, else JSON; an error is raised for the middleware."""
+    if isinstance(error, NomadError) and error.kind is Kind.INTERNAL and ctx.sim.nomad.version.acls:
+        # wrap (0.7+): an uncoded error is an ACL refusal by its suffix, whoever prefixed it.
+        for refusal in (PERMISSION_DENIED, TOKEN_NOT_FOUND):
+            if error.text.endswith(refusal):
+                raise NomadError(refusal, Kind.FORBIDDEN) from error
     if isinstance(error, NomadError | ServerGoneError):
         raise error
     if error is not None:
@@ -174,7 +188,9 @@ def peer_wrong_method(ctx: Context) -> web.Response:
 async def raft_configuration(ctx: Context) -> web.Response:
     """spec §2.1."""
     parse_wait(ctx)
-    request = Request("Operator.RaftGetConfiguration", ctx.region, stale=stale(ctx))
+    request = Request(
+        "Operator.RaftGetConfiguration", ctx.region, stale=stale(ctx), token=ctx.token
+    )
     return await rpc(ctx, request)
 
 
@@ -195,9 +211,15 @@ async def raft_peer(ctx: Context) -> web.Response:
             raise NomadError(BOTH_ID_AND_ADDRESS, Kind.BAD_REQUEST)
         if has_id:
             server_id = first(ctx.query, "id")
-            return await rpc(ctx, Request("Operator.RaftRemovePeerByID", ctx.region, id=server_id))
+            request = Request(
+                "Operator.RaftRemovePeerByID", ctx.region, id=server_id, token=ctx.token
+            )
+            return await rpc(ctx, request)
     address = first(ctx.query, "address")
-    return await rpc(ctx, Request("Operator.RaftRemovePeerByAddress", ctx.region, address=address))
+    request = Request(
+        "Operator.RaftRemovePeerByAddress", ctx.region, address=address, token=ctx.token
+    )
+    return await rpc(ctx, request)
 
 
 async def unknown_operator(ctx: Context) -> web.Response:
@@ -226,7 +248,10 @@ async def agent_members(ctx: Context) -> web.Response:
     handler parses the query as any read does (a bad `wait` or `index` is a 400)."""
     if ctx.sim.nomad.version.members_parses_query:
         parse_wait(ctx)
-    result, error = await ctx.sim.request("nomad.members", ctx.server, hold=Hold())
+    if ctx.token:
+        result, error = await ctx.sim.request("nomad.members", ctx.server, ctx.token, hold=Hold())
+    else:  # (the input as 0.5.6 records it)
+        result, error = await ctx.sim.request("nomad.members", ctx.server, hold=Hold())
     return answer(ctx, result, error)
 
 
@@ -236,10 +261,18 @@ async def agent_force_leave(ctx: Context) -> web.Response:
     Open question 9, decided: `node` is the Serf member name (`carol.global`); a bare
     `carol` matches no member and, as Serf does, is accepted without effect."""
     node = first(ctx.query, "node")
-    if not node:
-        raise NomadError(MISSING_NODE, Kind.BAD_REQUEST)
     hold = Hold()
-    result, error = await ctx.sim.request("nomad.force_leave", ctx.server, node, hold, hold=hold)
+    if not ctx.sim.nomad.acl.enabled:
+        if not node:
+            raise NomadError(MISSING_NODE, Kind.BAD_REQUEST)
+        result, error = await ctx.sim.request(
+            "nomad.force_leave", ctx.server, node, hold, hold=hold
+        )
+        return answer(ctx, result, error)
+    # 0.7+ with ACLs: the server checks `agent:write` before it looks for `node`.
+    result, error = await ctx.sim.request(
+        "nomad.force_leave", ctx.server, node, hold, ctx.token, hold=hold
+    )
     return answer(ctx, result, error)
 
 

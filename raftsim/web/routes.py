@@ -111,6 +111,7 @@ TABLE: tuple[Route, ...] = (
     ControlRoute("GET", "/v1/sim/clock", Control.clock),
     ControlRoute("POST", "/v1/sim/clock", Control.clock),
     ControlRoute("POST", "/v1/sim/clock/advance", Control.advance),
+    ControlRoute("POST", "/v1/sim/acl/tokens", Control.acl_token),
     ControlRoute("POST", "/v1/sim/servers/{name}/timeout", teaching.timeout),
     ControlRoute("POST", "/v1/sim/servers/{name}/http", teaching.ask),
     ControlRoute("POST", "/v1/sim/propose", teaching.propose),

@@ -112,9 +112,15 @@ def banner(served: Served) -> str:
             lines.append("  token    as given by --control-token, on every /v1/sim/ call")
     if o.sim_on_servers:
         lines.append("  /v1/sim/ is served on every server's listener too (--sim-on-servers)")
+    if sim.management_token:
+        lines.append(
+            f"  acl      management token {sim.management_token}  (send it as X-Nomad-Token, "
+            "or export NOMAD_TOKEN; less privileged ones: POST /v1/sim/acl/tokens)"
+        )
     first = next(iter(sim.http.values()), "")
     if first:
-        lines.append(f"example: curl -s '{first}/v1/operator/raft/configuration?stale'")
+        header = ' -H "X-Nomad-Token: $NOMAD_TOKEN"' if sim.management_token else ""
+        lines.append(f"example: curl -s{header} '{first}/v1/operator/raft/configuration?stale'")
     lines.append("Ctrl-C stops it.")
     return "\n".join(lines)
 

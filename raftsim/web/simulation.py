@@ -24,6 +24,7 @@ from ..core.events import Event
 from ..core.leader import Future
 from ..core.timing import Timing
 from ..nomad import VERSIONS, NomadCluster
+from ..nomad.acl import ACL, go_uuid
 from ..nomad.endpoints import JSON, Hold, Request
 from ..sim.cluster import Cluster, server_name
 from ..sim.datadir import PEERS_INFO, PEERS_JSON, MemoryDirectory, memory_directories
@@ -73,6 +74,9 @@ class Options:
     # Wall-clock seconds a request may wait on virtual time (a paused or very slow clock,
     # a paused server) before it is answered 504 and withdrawn; 0 waits without limit.
     hold_limit: float = 30.0
+    # `raftsim serve --acl` (0.7+ releases): the ACL system bootstrapped, its management
+    # token's secret derived from the seed (`Simulation.management_token`).
+    acl: bool = False
 
 
 class HeldTooLong(RaftsimError):
@@ -160,10 +164,11 @@ ACTIONS: dict[str, Callable[..., None]] = {
     "leave": lambda sim, reply, name: sim.nomad.leave(name, lambda: reply(None, None)),
     "propose": _propose,
     "nomad.call": lambda sim, reply, server, request: sim.nomad.call(server, request, reply),
-    "nomad.members": lambda sim, reply, server: sim.nomad.members(server, reply),
-    "nomad.force_leave": lambda sim, reply, server, node, hold=None: sim.nomad.force_leave(
-        server, node, reply, hold
+    "nomad.members": lambda sim, reply, server, token="": sim.nomad.members(server, reply, token),
+    "nomad.force_leave": lambda sim, reply, server, node, hold=None, token="": (
+        sim.nomad.force_leave(server, node, reply, hold, token)
     ),
+    "acl_token": lambda sim, reply, name, rules: sim.nomad.acl.create(name, rules),
     "nomad.join": lambda sim, reply, server, addresses: sim.nomad.join(server, addresses, reply),
     # A held request given up (HeldTooLong): what it had not done yet, it never does.
     "withdraw": lambda sim, reply, hold: setattr(hold, "withdrawn", True),
@@ -187,7 +192,15 @@ class Simulation:
             raise ValueError(f"the hold limit cannot be negative, got {o.hold_limit:g}")
         if not 1 <= o.servers <= 250:
             raise ValueError(f"servers must be between 1 and 250, got {o.servers}")
+        if o.acl and not VERSIONS[o.version].acls:
+            raise ValueError(
+                f"Nomad {o.version} has no ACLs (they came with 0.7): choose another "
+                "release to enable them"
+            )
         self.options = o
+        # Bootstrapped once for the whole serve, from the seed it started with: the banner
+        # prints it, so a reset (a new run, perhaps a new seed) keeps it.
+        self.management_token = go_uuid(o.seed, "nomad/acl/bootstrap") if o.acl else ""
         self.data: DataDirs | None = None
         if o.data_dir is not None:
             self.data = DataDirs(o.data_dir or None)
@@ -235,7 +248,9 @@ class Simulation:
             trace_limit=o.trace_limit,
             directories=directories,
         )
-        self.nomad = NomadCluster(self.cluster, version)
+        self.nomad = NomadCluster(
+            self.cluster, version, acl=ACL(o.acl, self.management_token, seed)
+        )
 
     def listen(self, listener: Callable[[Event], None]) -> None:
         """Add a listener to the cluster, and to every cluster a reset or replay builds."""
@@ -429,6 +444,7 @@ class Simulation:
             server["serf"] = nomad.serf_view(name)
         out["clock"] = self.driver.state()
         out["nomad_version"] = nomad.version.version
+        out["acl"] = nomad.acl.state()
         out["horizon_us"] = max(self.horizon, self.cluster.now)
         out["inputs"] = len(self.journal)
         out["replayable"] = self.replayable

@@ -136,8 +136,13 @@ async def ask(control: Control, request: web.Request, match: dict[str, str]) -> 
     """Send a request to server `name`'s own Nomad HTTP API, over its real listener, and
     hand back the raw answer: the page shows what a client of that server would see."""
     name = known_server(control.sim, match["name"])
-    data = await body(request, {"method", "path"})
+    data = await body(request, {"method", "path", "token"})
     method, path = data.get("method", "GET"), data.get("path")
+    token = data.get("token", "")
+    # (An HTTP header value: visible ASCII; with --acl the page may ask as a token holder.)
+    if not isinstance(token, str) or not all("!" <= c <= "~" for c in token):
+        raise BadInput('"token" is an ACL secret: visible ASCII characters without spaces')
+    headers = {"X-Nomad-Token": token} if token else {}
     if method not in ASK_METHODS:
         raise BadInput(f'"method" is one of {", ".join(ASK_METHODS)}, got {method!r}')
     if not isinstance(path, str) or not path.startswith("/v1/") or path.startswith("/v1/sim"):
@@ -149,7 +154,7 @@ async def ask(control: Control, request: web.Request, match: dict[str, str]) -> 
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.request(method, base + path, allow_redirects=False) as answer,
+            session.request(method, base + path, headers=headers, allow_redirects=False) as answer,
         ):
             text = await answer.text(errors="replace")
             return reply(

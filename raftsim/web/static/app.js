@@ -144,11 +144,11 @@ function serverAction(name, action, via) {
       show(await post("/v1/sim/partition", { groups: [[name], rest] }));
     } else if (action === "remove") {
       const path = `/v1/operator/raft/peer?address=${encodeURIComponent(server.address)}`;
-      const answer = await post(`/v1/sim/servers/${via}/http`, { method: "DELETE", path });
+      const answer = await post(`/v1/sim/servers/${via}/http`, withToken({ method: "DELETE", path }));
       showAnswers([answer], `DELETE ${path}`);
     } else if (action === "force-leave") {
       const path = `/v1/agent/force-leave?node=${encodeURIComponent(`${name}.global`)}`;
-      const answer = await post(`/v1/sim/servers/${via}/http`, { method: "PUT", path });
+      const answer = await post(`/v1/sim/servers/${via}/http`, withToken({ method: "PUT", path }));
       showAnswers([answer], `PUT ${path}`);
     } else {
       show(await post(`/v1/sim/servers/${name}/${action}`));
@@ -178,6 +178,7 @@ function renderControls(state) {
   $("scrub-shown").textContent = fmtTime(Number(scrub.value));
   $("horizon").textContent = `of ${fmtTime(state.horizon_us)}`;
   if (document.activeElement !== $("seed")) $("seed").value = String(state.seed);
+  $("acl-row").hidden = !(state.acl && state.acl.enabled);
   const names = state.servers.map((s) => s.name);
   fillSelect($("cut-from"), names);
   fillSelect($("cut-to"), names, 1);
@@ -314,6 +315,12 @@ function wireControls() {
 
 // ------------------------------------------------------------ ask
 
+// A request through a server's own API carries the ACL token typed in, if any.
+function withToken(body) {
+  const token = $("acl-token").value.trim();
+  return token ? { ...body, token } : body;
+}
+
 async function askAll() {
   await attempt(async () => {
     const path = $("ask-path").value + ($("ask-stale").checked ? "?stale" : "");
@@ -321,7 +328,7 @@ async function askAll() {
     const names = page.state.servers.map((s) => s.name);
     const answers = await Promise.all(
       names.map((name) =>
-        post(`/v1/sim/servers/${name}/http`, { method: "GET", path }).catch((error) => ({
+        post(`/v1/sim/servers/${name}/http`, withToken({ method: "GET", path })).catch((error) => ({
           server: name,
           status: null,
           error: error.message,
