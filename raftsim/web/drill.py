@@ -282,9 +282,8 @@ def run(name: str, seed: int | None, given: str = "", http_port: int = 4646) -> 
     (or Ctrl-C), then print the score. Exit status 0 when recovered."""
     import asyncio  # noqa: PLC0415 (the CLI imports this module lazily, as serve)
     import contextlib  # noqa: PLC0415
-    import signal  # noqa: PLC0415
 
-    from .serve import banner, start  # noqa: PLC0415
+    from .serve import banner, start, stop_on_signals  # noqa: PLC0415
     from .simulation import Options  # noqa: PLC0415
 
     drills = library(given)
@@ -302,11 +301,7 @@ def run(name: str, seed: int | None, given: str = "", http_port: int = 4646) -> 
         )
         served = await start(options, http_port)
         session = Session(served.sim, drill)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         try:
             await session.setup()
             print(banner(served))
