@@ -13,7 +13,7 @@ import pytest
 
 from raftsim.cli import main
 from raftsim.web.drill import DrillError, library, load
-from raftsim.web.runbooks import CORRECT, LOST, WRONG, play, post
+from raftsim.web.runbooks import CORRECT, LOST, WRONG, leader_http, play, post
 from raftsim.web.serve import Served
 
 DRILLS = library()
@@ -103,3 +103,34 @@ def test_drill_scores_disagreeing_peers_json_files_as_unsafe(tmp_path: Path) -> 
     score = play(load(path), tmp_path / "data", split, until="30s")
 
     assert score.unsafe == ["peers.json files that disagree (alice [alice], bob [bob])"]
+
+
+def _python_nomad(address: str) -> Any:
+    """A python-nomad client of one server's HTTP API ("http://127.0.0.1:4646")."""
+    import nomad  # noqa: PLC0415 (a test dependency, not raftsim's)
+
+    host, port = address.removeprefix("http://").rsplit(":", 1)
+    return nomad.Nomad(host=host, port=int(port), timeout=10)
+
+
+def _force_leave_carol_with_python_nomad(served: Served, data: Path) -> None:
+    _python_nomad(served.sim.http["alice"]).agent.force_leave("carol.global")
+
+
+def _remove_ghost_with_python_nomad(served: Served, data: Path) -> None:
+    client = _python_nomad(leader_http(served))
+    assert client.operator.delete_peer("127.0.0.3:4647") is True
+
+
+@pytest.mark.parametrize(
+    ("name", "runbook"),
+    [
+        ("one-server-dead", _force_leave_carol_with_python_nomad),
+        ("ghost-peer", _remove_ghost_with_python_nomad),
+    ],
+)
+def test_drill_runbooks_with_python_nomad(name: str, runbook: Any, tmp_path: Path) -> None:
+    """The drills an operator recovers with Nomad's own calls, played with python-nomad
+    (`agent.force_leave`, `operator.delete_peer`) as they would be from a script."""
+    score = play(DRILLS[name], tmp_path, runbook)
+    assert score.recovered and score.lost == 0 and score.unsafe == [], score.lines()
