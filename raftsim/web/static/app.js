@@ -22,6 +22,7 @@ const page = {
   refreshing: false,
   again: false,
   lastRefresh: 0,
+  sampledAt: 0,
 };
 
 const ring = new Ring($("ring"), (name) => {
@@ -452,6 +453,12 @@ function frame() {
   ring.drawFlights(now, speed);
   if (page.state) $("now").textContent = fmtTime(vnow);
   if (!page.lesson && now - page.lastRefresh > IDLE_REFRESH_MS) refreshSoon();
+  if (now - page.sampledAt > 1000) {
+    const share = ring.sampled();
+    page.sampledAt = now;
+    $("sampling").textContent =
+      share < 1 ? `showing about 1 message in ${Math.round(1 / share)}` : "";
+  }
   requestAnimationFrame(frame);
 }
 

@@ -6,6 +6,9 @@ const NS = "http://www.w3.org/2000/svg";
 const SIZE = 600;
 const FLIGHT_MS = 320; // wall time a message takes to cross (so that it can be seen)
 const MAX_FLIGHTS = 150;
+// New messages drawn per second at most: a fast clock sends thousands (nine servers at 10x),
+// more than anyone can follow and than a frame can build; the rest are counted, not drawn.
+const FLIGHTS_PER_S = 60;
 
 function el(name, attrs = {}, parent = null) {
   const node = document.createElementNS(NS, name);
@@ -51,6 +54,10 @@ export class Ring {
     this.ids = new Map(); // server ID -> name
     this.glyphs = new Map();
     this.flights = [];
+    this.budget = FLIGHTS_PER_S;
+    this.refilled = performance.now();
+    this.sent = 0; // messages sent since the last sampling report
+    this.drawn = 0;
     this.state = null;
     this.radius = 40;
     this.links = el("g", { class: "links" }, svg);
@@ -187,6 +194,13 @@ export class Ring {
     }
     const key = `${m.type}|${m.src}|${m.dst}|${m.rpc}`;
     if (event.event === "send") {
+      this.sent += 1;
+      const now = performance.now();
+      this.budget = Math.min(FLIGHTS_PER_S, this.budget + ((now - this.refilled) * FLIGHTS_PER_S) / 1000);
+      this.refilled = now;
+      if (this.budget < 1) return;
+      this.budget -= 1;
+      this.drawn += 1;
       const from = this.ids.get(m.src);
       const to = this.ids.get(m.dst);
       if (!from || !to || !this.places.has(from) || !this.places.has(to)) return;
@@ -261,6 +275,14 @@ export class Ring {
       keep.push(f);
     }
     this.flights = keep;
+  }
+
+  // The share of messages drawn since the last call (1 when every one was), then reset.
+  sampled() {
+    const share = this.sent ? this.drawn / this.sent : 1;
+    this.sent = 0;
+    this.drawn = 0;
+    return share;
   }
 
   clearFlights() {
