@@ -50,7 +50,7 @@ async def _run(hours: int, trace: str, budget: float | None) -> list[Sample]:
     """Samples after warm-up, a day, a week (or the last hour the budget allowed)."""
     sim = Simulation(Options(servers=5, seed=1, mode="paused", trace=trace))
     sim.driver.start()
-    marks = {1, DAY_H, hours}
+    marks = {1, DAY_H, WEEK_H, hours}
     samples: list[Sample] = []
     start = time.perf_counter()
     try:
