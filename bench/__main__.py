@@ -132,8 +132,15 @@ def main(argv: list[str] | None = None) -> int:
         sections += _guarded("s", lambda: [served.section(served.measure(seeds, span), span)])
     if "m" in only:
         hours = memory.DAY_H + 1 if args.quick else memory.WEEK_H
+        budget = 30.0 if args.quick else memory.ALL_BUDGET_S
         print("measuring (m) served memory over a week ...", file=sys.stderr, flush=True)
-        sections += _guarded("m", lambda: [memory.section(memory.measure(hours))])
+        sections += _guarded(
+            "m",
+            lambda: [
+                memory.section(memory.measure_apart(hours, "state", None), "state", hours),
+                memory.section(memory.measure_apart(hours, "all", budget), "all", hours),
+            ],
+        )
     if "c" in only:
         trials = 2 if args.quick else failover.TRIALS
         print("measuring (c) leader failover ...", file=sys.stderr, flush=True)

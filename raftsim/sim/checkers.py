@@ -8,6 +8,10 @@ entries compared by identity (the leader creates each entry exactly once), so tw
 the same digest at i exactly when their prefixes up to i are identical. Leader Completeness
 snapshots each leader's digests when it wins and compares them with every commit of an
 earlier term, whichever happened first in virtual time.
+
+What the rules keep per entry is pruned once every server has compacted past it and holds
+the committed prefix there (digests.py says why no rule's answer changes), so a served
+cluster's checkers stay as small as its compacted logs.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from ..core.events import (
     LogTruncated,
     RoleChanged,
     SnapshotInstalled,
+    SnapshotTaken,
     TermChanged,
     VoteGranted,
 )
 from ..core.storage import Storage
 from ..core.types import Entry, EntryKind, Role
+from .digests import COMMITTED, Digests
 from .events import Recovered, ServerCrashed, ServerPaused, ServerResumed
 from .liveness import LivenessRules
 from .render import fmt_time
@@ -71,12 +77,14 @@ class SafetyChecker:
         # there); like the cluster's listeners, they must not drive the cluster.
         self.listeners: list[Callable[[Violation], None]] = []
         self._intern: dict[tuple[int, Entry], int] = {}
-        self._chains: dict[str, list[int]] = {}
+        self._next_digest = 1
+        self._chains: dict[str, Digests] = {}
         self._digest_at: dict[tuple[int, int], int] = {}  # (index, term) -> digest
         self._leader_of: dict[int, str] = {}  # term -> server
-        self._leader_logs: dict[int, list[int]] = {}  # term -> digests when it won
+        self._leader_logs: dict[int, Digests] = {}  # term -> digests when it won
         self._commits: dict[int, tuple[int, int]] = {}  # term -> (max index, digest)
-        self._committed: list[int] = []  # the committed prefix's digests
+        self._committed = Digests()  # the committed prefix's digests
+        self.pruned = 0  # what the rules keep per entry starts after this index
         self._applied: dict[int, Entry] = {}
         self._last_applied: dict[str, int] = {}
         self._commit_index: dict[str, int] = {}
@@ -126,7 +134,7 @@ class SafetyChecker:
         storage = self.storages[server]
         log = storage.log
         if server not in self._chains:
-            self._chains[server] = []
+            self._chains[server] = Digests()
             self._extend(server, log, 0)
         snapshot = storage.snapshot
         self._last_applied[server] = snapshot.index if snapshot is not None else 0
@@ -139,7 +147,8 @@ class SafetyChecker:
         key = (prev, entry)
         digest = self._intern.get(key)
         if digest is None:
-            digest = self._intern[key] = len(self._intern) + 1
+            digest = self._intern[key] = self._next_digest
+            self._next_digest += 1
         return digest
 
     def _extend(self, server: str, entries: Sequence[Entry], now: int) -> None:
@@ -150,7 +159,7 @@ class SafetyChecker:
                     "Log Matching", (server,), now, f"append at {entry.index} after {len(chain)}"
                 )
                 return
-            digest = self._digest(chain[-1] if chain else 0, entry)
+            digest = self._digest(chain.last(), entry)
             chain.append(digest)
             key = (entry.index, entry.term)
             known = self._digest_at.setdefault(key, digest)
@@ -199,7 +208,7 @@ class SafetyChecker:
         server = event.server
         source = self.rules.name_of(event.source)
         chain = self._chains[server]
-        prefix = self._chains.get(source, [])[: event.index]
+        prefix = self._chains.get(source, Digests()).prefix(event.index)
         if len(prefix) < event.index:
             self._violation(
                 "Log Matching",
@@ -208,12 +217,16 @@ class SafetyChecker:
                 f"installed a snapshot up to {event.index} that {source} does not hold",
             )
             return
-        chain[:] = prefix
+        chain.assign(prefix)
         # Its state machine is the snapshot's: the next entry it applies follows it.
         self._last_applied[server] = max(self._last_applied.get(server, 0), event.index)
         storage = self.storages[server]
         self._extend(server, storage.entries(event.index + 1, storage.last_index), event.time)
         self.rules.installed(server, storage.log, storage.snapshot, event.time)
+        self._prune()
+
+    def _on_snapshot_taken(self, event: SnapshotTaken) -> None:
+        self._prune()
 
     def _on_commit_advanced(self, event: CommitAdvanced) -> None:
         self._on_commit(event.time, event.server, event.index, event.leader, event.term)
@@ -319,13 +332,13 @@ class SafetyChecker:
                 now,
                 f"removed committed entry {index}",
             )
-        del chain[index - 1 :]
+        chain.truncate(index - 1)
 
     def _on_leader(self, now: int, server: str, term: int) -> None:
         other = self._leader_of.setdefault(term, server)
         if other != server:
             self._violation("Election Safety", (other, server), now, f"two leaders in term {term}")
-        snapshot = list(self._chains[server])
+        snapshot = self._chains[server].copy()
         self._leader_logs[term] = snapshot
         for commit_term, (index, digest) in sorted(self._commits.items()):
             if commit_term < term:
@@ -336,7 +349,7 @@ class SafetyChecker:
         now: int,
         server: str,
         term: int,
-        snapshot: list[int],
+        snapshot: Digests,
         commit_term: int,
         index: int,
         digest: int,
@@ -385,7 +398,7 @@ class SafetyChecker:
                     now,
                     f"committed {index} on a log that diverges from the committed prefix",
                 )
-            self._committed = chain[:index]
+            self._committed = chain.prefix(index)
         elif committed[index - 1] != digest:
             self._violation(
                 "State Machine Safety",
@@ -418,6 +431,56 @@ class SafetyChecker:
                 f" {other.index}/{other.term}",
             )
 
+    # ------------------------------------------------------------ pruning
+
+    def kept(self) -> int:
+        """How many per-entry records the rules hold (digests, interned entries, applied
+        entries): what pruning bounds (the memory soak and figure (m) read it)."""
+        chains = [*self._chains.values(), *self._leader_logs.values(), self._committed]
+        return (
+            sum(len(chain.items) for chain in chains)
+            + len(self._intern)
+            + len(self._digest_at)
+            + len(self._applied)
+        )
+
+    def _prune(self) -> None:
+        """Forget what the rules keep per entry up to the newest index every server has
+        compacted through, if every server's log there is the committed prefix (the
+        pruned positions then read as `COMMITTED` everywhere: digests.py)."""
+        chains, committed = self._chains, self._committed
+        floor = min(len(committed), *(self.storages[s].offset for s in chains))
+        if floor <= self.pruned:
+            return
+        target = committed[floor - 1]
+        if any(len(chain) < floor or chain[floor - 1] != target for chain in chains.values()):
+            return  # (a server's log differs there: a rule may still have to say so)
+        for log in self._leader_logs.values():
+            # A leader's log when it won: the part of it that is the committed prefix is
+            # pruned (the longest such: digests chain, so it matches up to a point).
+            low, high = log.base, min(floor, len(log))
+            while low < high:
+                mid = (low + high + 1) // 2
+                if log[mid - 1] == committed[mid - 1]:
+                    low = mid
+                else:
+                    high = mid - 1
+            log.prune(low)
+        for term, (index, digest) in self._commits.items():
+            if index <= floor and digest == committed[index - 1]:
+                self._commits[term] = (index, COMMITTED)
+        for chain in chains.values():
+            chain.prune(floor)
+        committed.prune(floor)
+        self._intern = {key: d for key, d in self._intern.items() if key[1].index > floor}
+        self._digest_at = {key: d for key, d in self._digest_at.items() if key[0] > floor}
+        # Every server has applied past the floor (a snapshot is of applied entries, and
+        # a server's next apply follows its own), so an apply at or before it is reported
+        # as out of order without the entry that was applied there.
+        for index in range(self.pruned + 1, floor + 1):
+            self._applied.pop(index, None)
+        self.pruned = floor
+
     def _on_recovered(self, event: Recovered) -> None:
         if not self.operator_cause:
             self.operator_cause = f"peers.json recovery on {event.server} at {fmt_time(event.time)}"
@@ -428,6 +491,7 @@ class SafetyChecker:
         LogTruncated: _on_log_truncated,
         LogOverwritten: _on_log_overwritten,
         SnapshotInstalled: _on_snapshot_installed,
+        SnapshotTaken: _on_snapshot_taken,
         CommitAdvanced: _on_commit_advanced,
         TermChanged: _on_term_changed,
         VoteGranted: _on_vote_granted,

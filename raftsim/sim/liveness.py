@@ -32,6 +32,7 @@ from .render import fmt_time
 from .server import PAUSED
 
 if TYPE_CHECKING:
+    from .digests import Digests
     from .server import SimServer
 
 Report = Callable[[str, tuple[str, ...], int, str], None]
@@ -41,7 +42,7 @@ FAR = 1 << 62  # a deadline that never passes (a paused leader's)
 class LivenessRules:
     """The lease, commit-quorum and configuration-bookkeeping rules for one cluster."""
 
-    def __init__(self, report: Report, chains: Mapping[str, list[int]]) -> None:
+    def __init__(self, report: Report, chains: Mapping[str, Digests]) -> None:
         self._report = report
         self._chains = chains  # the safety checker's log digests, by server name
         # The cluster's servers by name (Cluster sets it): the lease rule reads a leader's
