@@ -93,7 +93,9 @@ class RaftMachine(RuleBasedStateMachine):
         outcome = self.runner.finish()
         if outcome.violations:
             self.fail(str(outcome.violations[0]))
-        if not outcome.converged:
+        # The known P1 flapping (docs/campaigns.md) is hashicorp/raft's own behaviour,
+        # reproduced: the machine accepts it as the campaign does.
+        if not outcome.converged and not outcome.known_flapping:
             self.fail(
                 f"no convergence within {self.settle_within // SECOND}s after healing:"
                 f" leader {outcome.leader_at_end}"
