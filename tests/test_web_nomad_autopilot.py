@@ -239,3 +239,22 @@ def test_go_duration() -> None:
     assert go_duration(90_000_000_000) == "1m30s"
     assert go_duration(3_600_000_000_000) == "1h0m0s"
     assert go_duration(1_500) == "1.5µs"
+
+
+async def test_autopilot_writes_replay_to_the_same_configuration(
+    served: Callable[..., Awaitable[Served]],
+) -> None:
+    """Replay (raftsim/web/simulation.py): a PUT goes through the journal like every Nomad
+    request, so a rebuilt run applies the same writes at the same Raft indexes, and bad
+    input (a 400 before any RPC, a missed `cas`) changes nothing."""
+    s = await served("0.8.7")
+    sim = s.sim
+    assert await s.call(s.followers[0], "PUT", CONFIG, '{"MaxTrailingLogs":3}') == (200, "true")
+    before_bad = sim.nomad.autopilot
+    assert (await s.call(s.leader, "PUT", CONFIG, '{"MaxTrailingLogs":"x"}'))[0] == 400
+    assert await s.call(s.leader, "PUT", CONFIG + "?cas=1", "{}") == (200, "false")
+    assert sim.nomad.autopilot == before_bad
+    before = sim.nomad.autopilot
+    assert before is not None and before.max_trailing_logs == 3
+    sim.replay(sim.cluster.now)
+    assert sim.nomad.autopilot == before
