@@ -135,7 +135,10 @@ CASES = [
         "PUT",
         CONFIG,
         "[]",
-        bad_config("json: cannot unmarshal array into Go value of type api.AutopilotConfiguration"),
+        bad_config(
+            "json: cannot unmarshal array into Go value of type struct { LastContactThreshold"
+            " string; ServerStabilizationTime string; *api.Alias }"
+        ),
     ),
     Case(
         "§2.4 PUT bad duration",

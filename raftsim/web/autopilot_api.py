@@ -28,6 +28,10 @@ FIELDS = {
 }
 
 
+# The anonymous struct the UnmarshalJSON decodes into, as reflect names its type.
+AUX = "struct { LastContactThreshold string; ServerStabilizationTime string; *api.Alias }"
+
+
 def autopilot_wrong_method(ctx: Context) -> web.Response:
     """Both autopilot handlers answer another method with `CodedError(404, ErrInvalidMethod)`
     (spec §1 "Wrong method")."""
@@ -70,10 +74,7 @@ def decode_config(raw: bytes, min_quorum: bool, quoted: bool) -> AutopilotConfig
             server_stabilization_time=0,
         )
     if not isinstance(value, dict):
-        raise ValueError(
-            f"json: cannot unmarshal {_json_kind(value)} into Go value of type "
-            "api.AutopilotConfiguration"
-        )
+        raise ValueError(f"json: cannot unmarshal {_json_kind(value)} into Go value of type {AUX}")
     fields: dict[str, object] = {}
     for key, item in value.items():
         known = FIELDS.get(key.lower())
@@ -81,8 +82,12 @@ def decode_config(raw: bytes, min_quorum: bool, quoted: bool) -> AutopilotConfig
             continue
         name, kind = known
         if kind == "duration":
+            # api.AutopilotConfiguration's UnmarshalJSON reads both durations as strings
+            # through an anonymous struct, and parses only a non-empty one.
             if not isinstance(item, str):
-                raise ValueError(f"must be enclosed with quotes: {json.dumps(item)}")
+                raise ValueError(_type_error(item, name, "string", ""))
+            if not item:
+                continue
             duration = parse_duration(item)
             if duration is None:
                 shown = f'"{item}"' if quoted else item
@@ -108,16 +113,13 @@ def decode_config(raw: bytes, min_quorum: bool, quoted: bool) -> AutopilotConfig
     )
 
 
-def _type_error(item: object, name: str, kind: str) -> str:
+def _type_error(item: object, name: str, kind: str, owner: str = "Alias") -> str:
     shown = (
         "number " + json.dumps(item)
         if isinstance(item, int | float) and not isinstance(item, bool)
         else _json_kind(item)
     )
-    return (
-        f"json: cannot unmarshal {shown} into Go struct field "
-        f"AutopilotConfiguration.{name} of type {kind}"
-    )
+    return f"json: cannot unmarshal {shown} into Go struct field {owner}.{name} of type {kind}"
 
 
 async def autopilot_configuration(ctx: Context) -> web.Response:
