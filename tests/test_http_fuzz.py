@@ -48,6 +48,8 @@ NOMAD_500 = (
     "leadership lost while committing log",
     "raft is already shutdown",
     "timed out broadcasting node removal",
+    "all servers must have raft_protocol set to 3",  # 0.8.7, 1.2.13: autopilot health, §2.5
+    "autopilot config not initialized yet",  # §2.4, before the first leader wrote it
 )
 
 
@@ -114,7 +116,9 @@ def release_served(request: pytest.FixtureRequest) -> Iterator[Served]:
 @schema.include(path_regex="^/v1/(operator|status|agent)/").parametrize()
 @FUZZ
 def test_http_fuzz_nomad_endpoints_per_release(case: Any, release_served: Served) -> None:
-    """The same for Nomad 0.8.7 and 1.2.13: the document notes where they differ."""
+    """The same for Nomad 0.8.7 and 1.2.13: the document notes where they differ; the
+    autopilot paths (routed from 0.8.7, spec §2.4, §2.5) are fuzzed here, and on 0.5.6 by
+    the test above as the 404 it documents."""
     response = case.call(base_url=release_served.sim.http["alice"], timeout=10)
     check_5xx(case, response)
     case.validate_response(response, checks=CHECKS)

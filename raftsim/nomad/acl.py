@@ -37,8 +37,8 @@ class Capability(Enum):
     MANAGEMENT = "management"  # aclObj.IsManagement(): the operator's Raft endpoints
     NODE_READ = "node:read"  # AllowNodeRead: /v1/agent/members
     AGENT_WRITE = "agent:write"  # AllowAgentWrite: /v1/agent/force-leave
-    OPERATOR_READ = "operator:read"  # AllowOperatorRead: autopilot reads (not served yet)
-    OPERATOR_WRITE = "operator:write"  # AllowOperatorWrite: autopilot writes (not served yet)
+    OPERATOR_READ = "operator:read"  # AllowOperatorRead: autopilot reads
+    OPERATOR_WRITE = "operator:write"  # AllowOperatorWrite: autopilot writes
 
 
 @dataclass(frozen=True, slots=True)

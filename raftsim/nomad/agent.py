@@ -27,7 +27,7 @@ from ..core.node import RaftNode
 from ..core.types import Role
 from ..sim.clock import Timer
 from ..sim.cluster import PAUSED
-from . import endpoints
+from . import autopilot, endpoints
 from .acl import Capability
 from .endpoints import JSON, Request
 from .errors import NO_LEADER, NO_REGION_PATH, NOT_READY, RPC_PREFIX, NomadError, ServerGoneError
@@ -40,6 +40,12 @@ if TYPE_CHECKING:
     from .leader import LeaderLoop
 
 Reply = Callable[[JSON, RaftsimError | None], None]
+# spec §1 "ACL capabilities": what each autopilot RPC needs, checked after forwarding.
+AUTOPILOT = {
+    "Operator.AutopilotGetConfiguration": Capability.OPERATOR_READ,
+    "Operator.AutopilotSetConfiguration": Capability.OPERATOR_WRITE,
+    "Operator.ServerHealth": Capability.OPERATOR_READ,
+}
 _tokens = itertools.count(1)
 
 
@@ -293,7 +299,24 @@ class NomadServer:
             if refused is not None:
                 reply(None, refused)
                 return
-        if method == "Status.Leader":
+        if method in AUTOPILOT and self.version.autopilot:
+            refused = self.nomad_cluster.acl.check(request.token, AUTOPILOT[method])
+            if refused is not None:
+                reply(None, refused)
+                return
+            if method == "Operator.AutopilotSetConfiguration":
+                self.spawn(self._set_autopilot(request, reply))
+                return
+            try:
+                if method == "Operator.AutopilotGetConfiguration":
+                    result = autopilot.get_configuration(self)
+                else:
+                    result = autopilot.server_health(self)
+            except NomadError as error:
+                reply(None, error)
+                return
+            reply(result, None)
+        elif method == "Status.Leader":
             reply(endpoints.status_leader(node), None)
         elif method == "Status.Peers":
             reply(endpoints.status_peers(node), None)
@@ -305,6 +328,17 @@ class NomadServer:
             self.spawn(self._remove_peer_by_id(request, reply))
         else:
             reply(None, NomadError(f"rpc: can't find method {method}"))
+
+    def _set_autopilot(self, request: Request, reply: Reply) -> Body:
+        assert isinstance(request.config, autopilot.AutopilotConfig)
+        try:
+            result = yield from autopilot.set_configuration(
+                self, request.config, request.cas, request.hold
+            )
+        except NomadError as error:
+            reply(None, error)
+            return
+        reply(result, None)
 
     def _remove_peer(self, request: Request, reply: Reply) -> Body:
         try:

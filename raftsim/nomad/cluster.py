@@ -25,6 +25,7 @@ from ..sim.rng import derive_seed
 from . import endpoints
 from .acl import ACL, Capability
 from .agent import NomadServer, Reply
+from .autopilot import AutopilotConfig
 from .endpoints import Hold, Request
 from .errors import MISSING_NODE, Kind, NomadError, ServerGoneError
 from .leader import LeaderLoop, leave
@@ -56,6 +57,9 @@ class NomadCluster:
         self.cluster = cluster
         self.version = version
         self.acl = acl or ACL()
+        # The Raft-replicated autopilot configuration (0.8+), held for the cluster: see
+        # autopilot.py; None until the first leader writes the defaults.
+        self.autopilot: AutopilotConfig | None = None
         if self.acl.enabled and not version.acls:
             raise ValueError(f"Nomad {version.version} has no ACLs (they came with 0.7)")
         self.region = region

@@ -25,8 +25,20 @@ if TYPE_CHECKING:
     from .agent import NomadServer
 
 JSON = object
-READS = frozenset({"Status.Leader", "Status.Peers", "Operator.RaftGetConfiguration"})
-METHODS = READS | {"Operator.RaftRemovePeerByAddress", "Operator.RaftRemovePeerByID"}
+READS = frozenset(
+    {
+        "Status.Leader",
+        "Status.Peers",
+        "Operator.RaftGetConfiguration",
+        "Operator.AutopilotGetConfiguration",
+    }
+)
+METHODS = READS | {
+    "Operator.RaftRemovePeerByAddress",
+    "Operator.RaftRemovePeerByID",
+    "Operator.AutopilotSetConfiguration",
+    "Operator.ServerHealth",
+}
 # The RPCs that need a management token once they run where routing sends them (spec §1
 # "ACL capabilities"; nomad/operator_endpoint.go checks IsManagement after `forward`).
 MANAGEMENT = frozenset(
@@ -63,6 +75,10 @@ class Request:
     stale: bool = False
     address: str = ""
     id: str = ""  # Operator.RaftRemovePeerByID's argument
+    # Operator.AutopilotSetConfiguration's arguments: the new configuration (an
+    # autopilot.AutopilotConfig) and `?cas=` (None without one).
+    config: object = None
+    cas: int | None = None
     hold: Hold | None = field(default=None, compare=False)
     # The secret of X-Nomad-Token (0.7+; "" for none): kept out of reprs, which logs show.
     token: str = field(default="", repr=False)

@@ -23,6 +23,7 @@ from ..core.configuration import ChangeCommand
 from ..core.errors import RaftsimError
 from ..core.leader import Future
 from ..core.types import Role
+from .autopilot import AutopilotConfig
 from .process import Body, Process, Signal, Sleep, Step, WaitFor
 from .serf import ALIVE, LEFT, Member, MemberInfo
 
@@ -61,6 +62,7 @@ class LeaderLoop:
             ok = yield from self._barrier()
             if ok and not self.established:
                 self.established = True
+                self._autopilot_defaults()
                 server.nomad_cluster.log(server.name, "nomad: cluster leadership acquired")
             if ok:
                 ok = yield from self._reconcile()
@@ -72,6 +74,15 @@ class LeaderLoop:
                 if server.now >= due:
                     break
                 yield WaitFor(self.signal, due - server.now)
+
+    def _autopilot_defaults(self) -> None:
+        """establishLeadership's getOrCreateAutopilotConfig (0.8+): the defaults, once; the
+        barrier just committed stands for the index of Nomad's own write."""
+        server = self.server
+        cluster = server.nomad_cluster
+        if server.version.autopilot and cluster.autopilot is None:
+            index = server.node.storage.last_index
+            cluster.autopilot = AutopilotConfig(create_index=index, modify_index=index)
 
     def _barrier(self) -> Step:
         """raft.Barrier: an entry of this term, committed and applied."""

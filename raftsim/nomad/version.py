@@ -69,6 +69,12 @@ class NomadVersion:
     # agent reads `X-Nomad-Token`, and `wrap` makes an uncoded error ending in `Permission
     # denied` or `ACL token not found` a 403 with just that text (command/agent/http.go).
     acls: bool = False
+    # spec §2.4, §2.5 (0.8+): the autopilot endpoints under /v1/operator/autopilot/.
+    autopilot: bool = False
+    # spec §2.4: `MinQuorum` in the autopilot configuration (0.11+).
+    autopilot_min_quorum: bool = False
+    # time.ParseDuration's errors quote the input from Go 1.15 (1.2.13 is built with 1.19).
+    go_quotes_durations: bool = False
 
     @property
     def raft_protocol(self) -> int:
@@ -100,6 +106,7 @@ NOMAD_0_8_7 = NomadVersion(
     serf_delegate_max=5,
     members_parses_query=True,
     acls=True,
+    autopilot=True,
 )
 NOMAD_1_2_13 = replace(
     NOMAD_0_8_7,
@@ -108,6 +115,8 @@ NOMAD_1_2_13 = replace(
     raft_library="hashicorp/raft v1.1.3-pre 365023de",
     dial_refused="connect: connection refused",
     consistent_read_gate=True,
+    autopilot_min_quorum=True,
+    go_quotes_durations=True,
 )
 VERSIONS = {v.version: v for v in (NOMAD_0_5_6, NOMAD_0_8_7, NOMAD_1_2_13)}
 

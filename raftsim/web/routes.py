@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ..nomad.version import NomadVersion
 from . import teaching
+from .autopilot_api import autopilot_configuration, autopilot_health, autopilot_wrong_method
 from .control import Control, NoSuchEndpoint, WrongMethod
 from .gocompat import Redirect, ServeMux, parse_query
 from .nomad_api import (
@@ -124,16 +125,29 @@ TABLE: tuple[Route, ...] = (
 )
 
 
+# spec §2.4, §2.5 (0.8+): exact ServeMux paths of their own.
+AUTOPILOT: tuple[Route, ...] = (
+    NomadRoute(
+        "/v1/operator/autopilot/configuration",
+        ("GET", "PUT"),
+        autopilot_configuration,
+        autopilot_wrong_method,
+    ),
+    NomadRoute("/v1/operator/autopilot/health", ("GET",), autopilot_health, autopilot_wrong_method),
+)
+
+
 def table_for(version: NomadVersion) -> tuple[Route, ...]:
     """`TABLE` as `version` routes it: OperatorRequest's ServeMux pattern is `/v1/operator/`
     in 0.5.x and `/v1/operator/raft/` from 0.8 (spec §1 "Wrong method": another path under
     `/v1/operator/` is then ServeMux's `404 page not found`). The endpoints are the same."""
-    return tuple(
+    table = tuple(
         replace(route, prefix=version.operator_prefix)
         if isinstance(route, Subtree) and route.prefix == "/v1/operator/"
         else route
         for route in TABLE
     )
+    return table + AUTOPILOT if version.autopilot else table
 
 
 def is_control(path: str) -> bool:
