@@ -42,3 +42,27 @@ class MembershipUnderFaults(RaftMachine):
 
 TestMembershipUnderFaults = MembershipUnderFaults.TestCase
 TestMembershipUnderFaults.settings = settings(stateful_step_count=30)
+
+
+def test_machine_accepts_the_known_p1_flapping() -> None:
+    """A schedule the machine found (seed 1): after removals and a demotion, frank is the
+    only voter and keeps being deposed by removed servers' higher terms, hashicorp/raft's
+    own P1 behaviour (docs/campaigns.md). The machine's teardown accepts it, as the campaign
+    does, and says why the cluster did not converge."""
+    state = MembershipUnderFaults()
+    state.start(servers=5, seed=1)
+    for kind, pick, value in [
+        ("remove", 0, 0.0),
+        ("remove-leader", 0, 0.0),
+        ("change-at-election", 0, 0.0),
+        ("add", 0, 1.0),
+    ]:
+        state.act(kind=kind, pick=pick, value=value)
+    state.wait(span=181)
+    state.act(kind="demote", pick=1, value=0.0)
+    state.wait(span=1567)
+    state.act(kind="cut", pick=77597160, value=0.0)
+    state.act(kind="remove-leader", pick=0, value=0.0)
+    state.teardown()  # no AssertionError: known, not a failure
+    outcome = state.runner.outcome
+    assert not outcome.converged and outcome.known_flapping
