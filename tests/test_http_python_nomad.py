@@ -224,7 +224,7 @@ def test_http_python_nomad_on_protocol_2_releases(release: str) -> None:
     texts (§2.2), and its `stale=False` is still a stale read before 1.5 (§1 step 3)."""
     with serving("--nomad-version", release) as serve:
         assert serve.banner[0].startswith(
-            f"raftsim serve: 3 server(s) emulating Nomad {release} (Raft profile P2)"
+            f"raftsim serve: 3 server(s) emulating Nomad {release} (Raft protocol 2, "
         )
         serve.advance("30s")
         state = serve.state()

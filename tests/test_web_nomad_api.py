@@ -291,7 +291,7 @@ async def test_web_members_is_the_local_serf_view(sim: Simulation, clients: Clie
     assert (
         first["Name"] == "alice.global" and first["Addr"] == "127.0.0.1" and first["Port"] == 4648
     )
-    assert list(first["Tags"]) == ["role", "region", "dc", "vsn", "mvn", "build", "port", "expect"]
+    assert list(first["Tags"]) == ["build", "dc", "expect", "mvn", "port", "region", "role", "vsn"]
     assert first["Tags"]["build"] == "0.5.6" and first["Tags"]["port"] == "4647"
 
 

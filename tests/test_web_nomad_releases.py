@@ -1,7 +1,8 @@
 """Nomad's endpoints per emulated release (raftsim/nomad/version.py): every case of spec
 nomad-api.md whose answer depends on the release, as a table of endpoint x release x case,
 each row citing the section it comes from, then the cases that need more than one request.
-Releases: 0.5.6 (Raft protocol 1), 0.8.7 and 1.2.13 (protocol 2). The clock autojumps."""
+Releases: 0.5.6 (Raft protocol 1), 0.8.7 and 1.2.13 (protocol 2), 1.10.0 and 1.10.1
+(protocol 3). The clock autojumps."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from raftsim.nomad import VERSIONS, NomadCluster, Request, endpoints
 from raftsim.web import Options, Simulation, make_app
 
 Client = TestClient  # type: ignore[type-arg]
-RELEASES = ("0.5.6", "0.8.7", "1.2.13")
+RELEASES = ("0.5.6", "0.8.7", "1.2.13", "1.10.0", "1.10.1")
+PROTOCOL = {"0.5.6": 1, "0.8.7": 2, "1.2.13": 2, "1.10.0": 3, "1.10.1": 3}
 UNKNOWN = "10.9.9.9:4647"
 MISSING_0_5 = "Must specify ?address with IP:port of peer to remove"
 MISSING_0_8 = (
@@ -32,6 +34,14 @@ MISSING_0_8 = (
 BOTH_0_8 = "Must specify only one of ?id or ?address"
 NOT_FOUND_ID = f'id "{UNKNOWN}" was not found in the Raft configuration'
 NOT_FOUND_ADDRESS = f'address "{UNKNOWN}" was not found in the Raft configuration'
+# 1.10.1+ (spec §2.2).
+ADDRESS_REFUSED = (
+    400,
+    "Removing a peer by address is not supported in the current raft protocol version",
+)
+MISSING_ID = (400, "Must specify the peer's ID to remove")
+STALE_NOT_BOOL = (400, "Expect `true` or `false` for `stale` query string parameter")
+PER_PAGE_NOT_NUMBER = (400, "Expect a number for `per_page` query string parameter")
 
 
 @dataclass(frozen=True)
@@ -53,8 +63,22 @@ def same(status: int, body: str) -> dict[str, tuple[int, str]]:
     return dict.fromkeys(RELEASES, (status, body))
 
 
-def split(before_0_8: tuple[int, str], from_0_8: tuple[int, str]) -> dict[str, tuple[int, str]]:
-    return {"0.5.6": before_0_8, "0.8.7": from_0_8, "1.2.13": from_0_8}
+def split(
+    before_0_8: tuple[int, str],
+    from_0_8: tuple[int, str],
+    from_1_10_1: tuple[int, str] | None = None,
+) -> dict[str, tuple[int, str]]:
+    """0.5.6's answer, then 0.8.7's for every later release (1.10.1's when it differs)."""
+    answers = dict.fromkeys(RELEASES, from_0_8)
+    answers["0.5.6"] = before_0_8
+    if from_1_10_1 is not None:
+        answers["1.10.1"] = from_1_10_1
+    return answers
+
+
+def from_1_8(before: tuple[int, str], after: tuple[int, str]) -> dict[str, tuple[int, str]]:
+    """An answer that changed with 1.8 (1.10.0 and 1.10.1 here)."""
+    return {r: after if r.startswith("1.10") else before for r in RELEASES}
 
 
 PEER = "/v1/operator/raft/peer"
@@ -76,7 +100,7 @@ CASES = [
         "§1 prefix match",
         "DELETE",
         "/v1/operator/raft/peers?address=" + UNKNOWN,
-        same(500, NOT_FOUND_ADDRESS),
+        split((500, NOT_FOUND_ADDRESS), (500, NOT_FOUND_ADDRESS), ADDRESS_REFUSED),
     ),
     # command/agent/http.go: OperatorRequest is registered at /v1/operator/ in 0.5.x and at
     # /v1/operator/raft/ from 0.8, so elsewhere under /v1/operator/ ServeMux answers.
@@ -87,7 +111,12 @@ CASES = [
         split((404, "Invalid method"), (404, "404 page not found\n")),
     ),
     # §2.2's table, per version column.
-    Case("§2.2 no parameter", "DELETE", PEER, split((400, MISSING_0_5), (400, MISSING_0_8))),
+    Case(
+        "§2.2 no parameter",
+        "DELETE",
+        PEER,
+        split((400, MISSING_0_5), (400, MISSING_0_8), MISSING_ID),
+    ),
     Case(
         "§2.2 id only",
         "DELETE",
@@ -124,22 +153,69 @@ CASES = [
         "§2.2 both",
         "DELETE",
         f"{PEER}?id=x&address={UNKNOWN}",
-        split((500, NOT_FOUND_ADDRESS), (400, BOTH_0_8)),
+        split((500, NOT_FOUND_ADDRESS), (400, BOTH_0_8), ADDRESS_REFUSED),
     ),
-    Case("§2.2 address", "DELETE", f"{PEER}?address={UNKNOWN}", same(500, NOT_FOUND_ADDRESS)),
+    Case(
+        "§2.2 address",
+        "DELETE",
+        f"{PEER}?address={UNKNOWN}",
+        split((500, NOT_FOUND_ADDRESS), (500, NOT_FOUND_ADDRESS), ADDRESS_REFUSED),
+    ),
     Case(
         "§2.2 address through a follower",
         "DELETE",
         f"{PEER}?address={UNKNOWN}",
-        same(500, "rpc error: " + NOT_FOUND_ADDRESS),
+        split(
+            (500, "rpc error: " + NOT_FOUND_ADDRESS),
+            (500, "rpc error: " + NOT_FOUND_ADDRESS),
+            ADDRESS_REFUSED,
+        ),
         via="follower",
     ),
     Case(
         "§2.2 empty address is present",
         "DELETE",
         f"{PEER}?address=",
-        same(500, 'address "" was not found in the Raft configuration'),
+        split(
+            (500, 'address "" was not found in the Raft configuration'),
+            (500, 'address "" was not found in the Raft configuration'),
+            ADDRESS_REFUSED,
+        ),
     ),
+    # §1 step 3: before 1.5 any `stale` is a stale read; from 1.8 a value that is no Go
+    # bool is a 400, and it is parsed before `wait`.
+    Case(
+        "§1 step 3 stale not a bool",
+        "GET",
+        "/v1/status/peers?stale=maybe&wait=soon",
+        from_1_8((400, "Invalid wait time"), STALE_NOT_BOOL),
+    ),
+    Case(
+        "§1 step 3 stale=yes",
+        "GET",
+        "/v1/status/leader?stale=yes",
+        from_1_8((200, "(leader)"), STALE_NOT_BOOL),
+    ),
+    Case(
+        "§1 step 3 on members",
+        "GET",
+        "/v1/agent/members?stale=2",
+        from_1_8((200, "(members)"), STALE_NOT_BOOL),
+    ),
+    # §1 step 4 (1.8+): per_page must be a number (a 32-bit one), checked before `wait`.
+    Case(
+        "§1 step 4 per_page",
+        "GET",
+        "/v1/status/peers?per_page=ten&wait=soon",
+        from_1_8((400, "Invalid wait time"), PER_PAGE_NOT_NUMBER),
+    ),
+    Case(
+        "§1 step 4 per_page range",
+        "GET",
+        "/v1/status/peers?per_page=2147483648",
+        from_1_8((200, "(peers)"), PER_PAGE_NOT_NUMBER),
+    ),
+    Case("§1 step 4 per_page number", "GET", "/v1/status/peers?per_page=-3", same(200, "(peers)")),
     # §1 step 5 through s.parse, which the members handler calls from 0.8 only.
     Case(
         "§2.8 members parse wait",
@@ -217,6 +293,10 @@ async def test_release_table(
     expected = case.answers[release]
     if expected[1] == "(members)":
         assert status == expected[0] and json.loads(body)["ServerName"] == via
+    elif expected[1] == "(leader)":
+        assert (status, json.loads(body)) == (expected[0], s.address(s.leader))
+    elif expected[1] == "(peers)":
+        assert (status, len(json.loads(body))) == (expected[0], 3)
     else:
         assert (status, body) == expected
 
@@ -255,12 +335,17 @@ async def test_release_configuration_fields_and_index(
         keys.append("RaftProtocol")
     for server in data["Servers"]:
         assert list(server) == keys
-        assert server["ID"] == server["Address"]
+        name = server["Node"].removesuffix(".global")
+        if PROTOCOL[release] < 3:
+            assert server["ID"] == server["Address"]
+        else:  # §3.5: the node UUID, the Serf `id` tag
+            assert UUID.fullmatch(server["ID"]) and server["ID"] != server["Address"]
+            assert server["ID"] == s.sim.nomad.info(name).tag("id")  # type: ignore[union-attr]
         if release != "0.5.6":
-            assert server["RaftProtocol"] == "2"
+            assert server["RaftProtocol"] == str(PROTOCOL[release])
     latest = s.sim.cluster.view(s.leader).latest_index
     assert latest > 0
-    assert data["Index"] == (0 if release == "1.2.13" else latest)
+    assert data["Index"] == (latest if release in ("0.5.6", "0.8.7") else 0)
 
 
 @pytest.mark.parametrize("release", ["0.8.7", "1.2.13"])
@@ -279,7 +364,7 @@ async def test_release_raft_protocol_unknown_without_a_serf_member(
     assert (entry["Node"], entry["RaftProtocol"]) == ("(unknown)", "unknown")
 
 
-@pytest.mark.parametrize("release", RELEASES)
+@pytest.mark.parametrize("release", ["0.5.6", "0.8.7", "1.2.13"])
 async def test_release_stale_counts_by_presence(
     served: Callable[[str], Awaitable[Served]], release: str
 ) -> None:
@@ -295,6 +380,25 @@ async def test_release_stale_counts_by_presence(
         assert [x["Leader"] for x in json.loads(body)["Servers"]] == [False] * 3
 
 
+@pytest.mark.parametrize("release", ["1.10.0", "1.10.1"])
+async def test_release_stale_is_a_bool_from_1_5(
+    served: Callable[[str], Awaitable[Served]], release: str
+) -> None:
+    """spec §1 step 3: from 1.5 `stale` is a Go bool, an empty value meaning stale: with
+    no leader `?stale=false` holds and fails with `No cluster leader`, as python-nomad's
+    `stale=False` then does (§6); `?stale`, `?stale=` and the true spellings answer."""
+    s = await served(release)
+    s.sim.cluster.partition(*[[n] for n in s.sim.cluster.servers])
+    await until(lambda: all(v.leader == "" for v in s.sim.cluster.views()))
+    for value in ("", "=", "=true", "=1", "=T", "=TRUE"):
+        path = f"/v1/operator/raft/configuration?stale{value}"
+        status, body = await s.call(s.followers[0], "GET", path)
+        assert status == 200, (path, body)
+    for value in ("=false", "=False", "=0", "=f"):
+        path = f"/v1/status/peers?stale{value}"
+        assert await s.call(s.followers[0], "GET", path) == (500, "No cluster leader"), path
+
+
 # ------------------------------------------------------------ §2.2 removal
 
 
@@ -306,65 +410,74 @@ async def test_release_stale_counts_by_presence(
         ("0.8.7", "id"),
         ("1.2.13", "address"),
         ("1.2.13", "id"),
+        ("1.10.0", "id"),
+        ("1.10.1", "id"),
     ],
 )
 async def test_release_removal_commits_before_the_empty_200(
     served: Callable[[str], Awaitable[Served]], release: str, key: str
 ) -> None:
     """spec §2.2 step 3-4: through a follower, by `?id=` (RemoveServer: every server runs
-    protocol 2) or `?address=` (RemovePeer); 200, empty, and the leader's committed
-    configuration no longer lists the server when the answer comes."""
+    protocol 2 or 3) or `?address=` (RemovePeer); 200, empty, and the leader's committed
+    configuration no longer lists the server when the answer comes. The ID is the address
+    under protocols 1 and 2, the node UUID under 3 (§3.5)."""
     s = await served(release)
     s.sim.driver.set_mode("demand")  # nothing runs between the calls: no reconcile sneaks in
     victim = s.followers[1]
     address = s.address(victim)
-    assert s.sim.cluster.servers[victim].id == address  # protocol 2: ID = address (§3.5)
-    status, body = await s.call(s.followers[0], "DELETE", f"{PEER}?{key}={address}")
+    server_id = s.sim.cluster.servers[victim].id
+    assert (server_id == address) == (PROTOCOL[release] < 3)
+    value = server_id if key == "id" else address
+    status, body = await s.call(s.followers[0], "DELETE", f"{PEER}?{key}={value}")
     assert (status, body) == (200, "")
     leader = s.sim.cluster.view(s.leader)
     assert address not in [x.address for x in leader.committed.servers]
     lines = [text for _, name, text in s.sim.nomad.lines if name == s.leader]
-    said = (
-        f"Removed Raft peer with id {address!r}"
-        if key == "id"
-        else f"Removed Raft peer {address!r}"
-    )
+    said = f"Removed Raft peer with id {value!r}" if key == "id" else f"Removed Raft peer {value!r}"
     assert any(said in line for line in lines), lines
 
 
 @pytest.mark.parametrize(
-    ("release", "key"), [("0.5.6", "address"), ("0.8.7", "id"), ("1.2.13", "id")]
+    ("release", "key", "need"),
+    [
+        ("0.5.6", "address", "Need"),
+        ("0.8.7", "id", "Need"),
+        ("1.2.13", "id", "Need"),
+        ("1.10.0", "id", "need"),
+        ("1.10.1", "id", "need"),
+    ],
 )
-async def test_release_removing_the_last_voter_is_refused_capitalised(
-    served: Callable[[str, int], Awaitable[Served]], release: str, key: str
+async def test_release_removing_the_last_voter_is_refused(
+    served: Callable[[str, int], Awaitable[Served]], release: str, key: str, need: str
 ) -> None:
-    """spec §3.4: Raft refuses a configuration without a voter (500, Raft's text). All three
-    releases vendor hashicorp/raft from before its errors were lowercased (d58cb41, 2021)."""
+    """spec §3.4: Raft refuses a configuration without a voter (500, Raft's text). Up to
+    1.2.13 the vendored hashicorp/raft predates its lowercased errors (d58cb41, 2021)."""
     s = await served(release, 1)
     s.sim.driver.set_mode("demand")
-    address = s.address(s.leader)
-    status, body = await s.call(s.leader, "DELETE", f"{PEER}?{key}={address}")
-    assert (status, body) == (500, "Need at least one voter in configuration: {[]}")
+    value = s.sim.cluster.servers[s.leader].id if key == "id" else s.address(s.leader)
+    status, body = await s.call(s.leader, "DELETE", f"{PEER}?{key}={value}")
+    assert (status, body) == (500, f"{need} at least one voter in configuration: {{[]}}")
     assert [x.suffrage for x in s.sim.cluster.view(s.leader).committed.servers] == [Suffrage.VOTER]
 
 
 # ------------------------------------------------------------ §2.8 members
 
 
-TAGS_0_5 = ["role", "region", "dc", "vsn", "mvn", "build", "port", "expect"]
-TAGS_0_8 = [
-    "role",
-    "region",
-    "dc",
-    "vsn",
-    "mvn",
-    "build",
-    "raft_vsn",
-    "id",
-    "rpc_addr",
-    "port",
-    "expect",
-]
+# setupSerf's tags per release (nomad/server.go at v0.5.6, v0.8.7, v1.2.13, v1.10.0); the
+# agent answers them as a Go map, which encoding/json writes with its keys sorted.
+TAGS = {
+    "0.5.6": ["role", "region", "dc", "vsn", "mvn", "build", "port", "expect"],
+    "0.8.7": [
+        *("role", "region", "dc", "vsn", "mvn", "build"),
+        *("raft_vsn", "id", "rpc_addr", "port", "expect"),
+    ],
+    "1.10.0": [
+        *("role", "region", "dc", "build", "revision", "vsn"),
+        *("raft_vsn", "id", "rpc_addr", "port", "expect"),
+    ],
+}
+TAGS["1.2.13"] = TAGS["0.8.7"]
+TAGS["1.10.1"] = TAGS["1.10.0"]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -373,8 +486,8 @@ async def test_release_members_tags(
     served: Callable[[str], Awaitable[Served]], release: str
 ) -> None:
     """spec §2.8: 0.5.5 had vsn, mvn, build, port, bootstrap, expect; 0.8.7 and 1.2.13 also
-    raft_vsn, id (the node UUID) and rpc_addr (nomad/server.go setupSerf at those tags),
-    and their Serf's delegate protocol tops out at 5 (4 in 0.5.6's)."""
+    raft_vsn, id (the node UUID) and rpc_addr; 1.3+ adds revision and drops mvn. Their
+    Serf's delegate protocol tops out at 5 (4 in 0.5.6's)."""
     s = await served(release)
     status, body = await s.call(s.followers[0], "GET", "/v1/agent/members")
     assert status == 200
@@ -382,11 +495,13 @@ async def test_release_members_tags(
     ids = set()
     for member in members:
         tags = member["Tags"]
-        assert list(tags) == (TAGS_0_5 if release == "0.5.6" else TAGS_0_8)
-        assert tags["build"] == release and tags["vsn"] == tags["mvn"] == "1"
+        assert list(tags) == sorted(TAGS[release])
+        assert tags["build"] == release and tags["vsn"] == "1"
+        assert tags.get("mvn", "1") == "1"
         assert member["DelegateMax"] == (4 if release == "0.5.6" else 5)
         if release != "0.5.6":
-            assert tags["raft_vsn"] == "2" and tags["rpc_addr"] == member["Addr"]
+            assert tags["raft_vsn"] == str(PROTOCOL[release])
+            assert tags["rpc_addr"] == member["Addr"]
             assert UUID.fullmatch(tags["id"]), tags["id"]
             ids.add(tags["id"])
     assert len(ids) == (0 if release == "0.5.6" else 3)
@@ -420,7 +535,8 @@ def test_release_selection() -> None:
     state = sim.state()
     assert (state["nomad_version"], state["raft_profile"]) == ("0.8.7", "P2")
     with pytest.raises(
-        ValueError, match=r"unknown Nomad version '0.8.6' \(known: 0.5.6, 0.8.7, 1.2.13\)"
+        ValueError,
+        match=r"unknown Nomad version '0.8.6' \(known: 0.5.6, 0.8.7, 1.2.13, 1.10.0, 1.10.1\)",
     ):
         Simulation(Options(version="0.8.6"))
     with pytest.raises(SystemExit) as exit_:
@@ -437,6 +553,7 @@ def test_release_selection() -> None:
         ("0.5.6", "getsockopt: connection refused"),  # Go 1.7/1.8
         ("0.8.7", "getsockopt: connection refused"),  # Go 1.10
         ("1.2.13", "connect: connection refused"),  # Go 1.19: the wording changed in 1.11
+        ("1.10.0", "connect: connection refused"),  # Go 1.24
     ],
 )
 def test_release_dial_error_is_its_gos(release: str, refused: str) -> None:
@@ -491,7 +608,7 @@ def test_release_new_leader_serves_once_established(release: str) -> None:
     nomad.call(leader, request, lambda r, e: answers.append((cluster.now, str(e))))
     cluster.run_for("1s")
     assert len(answers) == 1 and answers[0][1] == "None"
-    if release == "1.2.13":
+    if release not in ("0.5.6", "0.8.7"):
         assert answers[0][0] > start
         assert nomad.servers[leader].leader_loop.established  # type: ignore[union-attr]
     else:

@@ -24,7 +24,7 @@ from ..sim.rng import derive_seed
 from .errors import NomadError
 
 PERMISSION_DENIED = "Permission denied"  # structs.ErrPermissionDenied
-TOKEN_NOT_FOUND = "ACL token not found"  # structs.ErrTokenNotFound (0.7-1.4)
+TOKEN_NOT_FOUND = "ACL token not found"  # structs.ErrTokenNotFound
 # The policy scopes the endpoints here consult, and the levels Nomad's policy language gives
 # them (acl/policy.go isPolicyValid; 1.2's `scale` means nothing for these scopes).
 SCOPES = ("agent", "node", "operator")
@@ -89,9 +89,19 @@ class ACL:
     """The ACL state of one simulated cluster; `enabled` False answers every check with
     "allowed" (ResolveToken's fast path when ACLs are disabled)."""
 
-    def __init__(self, enabled: bool = False, bootstrap_secret: str = "", seed: int = 0) -> None:
+    def __init__(
+        self,
+        enabled: bool = False,
+        bootstrap_secret: str = "",
+        seed: int = 0,
+        unknown_denied: bool = False,
+    ) -> None:
         self.enabled = enabled
         self.seed = seed
+        # spec §1 "ACL capabilities": from 1.5 operator RPCs authenticate first and report
+        # an unknown secret as `Permission denied` too; the agent's endpoints still resolve
+        # the token themselves (`ACL token not found`).
+        self.unknown_denied = unknown_denied
         self.tokens: dict[str, Token] = {}
         if enabled:
             if not bootstrap_secret:
@@ -117,15 +127,19 @@ class ACL:
         accessor = go_uuid(self.seed, f"nomad/acl/accessor/{n}")
         return self._add(Token(accessor, secret, name, "client", rules))
 
-    def check(self, secret: str, capability: Capability) -> NomadError | None:
-        """ResolveToken, then the capability: None when allowed, else the RPC error."""
+    def check(
+        self, secret: str, capability: Capability, operator: bool = False
+    ) -> NomadError | None:
+        """ResolveToken, then the capability: None when allowed, else the RPC error.
+        `operator`: an Operator RPC, which authenticates first from 1.5."""
         if not self.enabled:
             return None
         if not secret:
             return NomadError(PERMISSION_DENIED)  # the anonymous token: no policy here
         token = self.tokens.get(secret)
         if token is None:
-            return NomadError(TOKEN_NOT_FOUND)
+            denied = operator and self.unknown_denied
+            return NomadError(PERMISSION_DENIED if denied else TOKEN_NOT_FOUND)
         return None if token.allows(capability) else NomadError(PERMISSION_DENIED)
 
     def state(self) -> dict[str, object]:

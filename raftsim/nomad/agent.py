@@ -157,7 +157,8 @@ class NomadServer:
     # ------------------------------------------------------------ Raft changes
 
     def raft_change(self, command: ChangeCommand, address: str) -> Generator[Wait, object, Future]:
-        """AddPeer/RemovePeer(address) through this server's Raft, waiting for the result."""
+        """A membership change of the server with this Raft address or ID (AddPeer/
+        RemovePeer, RemoveServer) through this server's Raft, waiting for the result."""
         target = self.nomad_cluster.name_of_address(address) or address
         try:
             future = self.nomad_cluster.cluster.change(command, target, via=self.name)
@@ -295,12 +296,14 @@ class NomadServer:
         if method in endpoints.MANAGEMENT:
             # On the server the request runs on (the leader, or this one for a stale read):
             # routing has already answered `No cluster leader` where there is none.
-            refused = self.nomad_cluster.acl.check(request.token, Capability.MANAGEMENT)
+            refused = self.nomad_cluster.acl.check(
+                request.token, Capability.MANAGEMENT, operator=True
+            )
             if refused is not None:
                 reply(None, refused)
                 return
         if method in AUTOPILOT and self.version.autopilot:
-            refused = self.nomad_cluster.acl.check(request.token, AUTOPILOT[method])
+            refused = self.nomad_cluster.acl.check(request.token, AUTOPILOT[method], operator=True)
             if refused is not None:
                 reply(None, refused)
                 return

@@ -97,14 +97,16 @@ class NomadCluster:
         if info is None and server in self.cluster.servers:
             ip, port = self.cluster.servers[server].address.rsplit(":", 1)
             v = self.version
-            tags = [
-                ("role", "nomad"),
-                ("region", self.region),
-                ("dc", self.datacenter),
-                ("vsn", str(v.api_major)),
-                ("mvn", str(v.api_minor)),
-                ("build", v.version),
-            ]
+            tags = [("role", "nomad"), ("region", self.region), ("dc", self.datacenter)]
+            if v.serf_revision_tag:
+                # 1.3+: `vsn` is the deprecated API major version, kept for <= 1.2 peers.
+                tags += [("build", v.version), ("revision", ""), ("vsn", str(v.api_major))]
+            else:
+                tags += [
+                    ("vsn", str(v.api_major)),
+                    ("mvn", str(v.api_minor)),
+                    ("build", v.version),
+                ]
             if v.serf_node_tags:
                 tags += [
                     ("raft_vsn", str(v.raft_protocol)),
@@ -120,16 +122,20 @@ class NomadCluster:
         """The node UUID a server keeps in `<data_dir>/server/node-id` (the Serf `id` tag;
         its Raft ID too under protocol 3): go-uuid's 8-4-4-4-12 hex of 128 random bits drawn
         from the seed and the server's name alone, so it is the same on every run of a seed
-        and every call, and survives a restart, as the file does."""
+        and every call, and survives a restart, as the file does. Under protocol 3 it is the
+        Raft ID the simulated cluster gave the server (drawn from the seed as well)."""
+        simulated = self.cluster.servers.get(server)
+        if simulated is not None and not self.cluster.profile.id_is_address:
+            return simulated.id
         rng = random.Random(derive_seed(self.cluster.seed, f"nomad/node-id/{server}"))
         bits = rng.getrandbits(128)
         text = f"{bits:032x}"
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     def name_of_address(self, address: str) -> str | None:
-        """The simulated server whose Raft address this is."""
+        """The simulated server whose Raft address (or, under protocol 3, Raft ID) this is."""
         for name, server in self.cluster.servers.items():
-            if server.address == address:
+            if address in (server.address, server.id):
                 return name
         return None
 

@@ -129,13 +129,20 @@ def raft_configuration(server: NomadServer, node: RaftNode) -> JSON:
     return {"Servers": servers or None, "Index": index}
 
 
+# hashicorp/raft ErrUnsupportedProtocol (api.go).
+UNSUPPORTED_PROTOCOL = "operation not supported with current protocol version"
+
+
 def remove_peer(
     server: NomadServer, node: RaftNode, address: str, hold: Hold | None = None
 ) -> Generator[Wait, object, JSON]:
-    """spec §2.2: the address must be in the configuration; then RemovePeer(address) (every
-    release that has it; refused by protocol 3, which no release here runs)."""
+    """spec §2.2: the address must be in the configuration; then RemovePeer(address),
+    which hashicorp/raft refuses under protocol 3 (raft-semantics §2.11): in 1.4-1.10.0
+    removal by address fails for every peer that exists."""
     if all(s.address != address for s in node.latest.servers):
         raise NomadError(f"address {go_quote(address)} was not found in the Raft configuration")
+    if server.version.raft_protocol > 2:
+        raise NomadError(UNSUPPORTED_PROTOCOL)
     if hold is not None:
         if hold.withdrawn:
             raise NomadError(WITHDRAWN)
@@ -192,7 +199,8 @@ def members(server: NomadServer) -> JSON:
                 "Name": m.info.name,
                 "Addr": m.info.addr,
                 "Port": m.info.port,
-                "Tags": dict(m.info.tags),
+                # A Go map: encoding/json writes its keys sorted.
+                "Tags": dict(sorted(m.info.tags)),
                 "Status": m.status,
                 "ProtocolMin": 1,
                 "ProtocolMax": 5,

@@ -2,9 +2,9 @@
 settings that come with it (ring 1b). Data, not code paths: the HTTP layer and the RPC layer
 ask a `NomadVersion` yes/no questions, as the Raft core asks its `Profile`.
 
-Three releases, one per Raft protocol line that the HTTP API differs in (spec nomad-api.md's
-version landmarks; raft-semantics §0), each the last patch release of its line that runs the
-hashicorp/raft revision the line's profile describes:
+Five releases, one per Raft protocol line and API landmark that the HTTP API differs in
+(spec nomad-api.md's version landmarks; raft-semantics §0), each the last patch release of its
+line that runs the hashicorp/raft revision the line's profile describes:
 
 * 0.5.6: Raft protocol 1 (P1), hashicorp/raft aaad9f1;
 * 0.8.7: the last 0.8 release; protocol 2, hashicorp/raft 077966d (January 2018), which
@@ -13,13 +13,19 @@ hashicorp/raft revision the line's profile describes:
   core's P2. It is the last 1.2 release on that revision: 1.2.14-1.2.16 moved to raft
   v1.3.11, whose removed servers stay quiet and whose voters check candidates' membership
   (raft-semantics §2.8-2.9): another core behaviour, for another profile.
+* 1.10.0: Raft protocol 3 only, server IDs are node UUIDs, hashicorp/raft v1.7.3 with
+  pre-vote (core profile P4); `Authorization: Bearer`, `?stale` read as a boolean, the
+  transfer-leadership endpoint, `hashicorp/raft-autopilot`; removal by `?address=` still
+  parsed, and refused by Raft (`operation not supported with current protocol version`).
+* 1.10.1: the same, except that the handler refuses `?address=` itself with a 400. It
+  stands for every later 1.10 patch release: nothing on these endpoints changed after it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..core.profile import P1, P2, Profile
+from ..core.profile import P1, P2, P3, Profile
 from ..core.timing import MS, SECOND
 
 MINUTE = 60 * SECOND
@@ -75,6 +81,26 @@ class NomadVersion:
     autopilot_min_quorum: bool = False
     # time.ParseDuration's errors quote the input from Go 1.15 (1.2.13 is built with 1.19).
     go_quotes_durations: bool = False
+    # spec §1 step 2 (1.4+): `Authorization: Bearer <token>` when X-Nomad-Token is absent.
+    bearer_token: bool = False
+    # spec §1 step 3 (1.8+ text): a `stale` value that is not a Go bool is a 400.
+    stale_must_be_bool: bool = False
+    # spec §1 step 4 (1.8+): a `per_page` that is not a number is a 400.
+    per_page_checked: bool = False
+    # spec §1 "ACL capabilities" (1.5+): an unknown secret is `Permission denied`, not
+    # `ACL token not found`.
+    unknown_token_denied: bool = False
+    # spec §2.2 (1.10.1+): any `?address=` key is a 400; `?id=` is required.
+    peer_removal_by_address: bool = True
+    # spec §2.3 (1.7+): PUT|POST /v1/operator/raft/transfer-leadership.
+    transfer_leadership: bool = False
+    # spec §2.8 (1.3+): Serf tags `build`, `revision`, then `vsn` "1" (no `mvn`): setupSerf
+    # in 1.3+. `revision` is the Git commit the binary was linked with, empty for a build
+    # from source without Nomad's ldflags, which is what the simulated servers are.
+    serf_revision_tag: bool = False
+    # spec §3.3: the dead-server cleanup of Consul's autopilot library (0.8-1.3) or of
+    # `hashicorp/raft-autopilot` (1.4+, a pass every 10 s).
+    raft_autopilot: bool = False
 
     @property
     def raft_protocol(self) -> int:
@@ -118,7 +144,25 @@ NOMAD_1_2_13 = replace(
     autopilot_min_quorum=True,
     go_quotes_durations=True,
 )
-VERSIONS = {v.version: v for v in (NOMAD_0_5_6, NOMAD_0_8_7, NOMAD_1_2_13)}
+NOMAD_1_10_0 = replace(
+    NOMAD_1_2_13,
+    version="1.10.0",
+    # Raft protocol 3 only (1.4+), on hashicorp/raft v1.7.3, which has pre-vote (1.9+).
+    profile=replace(P3, nomad_versions="1.10.x"),
+    stale_by_presence=False,
+    raft_library="hashicorp/raft v1.7.3",
+    bearer_token=True,
+    stale_must_be_bool=True,
+    per_page_checked=True,
+    unknown_token_denied=True,
+    transfer_leadership=True,
+    serf_revision_tag=True,
+    raft_autopilot=True,
+)
+NOMAD_1_10_1 = replace(NOMAD_1_10_0, version="1.10.1", peer_removal_by_address=False)
+VERSIONS = {
+    v.version: v for v in (NOMAD_0_5_6, NOMAD_0_8_7, NOMAD_1_2_13, NOMAD_1_10_0, NOMAD_1_10_1)
+}
 
 
 @dataclass(frozen=True, slots=True)

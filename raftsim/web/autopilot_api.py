@@ -12,7 +12,7 @@ from ..nomad.autopilot import AutopilotConfig
 from ..nomad.endpoints import Request
 from ..nomad.errors import Kind, NomadError
 from .gocompat import first, parse_duration, parse_uint
-from .nomad_api import INVALID_METHOD, Context, parse_wait, rpc, stale
+from .nomad_api import INVALID_METHOD, Context, parse_read, rpc
 
 # api.AutopilotConfiguration's fields as a PUT body gives them (encoding/json matches
 # names case-insensitively), with their Go types for the decoder's type errors.
@@ -125,9 +125,11 @@ def _type_error(item: object, name: str, kind: str, owner: str = "Alias") -> str
 async def autopilot_configuration(ctx: Context) -> web.Response:
     """spec §2.4: GET reads (stale allowed), PUT writes through the leader."""
     if ctx.method == "GET":
-        parse_wait(ctx)
         request = Request(
-            "Operator.AutopilotGetConfiguration", ctx.region, stale=stale(ctx), token=ctx.token
+            "Operator.AutopilotGetConfiguration",
+            ctx.region,
+            stale=parse_read(ctx),
+            token=ctx.token,
         )
         return await rpc(ctx, request)
     version = ctx.sim.nomad.version
@@ -152,6 +154,6 @@ async def autopilot_configuration(ctx: Context) -> web.Response:
 
 
 async def autopilot_health(ctx: Context) -> web.Response:
-    """spec §2.5: always the leader's answer (stale forced off)."""
-    parse_wait(ctx)
+    """spec §2.5: always the leader's answer (stale parsed, then forced off)."""
+    parse_read(ctx)
     return await rpc(ctx, Request("Operator.ServerHealth", ctx.region, token=ctx.token))

@@ -116,6 +116,27 @@ def parse_duration(text: str) -> int | None:
     return -nanoseconds if negative else nanoseconds
 
 
+GO_BOOLS = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+
+
+def parse_bool(text: str) -> bool | None:
+    """strconv.ParseBool, or None where Go returns an error."""
+    return GO_BOOLS.get(text)
+
+
+def parse_int(text: str, bits: int) -> int | None:
+    """strconv.ParseInt(text, 10, bits), or None where Go returns an error."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits or not all("0" <= c <= "9" for c in digits):
+        return None
+    value = int(text)
+    limit = 1 << (bits - 1)
+    return value if -limit <= value < limit else None
+
+
 def parse_uint(text: str) -> int | None:
     """strconv.ParseUint(text, 10, 64), or None where Go returns an error."""
     if not text or not all("0" <= c <= "9" for c in text):

@@ -23,7 +23,7 @@ from ..core.errors import RaftsimError
 from ..nomad.acl import PERMISSION_DENIED, TOKEN_NOT_FOUND
 from ..nomad.endpoints import JSON, Hold, Request
 from ..nomad.errors import MISSING_NODE, Kind, NomadError, ServerGoneError
-from .gocompat import first, parse_duration, parse_uint
+from .gocompat import first, parse_bool, parse_duration, parse_int, parse_uint
 from .simulation import Simulation
 
 INVALID_METHOD = "Invalid method"  # ErrInvalidMethod
@@ -33,7 +33,13 @@ MISSING_ID_OR_ADDRESS = (
     "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove"
 )
 BOTH_ID_AND_ADDRESS = "Must specify only one of ?id or ?address"
+# spec §2.2, 1.10.1+: `?id=` only.
+ADDRESS_REFUSED = "Removing a peer by address is not supported in the current raft protocol version"
+MISSING_ID = "Must specify the peer's ID to remove"
 MISSING_JOIN = "missing address to join"
+# spec §1 steps 3 and 4 (1.8+).
+STALE_NOT_BOOL = "Expect `true` or `false` for `stale` query string parameter"
+PER_PAGE_NOT_NUMBER = "Expect a number for `per_page` query string parameter"
 TEXT = "text/plain; charset=utf-8"
 
 
@@ -55,12 +61,19 @@ class Context:
 
     @property
     def token(self) -> str:
-        """parseToken (0.7-1.3): the `X-Nomad-Token` header, "" without one; Go's header
-        parsing has trimmed spaces and tabs around it. `Authorization: Bearer` is read from
-        1.4 only, so not here; 0.5.x reads no token at all (spec §1 step 2)."""
-        if not self.sim.nomad.version.acls:
+        """parseToken (spec §1 step 2): the `X-Nomad-Token` header, "" without one; Go's
+        header parsing has trimmed spaces and tabs around it. From 1.4, without that header,
+        `Authorization: Bearer <token>` (the scheme in any case, the first word after it).
+        0.5.x reads no token at all."""
+        version = self.sim.nomad.version
+        if not version.acls:
             return ""
-        return self.request.headers.get("X-Nomad-Token", "").strip(" \t")
+        token = self.request.headers.get("X-Nomad-Token", "").strip(" \t")
+        if token or not version.bearer_token:
+            return token
+        scheme, _, rest = self.request.headers.get("Authorization", "").strip(" \t").partition(" ")
+        words = rest.split()
+        return words[0] if scheme.lower() == "bearer" and words else ""
 
     @property
     def pretty(self) -> bool:
@@ -141,12 +154,30 @@ def parse_wait(ctx: Context) -> None:
         raise NomadError("Invalid index", Kind.BAD_REQUEST)
 
 
-def stale(ctx: Context) -> bool:
-    """parseConsistency before 1.5 (every release emulated so far): the key's mere presence
-    allows a stale read, so python-nomad's `?stale=False` is a stale read too (spec §6)."""
-    if ctx.sim.nomad.version.stale_by_presence:
-        return "stale" in ctx.query
-    raise NotImplementedError("only the 0.5.x rule is emulated")
+def parse_read(ctx: Context) -> bool:
+    """`s.parse` for a read, in its order (spec §1 steps 3-5): consistency, pagination,
+    then wait and index; the answer is whether a stale read is allowed.
+
+    Before 1.5 the `stale` key's mere presence allows one, so python-nomad's `?stale=False`
+    is a stale read too (spec §6). From 1.5 the value is a Go bool, an empty value meaning
+    stale; 1.8 made a value that is no bool end the request with a 400 (1.5-1.7 wrote the
+    400 and went on, a bug no emulated release has)."""
+    version = ctx.sim.nomad.version
+    query = ctx.query
+    allow_stale = "stale" in query
+    if allow_stale and not version.stale_by_presence:
+        value = query["stale"][0]
+        if value:
+            parsed = parse_bool(value)
+            if parsed is None:
+                raise NomadError(STALE_NOT_BOOL, Kind.BAD_REQUEST)
+            allow_stale = parsed
+    if version.per_page_checked:
+        per_page = first(query, "per_page")
+        if per_page and parse_int(per_page, 32) is None:
+            raise NomadError(PER_PAGE_NOT_NUMBER, Kind.BAD_REQUEST)
+    parse_wait(ctx)
+    return allow_stale
 
 
 async def rpc(ctx: Context, request: Request) -> web.Response:
@@ -187,9 +218,8 @@ def peer_wrong_method(ctx: Context) -> web.Response:
 
 async def raft_configuration(ctx: Context) -> web.Response:
     """spec §2.1."""
-    parse_wait(ctx)
     request = Request(
-        "Operator.RaftGetConfiguration", ctx.region, stale=stale(ctx), token=ctx.token
+        "Operator.RaftGetConfiguration", ctx.region, stale=parse_read(ctx), token=ctx.token
     )
     return await rpc(ctx, request)
 
@@ -200,7 +230,14 @@ async def raft_peer(ctx: Context) -> web.Response:
     0.8+ exactly one of `?id=` and `?address=`, each present by its key alone (an empty
     value then fails the leader's lookup)."""
     has_address = "address" in ctx.query
-    if not ctx.sim.nomad.version.peer_removal_by_id:
+    version = ctx.sim.nomad.version
+    if not version.peer_removal_by_address:
+        # 1.10.1+: the handler refuses any `address` key, then wants an `id`.
+        if has_address:
+            raise NomadError(ADDRESS_REFUSED, Kind.BAD_REQUEST)
+        if "id" not in ctx.query:
+            raise NomadError(MISSING_ID, Kind.BAD_REQUEST)
+    if not version.peer_removal_by_id:
         if not has_address:
             raise NomadError(MISSING_ADDRESS, Kind.BAD_REQUEST)
     else:
@@ -229,8 +266,7 @@ async def unknown_operator(ctx: Context) -> web.Response:
 
 async def _status(ctx: Context, method: str) -> web.Response:
     """The two /v1/status/ reads: query parsed as any read, then the RPC."""
-    parse_wait(ctx)
-    return await rpc(ctx, Request(method, ctx.region, stale=stale(ctx)))
+    return await rpc(ctx, Request(method, ctx.region, stale=parse_read(ctx)))
 
 
 async def status_leader(ctx: Context) -> web.Response:
@@ -247,7 +283,7 @@ async def agent_members(ctx: Context) -> web.Response:
     """spec §2.8: the receiving server's own Serf view, never forwarded. From 0.8 the
     handler parses the query as any read does (a bad `wait` or `index` is a 400)."""
     if ctx.sim.nomad.version.members_parses_query:
-        parse_wait(ctx)
+        parse_read(ctx)
     if ctx.token:
         result, error = await ctx.sim.request("nomad.members", ctx.server, ctx.token, hold=Hold())
     else:  # (the input as 0.5.6 records it)

@@ -88,7 +88,8 @@ def banner(served: Served) -> str:
     clock = f"clock {o.mode}" + (f" x{o.speed:g}" if o.mode == "paced" else "")
     lines = [
         f"raftsim serve: {o.servers} server(s) emulating Nomad {sim.nomad.version.version} "
-        f"(Raft profile {sim.cluster.profile.name}), seed {o.seed}, timing {o.timing}, {clock}"
+        f"(Raft protocol {sim.nomad.version.raft_protocol}, {sim.nomad.version.raft_library}, "
+        f"profile {sim.cluster.profile.name}), seed {o.seed}, timing {o.timing}, {clock}"
     ]
     width = max(len(n) for n in sim.cluster.servers)
     for name, server in sim.cluster.servers.items():

@@ -248,9 +248,8 @@ class Simulation:
             trace_limit=o.trace_limit,
             directories=directories,
         )
-        self.nomad = NomadCluster(
-            self.cluster, version, acl=ACL(o.acl, self.management_token, seed)
-        )
+        acl = ACL(o.acl, self.management_token, seed, version.unknown_token_denied)
+        self.nomad = NomadCluster(self.cluster, version, acl=acl)
 
     def listen(self, listener: Callable[[Event], None]) -> None:
         """Add a listener to the cluster, and to every cluster a reset or replay builds."""
@@ -444,6 +443,8 @@ class Simulation:
             server["serf"] = nomad.serf_view(name)
         out["clock"] = self.driver.state()
         out["nomad_version"] = nomad.version.version
+        out["raft_protocol"] = nomad.version.raft_protocol
+        out["raft_library"] = nomad.version.raft_library
         out["acl"] = nomad.acl.state()
         out["horizon_us"] = max(self.horizon, self.cluster.now)
         out["inputs"] = len(self.journal)
