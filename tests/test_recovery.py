@@ -229,9 +229,69 @@ def test_recover_keeps_term_and_log_and_marks_the_recovery_point() -> None:
     assert storage.recovered == (1, voters(ALICE))
 
 
-def test_protocol_3_format_is_refused_with_a_clear_error() -> None:
-    with pytest.raises(PeersJsonError, match="protocol 1 and 2"):
-        read_peers_json(b'["127.0.0.1:4647"]', P3)
+def test_peers_json_protocol_3_is_an_array_of_objects() -> None:
+    """§5 Formats (0.9.2+ on protocol 3, hashicorp ReadConfigJSON): `id` and `address`
+    required, `non_voter` defaulting to false; keys matched as encoding/json matches them
+    (exactly, else ignoring case), others ignored."""
+    data = (
+        b'[{"id":"adf4","address":"10.1.0.1:4647","non_voter":false},'
+        b'{"ID":"8b6d","Address":"10.1.0.2:4647","extra":1},'
+        b'{"id":"c3","address":"10.1.0.3:4647","Non_Voter":true}]'
+    )
+    assert read_peers_json(data, P3) == Configuration(
+        (
+            Server(Suffrage.VOTER, "adf4", "10.1.0.1:4647"),
+            Server(Suffrage.VOTER, "8b6d", "10.1.0.2:4647"),
+            Server(Suffrage.NONVOTER, "c3", "10.1.0.3:4647"),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        # The protocol-1 file on a protocol-3 server: each string is no configEntry.
+        (
+            b'["127.0.0.1:4647"]',
+            "json: cannot unmarshal string into Go value of type raft.configEntry",
+        ),
+        (b'{"id":"a"}', "json: cannot unmarshal object into Go value of type []raft.configEntry"),
+        (
+            b'[{"id":5,"address":"x:1"}]',
+            "json: cannot unmarshal number into Go struct field configEntry.id of type "
+            "raft.ServerID",
+        ),
+        (
+            b'[{"id":"a","address":["x:1"]}]',
+            "json: cannot unmarshal array into Go struct field configEntry.address of type "
+            "raft.ServerAddress",
+        ),
+        (
+            b'[{"id":"a","address":"x:1","non_voter":"no"}]',
+            "json: cannot unmarshal string into Go struct field configEntry.non_voter of type bool",
+        ),
+        # Validated like a configuration, in v1.7.3's lowercase texts.
+        (b'[{"address":"x:1"}]', "empty ID in configuration: {[{Voter  x:1}]}"),
+        (b"[null]", "empty ID in configuration: {[{Voter  }]}"),
+        (b'[{"id":"a"}]', "empty address in configuration: {Voter a }"),
+        (
+            b'[{"id":"a","address":"x:1"},{"id":"a","address":"y:1"}]',
+            "found duplicate ID in configuration: a",
+        ),
+        (
+            b'[{"id":"a","address":"x:1"},{"id":"b","address":"x:1"}]',
+            "found duplicate address in configuration: x:1",
+        ),
+        (
+            b'[{"id":"a","address":"x:1","non_voter":true}]',
+            "need at least one voter in configuration: {[{Nonvoter a x:1}]}",
+        ),
+    ],
+)
+def test_peers_json_protocol_3_errors_have_go_texts(data: bytes, error: str) -> None:
+    with pytest.raises(PeersJsonError) as raised:
+        read_peers_json(data, P3)
+    assert str(raised.value) == error
 
 
 # ------------------------------------------------------------------ in a running cluster

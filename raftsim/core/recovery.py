@@ -2,9 +2,10 @@
 `RecoverCluster`, as Nomad 0.5.5+ runs them at startup (spec nomad-api.md §5,
 raft-semantics.md §2.4).
 
-`read_peers_json` turns the bytes of a protocol-1 file (a JSON array of `IP:port` Raft
-addresses) into a configuration of voters whose ID is their address, or raises
-`PeersJsonError` with the text Go's decoder or `checkConfiguration` gives. `recover` then
+`read_peers_json` turns the bytes of a protocol-1 or -2 file (a JSON array of `IP:port` Raft
+addresses: voters whose ID is their address) or of a protocol-3 file (objects with `id`,
+`address`, `non_voter`) into a configuration, or raises `PeersJsonError` with the text Go's
+decoder or `checkConfiguration` gives. `recover` then
 does what RecoverCluster does to a server's durable state: the configuration is replaced,
 every entry in the log counts as committed (the library applies them all to a fresh FSM
 and snapshots it), and the current term is kept.
@@ -100,10 +101,9 @@ def _innermost(text: str, pos: int) -> str:
     return stack[-1] if stack else "["
 
 
-def _decode_strings(data: bytes) -> list[str]:
-    """json.NewDecoder(...).Decode(&peers) with `var peers []string`: the first JSON value
-    of the file (anything after it is never read), `null` as no peers, a `null` element as
-    "" (Go leaves the zero value), and the first type mismatch as the error."""
+def _decode_first(data: bytes) -> object:
+    """json.NewDecoder(...).Decode: the first JSON value of the file (anything after it is
+    never read), or PeersJsonError with Go's syntax error."""
     text = data.decode("utf-8", errors="replace")  # Go puts U+FFFD for invalid UTF-8 too
     start = len(text) - len(text.lstrip(" \t\r\n"))
     if start == len(text):
@@ -115,6 +115,13 @@ def _decode_strings(data: bytes) -> list[str]:
         raise PeersJsonError(_syntax_error(text, error)) from None
     except RecursionError:
         raise PeersJsonError("exceeded max depth") from None
+    return value
+
+
+def _decode_strings(data: bytes) -> list[str]:
+    """Decode(&peers) with `var peers []string`: `null` as no peers, a `null` element as ""
+    (Go leaves the zero value), and the first type mismatch as the error."""
+    value = _decode_first(data)
     if value is None:
         return []
     if not isinstance(value, list):
@@ -135,16 +142,67 @@ def _decode_strings(data: bytes) -> list[str]:
     return peers
 
 
-def read_peers_json(data: bytes, profile: Profile) -> Configuration:
-    """hashicorp/raft ReadPeersJSON (protocol 1 and 2): every address a voter, ID = address,
-    validated as any configuration is (§2.4); PeersJsonError with Go's text otherwise."""
-    if profile.raft_protocol >= 3:
+# hashicorp/raft's configEntry: JSON key, Go type as errors name it, and the Python type.
+_ENTRY_FIELDS = (
+    ("id", "raft.ServerID", str),
+    ("address", "raft.ServerAddress", str),
+    ("non_voter", "bool", bool),
+)
+
+
+def _decode_entries(data: bytes) -> list[Server]:
+    """Decode(&peers) with `var peers []configEntry` (hashicorp/raft ReadConfigJSON): keys
+    matched as encoding/json matches them (exactly, else ignoring case; others ignored, the
+    last of duplicates wins), `null` leaving the zero value, and the first type mismatch
+    reported once everything is decoded, as Go's decoder does."""
+    value = _decode_first(data)
+    if value is None:
+        return []
+    if not isinstance(value, list):
         raise PeersJsonError(
-            "raftsim models the protocol 1 and 2 peers.json format only (a JSON array of "
-            "IP:port strings); Raft protocol 3 reads another format"
+            f"json: cannot unmarshal {_kind(value)} into Go value of type []raft.configEntry"
         )
-    peers = _decode_strings(data)
-    configuration = Configuration(tuple(Server(Suffrage.VOTER, p, p) for p in peers))
+    servers: list[Server] = []
+    mismatch = ""
+    for item in value:
+        fields: dict[str, object] = {"id": "", "address": "", "non_voter": False}
+        if isinstance(item, dict):
+            for key, field_value in item.items():
+                name = key if key in fields else key.casefold()
+                found = next((f for f in _ENTRY_FIELDS if f[0] == name), None)
+                if found is None or field_value is None:
+                    continue
+                if type(field_value) is not found[2]:
+                    mismatch = mismatch or (
+                        f"json: cannot unmarshal {_kind(field_value)} into Go struct field "
+                        f"configEntry.{found[0]} of type {found[1]}"
+                    )
+                    continue
+                fields[found[0]] = field_value
+        elif item is not None:
+            mismatch = mismatch or (
+                f"json: cannot unmarshal {_kind(item)} into Go value of type raft.configEntry"
+            )
+        suffrage = Suffrage.NONVOTER if fields["non_voter"] else Suffrage.VOTER
+        servers.append(Server(suffrage, str(fields["id"]), str(fields["address"])))
+    if mismatch:
+        raise PeersJsonError(mismatch)
+    return servers
+
+
+def read_peers_json(data: bytes, profile: Profile) -> Configuration:
+    """The peers.json reader Nomad's setupRaft picks by Raft protocol, validated as any
+    configuration is (§2.4); PeersJsonError with Go's text otherwise.
+
+    Protocols 1 and 2, hashicorp/raft ReadPeersJSON: an array of `IP:port` strings, every
+    one a voter whose ID is its address. Protocol 3 (Nomad 0.9.2+), ReadConfigJSON: an
+    array of objects `{"id": ..., "address": ..., "non_voter": ...}` (spec nomad-api.md
+    §5); the old format there is refused by the decoder, as Nomad refuses it."""
+    if profile.raft_protocol >= 3:
+        configuration = Configuration(tuple(_decode_entries(data)))
+    else:
+        peers = _decode_strings(data)
+        configuration = Configuration(tuple(Server(Suffrage.VOTER, p, p) for p in peers))
     try:
         check_configuration(configuration, profile)
     except ConfigurationError as error:

@@ -353,9 +353,12 @@ class Resume(_OnServer):
 
 @dataclass(frozen=True, slots=True)
 class PeersJson(Command):
-    """`peers-json NAME [ADDR ...]`: write NAME's raft/peers.json as an operator would before
-    restarting it (a JSON array of the addresses, as given: nothing checks them here; the
-    server reads the file when it next starts)."""
+    """`peers-json NAME [ENTRY ...]`: write NAME's raft/peers.json as an operator would
+    before restarting it; the server reads the file when it next starts. Under Raft
+    protocols 1 and 2 the entries are addresses, written as given (nothing checks them);
+    under protocol 3 each is a server's name or `ID@ADDRESS`, `~` after it for a nonvoter,
+    written as the object format's `{"id", "address", "non_voter"}` (anything else is
+    written as a string, the old format, which protocol 3 refuses)."""
 
     word: ClassVar[str] = "peers-json"
     server: str

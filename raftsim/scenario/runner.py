@@ -367,9 +367,29 @@ class Runner:
 
     def _peers_json(self, command: PeersJson) -> Output:
         server = self.cluster.server(command.server)
-        text = json.dumps(list(command.addresses))
+        if self.cluster.profile.raft_protocol < 3:
+            text = json.dumps(list(command.addresses))
+        else:
+            text = json.dumps([self._config_entry(entry) for entry in command.addresses])
         server.directory.write(PEERS_JSON, text.encode())
         return Output([f"{command.server}/server/raft/{PEERS_JSON}: {text}"])
+
+    def _config_entry(self, entry: str) -> dict[str, object] | str:
+        """A protocol-3 peers.json entry (spec nomad-api.md §5 Formats): a server's name
+        stands for its ID and Raft address, `ID@ADDRESS` gives both; a trailing `~` marks a
+        nonvoter, as the transcripts mark one. Anything else is written as the string it
+        is, the old format an operator may still write (and the server refuses)."""
+        non_voter = entry.endswith("~")
+        server_id, at, address = entry.removesuffix("~").partition("@")
+        if not at:
+            named = self.cluster.servers.get(server_id)
+            if named is None:
+                return entry
+            server_id, address = named.id, named.address
+        out: dict[str, object] = {"id": server_id, "address": address}
+        if non_voter:
+            out["non_voter"] = True
+        return out
 
     def _set_network(self, command: SetNetwork) -> None:
         latency = None
