@@ -277,6 +277,56 @@ def test_http_python_nomad_on_protocol_2_releases(release: str) -> None:
         assert serve.state()["violations"] == []
 
 
+@pytest.mark.parametrize("release", ["1.10.0", "1.10.1"])
+def test_http_python_nomad_on_protocol_3_releases(release: str) -> None:
+    """python-nomad against Nomad 1.10 (Raft protocol 3): its reads work, IDs are node
+    UUIDs (spec §2.1, §3.5); its removal by address, the only one it has, fails: Raft
+    refuses RemovePeer under protocol 3 on 1.10.0 (500), the handler refuses `?address=`
+    from 1.10.1 (400, spec §2.2); and its `stale=False` is a consistent read from 1.5
+    (§1 step 3), so without a leader it fails where older releases answered."""
+    with serving("--nomad-version", release) as serve:
+        serve.advance("30s")
+        state = serve.state()
+        assert (state["nomad_version"], state["raft_protocol"]) == (release, 3)
+        leader = state["leader"]
+        followers = [n for n in serve.http if n != leader]
+        on_leader = serve.client(leader)
+        configuration = on_leader.operator.get_configuration()
+        servers = configuration["Servers"]
+        assert [s["RaftProtocol"] for s in servers] == ["3", "3", "3"]
+        assert all(s["ID"] != s["Address"] and len(s["ID"]) == 36 for s in servers)
+        assert configuration["Index"] == 0
+
+        victim = serve.address(followers[0])
+        with pytest.raises(exceptions.BaseNomadException) as refused:
+            serve.client(followers[1]).operator.delete_peer(victim)
+        response = refused.value.nomad_resp
+        if release == "1.10.0":
+            expected = (500, "rpc error: operation not supported with current protocol version")
+        else:
+            expected = (
+                400,
+                "Removing a peer by address is not supported in the current raft protocol version",
+            )
+            assert isinstance(refused.value, exceptions.BadRequestNomadException)
+        assert (response.status_code, response.text) == expected
+        assert victim in [s["Address"] for s in on_leader.operator.get_configuration()["Servers"]]
+
+        # Without a leader: `?stale=False` is no stale read any more; `stale=True` is.
+        serve.sim(f"servers/{leader}/crash")
+        serve.sim("partition", {"groups": [[f] for f in followers]})
+        serve.advance("10s")
+        client = serve.client(followers[1])
+        with pytest.raises(exceptions.BaseNomadException) as no_leader:
+            client.operator.get_configuration(stale=False)
+        assert (no_leader.value.nomad_resp.status_code, no_leader.value.nomad_resp.text) == (
+            500,
+            "No cluster leader",
+        )
+        assert leaders(client.operator.get_configuration(stale=True)) == []
+        assert serve.state()["violations"] == []
+
+
 @pytest.mark.parametrize("release", ["0.8.7", "1.2.13"])
 def test_http_python_nomad_with_acl_tokens(release: str) -> None:
     """python-nomad's `token=` (X-Nomad-Token, spec §6) against `raftsim serve --acl`: the
