@@ -25,6 +25,7 @@ CANONICAL = [
     "cluster",
     "cluster servers=5 seed=3",
     "cluster servers=3 seed=1 timing=paper profile=P3 faults=early-config,double-vote trace=off",
+    "cluster servers=3 seed=1 nomad=1.10.1",
     "run-for 2s",
     "run-for 2439931us",
     "run-for 1.5s",

@@ -116,10 +116,15 @@ def test_replay_rejects_bad_commands_with_file_and_line(command: str, message: s
         ("cluster servers=0", "cluster: servers= must be at least 1"),
         ("cluster profile=P9", "cluster: profile= must be one of P1, P2, P3"),
         ("cluster timing=fast", "cluster: timing= must be nomad or paper"),
+        ("cluster nomad=1.11.0", "cluster: nomad= must be one of 0.5.6, 0.8.7, 1.2.13, 1.10.0"),
+        ("cluster nomad=1.2.13 profile=P2", "cluster: nomad=1.2.13 runs Raft profile P2: give"),
         ("cluster faults=early-config,gremlins", "cluster: unknown fault 'gremlins'"),
         ("status", "no cluster yet"),
     ],
-    ids=["servers-not-a-number", "no-servers", "profile", "timing", "fault", "no-cluster"],
+    ids=[
+        *("servers-not-a-number", "no-servers", "profile", "timing"),
+        *("nomad", "nomad-and-profile", "fault", "no-cluster"),
+    ],
 )
 def test_replay_rejects_bad_cluster_setup(command: str, message: str) -> None:
     """Bad `cluster` arguments, or any command before `cluster`, name the file and line."""
@@ -247,3 +252,13 @@ def test_scenarios_cli_prints_its_version(capsys: pytest.CaptureFixture[str]) ->
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith("raftsim 0.")
+
+
+def test_cluster_nomad_runs_the_release_and_its_layer() -> None:
+    """`cluster nomad=VERSION`: the release's Raft profile (protocol 3, UUID IDs for 1.10.1)
+    and Nomad's layer around it: its leader loop's barrier and log line are in the trace."""
+    result = replay(transcript("cluster servers=3 seed=1 nomad=1.10.1", "run-until stable"))
+    assert "propose   barrier" in result.actual
+    assert "log       nomad: cluster leadership acquired" in result.actual
+    bare = replay(transcript("cluster servers=3 seed=1 profile=P3", "run-until stable"))
+    assert "nomad: cluster leadership acquired" not in bare.actual

@@ -74,6 +74,7 @@ class NomadCluster:
         # mid-leave stops the leave's process, which would otherwise never answer.
         self._exited: dict[str, Callable[[], None]] = {}
         self.lines: deque[tuple[int, str, str]] = deque(maxlen=2000)
+        self.log_listeners: list[Callable[[str, str], None]] = []  # told (server, line)
         # Servers started without joining anyone (add_server(join=False)): the operator
         # joins them (PUT /v1/agent/join).
         self._unjoined: set[str] = set()
@@ -142,6 +143,8 @@ class NomadCluster:
     def log(self, server: str, text: str) -> None:
         """Nomad's log lines, kept for the curious (and the tests)."""
         self.lines.append((self.cluster.sched.now, server, text))
+        for listener in self.log_listeners:
+            listener(server, text)
 
     # ------------------------------------------------------------ lifecycle
 

@@ -7,18 +7,21 @@ alone is kept as it is. A command's words are positionals or `key=value` options
 
     cluster servers=3 seed=1 [timing=nomad|paper] [profile=P1|P2|P3] [faults=a,b]
             [trace=all|state|off] [snapshot-threshold=N] [trailing-logs=N]
+            [nomad=0.5.6|0.8.7|1.2.13|1.10.0|1.10.1]   (the release's profile, and Nomad's
+                                                        layer: Serf, reconcile, autopilot)
     run-for 2s | run-until leader|leader=NAME|new-leader|no-leader|stable [within=60s]
     await [#N] [within=60s]            (the latest client request by default)
     crash|restart|pause|resume|isolate NAME | partition a b | c | cut a->b | heal
     network [latency=1ms-5ms] [loss=P] [duplicate=P] [reorder=true|false]
     propose DATA [via=NAME] | add-server | add-voter|add-nonvoter|demote-voter|remove-server NAME
+    peers-json NAME [ADDR ... | NAME|ID@ADDR[~] ...]   (protocol 1-2 | protocol 3)
     status | log NAME | check | trace [kinds=send,deliver,...] [servers=NAME,...]
 
 Commands print the state-level trace records they caused (not messages or timers), client
 requests' outcomes when they resolve, and safety violations where they happen; `trace`
 prints every record of the last command that ran time or acted. Ring 2, synchronous: it sits
 on the simulation (sim and core, never asyncio), so pytest, the CLI and the page replay the
-same way.
+same way. With `nomad=` the Nomad layer (ring 1b) runs around the cluster, synchronously too.
 
 Each command is a value (commands.py: `Command.parse(line)`, `str(command)`), which the
 runner executes (runner.py); the file format is transcript.py; conditions, spans and fault

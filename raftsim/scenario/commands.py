@@ -20,6 +20,7 @@ from typing import ClassVar
 from ..core.events import EVENT_CLASSES
 from ..core.faults import Fault
 from ..core.profile import PROFILES
+from ..nomad.version import VERSIONS
 from ..sim.timeparse import duration
 from .transcript import ArgError
 from .vocabulary import CONDITIONS, core_faults
@@ -214,10 +215,14 @@ class NewCluster(Command):
     # compact its logs in a few entries (the defaults, 8192 and 10240, are never reached).
     snapshot_threshold: int | None = None
     trailing_logs: int | None = None
+    # A Nomad release (`nomad=1.10.1`): its Raft profile, and Nomad's layer around the
+    # cluster (Serf, the leader's reconcile, autopilot), whose log lines join the trace.
+    nomad: str | None = None
 
     @classmethod
     def _from_args(cls, args: Args) -> Command:
         servers, seed = (args.take(key) or None for key in ("servers", "seed"))
+        nomad = args.take("nomad") or None
         snapshots = [args.take(key) or None for key in ("snapshot-threshold", "trailing-logs")]
         threshold, trailing = (
             None if value is None else _int(value, f"cluster: {key}=")
@@ -240,11 +245,20 @@ class NewCluster(Command):
         if trace not in (None, "all", "state", "off"):
             raise ArgError(f"cluster: trace= must be all, state or off, got {trace!r}")
         args.finish()
+        if nomad is not None:
+            if nomad not in VERSIONS:
+                known = ", ".join(VERSIONS)
+                raise ArgError(f"cluster: nomad= must be one of {known}, got {nomad!r}")
+            if profile is not None:
+                raise ArgError(
+                    f"cluster: nomad={nomad} runs Raft profile {VERSIONS[nomad].profile.name}: "
+                    "give nomad= or profile=, not both"
+                )
         if count is not None and count < 1:
             raise ArgError(f"cluster: servers= must be at least 1, got {count}")
         if threshold is not None and threshold < 1:
             raise ArgError(f"cluster: snapshot-threshold= must be at least 1, got {threshold}")
-        return cls(count, number, timing, profile, faults, trace, threshold, trailing)
+        return cls(count, number, timing, profile, faults, trace, threshold, trailing, nomad)
 
     def words(self) -> list[str]:
         faults = ",".join(f.value for f in self.faults) or None
@@ -256,7 +270,8 @@ class NewCluster(Command):
             faults=faults,
             trace=self.trace,
         ) + _options(
-            **{"snapshot-threshold": self.snapshot_threshold, "trailing-logs": self.trailing_logs}
+            **{"snapshot-threshold": self.snapshot_threshold, "trailing-logs": self.trailing_logs},
+            nomad=self.nomad,
         )
 
 

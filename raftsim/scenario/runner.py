@@ -35,6 +35,8 @@ from ..core.events import (
 from ..core.leader import Future
 from ..core.profile import PROFILES
 from ..core.timing import SECOND, Timing
+from ..nomad.cluster import NomadCluster
+from ..nomad.version import VERSIONS
 from ..sim import events as sim_events
 from ..sim.checkers import Violation
 from ..sim.cluster import Cluster, UnknownServerError
@@ -117,6 +119,7 @@ class Runner:
 
     def __init__(self) -> None:
         self._cluster: Cluster | None = None
+        self.nomad: NomadCluster | None = None  # Nomad's layer, with `cluster nomad=...`
         self.violations: list[Violation] = []  # every cluster's, in the order found
         self.requests: list[ClientRequest] = []
         self.pending: list[ClientRequest] = []  # not resolved yet, by number
@@ -302,18 +305,27 @@ class Runner:
             timing = replace(timing, snapshot_threshold=command.snapshot_threshold)
         if command.trailing_logs is not None:
             timing = replace(timing, trailing_logs=command.trailing_logs)
+        version = VERSIONS[command.nomad] if command.nomad is not None else None
+        profile = version.profile if version is not None else PROFILES[command.profile or "P1"]
         self._cluster = Cluster(
             3 if command.servers is None else command.servers,
             command.seed or 0,
             timing,
-            PROFILES[command.profile or "P1"],
+            profile,
             faults=command.faults,
             trace=command.trace or "all",
         )
+        self.nomad = None
+        if version is not None:
+            self.nomad = NomadCluster(self._cluster, version)
+            self.nomad.log_listeners.append(self._on_nomad_log)
         self._cluster.checker.listeners.append(self._on_violation)
         self.requests, self.pending, self._resolved = [], [], []
         self.seen_violations, self._due = 0, False
         return Output([])
+
+    def _on_nomad_log(self, server: str, text: str) -> None:
+        self.cluster.record(sim_events.NomadLogged(self.cluster.now, server, text))
 
     def _run_until(self, command: RunUntil) -> Output:
         within = command.within.us if command.within is not None else WITHIN
