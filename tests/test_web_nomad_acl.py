@@ -2,7 +2,8 @@
 endpoint x token kind x release with the exact status and body, each row citing the spec
 (nomad-api.md §1 "ACL capabilities", "Error bodies", §2.x), then the cases that need more
 than one request: the verdict after forwarding, the client tokens of /v1/sim/acl/tokens,
-replay. Releases with ACLs: 0.8.7 and 1.2.13; 0.5.6 has none and ignores tokens."""
+replay. Releases with ACLs: 0.8.7, 1.2.13 and 1.10.x (with `Authorization: Bearer`); 0.5.6
+has none and ignores tokens."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ NOT_FOUND = (403, "ACL token not found")
 JSON_OK = (200, "(json)")
 MISSING_0_5 = "Must specify ?address with IP:port of peer to remove"
 NOT_IN_CONFIG = f'id "{UNKNOWN}" was not found in the Raft configuration'
+ADDRESS_REFUSED = (
+    400,
+    "Removing a peer by address is not supported in the current raft protocol version",
+)
 # Client tokens the table uses, by kind: rules as POST /v1/sim/acl/tokens takes them.
 RULES = {
     # Everything but management: the Raft endpoints still refuse it (IsManagement).
@@ -133,6 +138,7 @@ class Case:
     free: tuple[int, str]
     via: str = "leader"
     old: tuple[int, str] | None = None  # 0.5.6's answer where it differs from `free`
+    new: tuple[int, str] | None = None  # 1.10.1's handler-level answer, whatever the token
 
 
 MANAGEMENT_ONLY = {"management": JSON_OK, "padded": JSON_OK, "unknown": NOT_FOUND}
@@ -192,6 +198,7 @@ CASES = [
         },
         DENIED,
         (500, f'address "{UNKNOWN}" was not found in the Raft configuration'),
+        new=ADDRESS_REFUSED,
     ),
     # §2.2's handler-level 400s come before the RPC, so before any ACL verdict.
     Case(
@@ -202,6 +209,7 @@ CASES = [
         (400, "Must specify only one of ?id or ?address"),
         (400, "Must specify only one of ?id or ?address"),
         old=(500, 'address "y" was not found in the Raft configuration'),
+        new=ADDRESS_REFUSED,
     ),
     Case("§1 ACL: status ignores tokens, §2.6", "GET", "/v1/status/leader", {}, JSON_OK, JSON_OK),
     Case("§1 ACL: status ignores tokens, §2.7", "GET", "/v1/status/peers", {}, JSON_OK, JSON_OK),
@@ -264,13 +272,30 @@ CASES = [
 def expected(case: Case, release: str, acl: bool, kind: str) -> tuple[int, str]:
     if release == "0.5.6" and case.old is not None:
         return case.old
+    if release == "1.10.1" and case.new is not None:
+        return case.new
     if not acl:
         return case.free
+    if release.startswith("1.10"):
+        # spec §1 step 2: `Authorization: Bearer` from 1.4; "ACL capabilities": from 1.5
+        # operator RPCs report an unknown secret as `Permission denied`.
+        if kind == "bearer":
+            kind = "management"
+        if kind == "unknown" and case.path.startswith("/v1/operator/"):
+            return DENIED
     return case.answers.get(kind, case.other)
 
 
 @pytest.mark.parametrize(
-    ("release", "acl"), [("0.8.7", True), ("1.2.13", True), ("0.8.7", False), ("0.5.6", False)]
+    ("release", "acl"),
+    [
+        ("0.8.7", True),
+        ("1.2.13", True),
+        ("1.10.1", True),
+        ("0.8.7", False),
+        ("1.10.1", False),
+        ("0.5.6", False),
+    ],
 )
 @pytest.mark.parametrize(
     "case", CASES, ids=[f"{c.spec} {c.method} {c.path} via {c.via}" for c in CASES]
