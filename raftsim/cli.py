@@ -186,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--nomad-version",
         choices=tuple(VERSIONS),
         default="0.5.6",
-        help="emulated Nomad release: 0.5.6 (Raft protocol 1), 0.8.7 or 1.2.13 (protocol 2); "
-        "default 0.5.6",
+        help="emulated Nomad release: 0.5.6 (Raft protocol 1), 0.8.7 or 1.2.13 (protocol 2), "
+        "1.10.0 or 1.10.1 (protocol 3); default 0.5.6",
     )
     serve.add_argument(
         "--http-port", type=int, default=4646, help="HTTP port of each server (0: any free port)"
@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--acl",
         action="store_true",
-        help="enable and bootstrap the ACL system (0.8.7, 1.2.13) and print its management "
+        help="enable and bootstrap the ACL system (0.8.7 and later) and print its management "
         "token: the operator endpoints, members and force-leave then need X-Nomad-Token",
     )
     serve.set_defaults(handler=_cmd_serve)
