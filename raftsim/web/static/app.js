@@ -166,7 +166,8 @@ function speedOf(slider) {
 
 function renderControls(state) {
   $("version").textContent = state.nomad_version
-    ? `Nomad ${state.nomad_version}, Raft ${state.raft_profile}, seed ${state.seed}`
+    ? `Nomad ${state.nomad_version}, Raft protocol ${state.raft_protocol} ` +
+      `(${state.raft_library}, profile ${state.raft_profile}), seed ${state.seed}`
     : `lesson cluster, Raft ${state.raft_profile}, seed ${state.seed}`;
   if (page.lesson) return;
   const clock = state.clock;
