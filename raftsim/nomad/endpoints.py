@@ -90,7 +90,7 @@ class Request:
 
 def raft_address(member: Member) -> str:
     """`<Serf Addr>:<port tag>`: the Raft/RPC address a server member advertises."""
-    return f"{member.info.addr}:{member.info.tag('port') or ''}"
+    return member.info.rpc_address
 
 
 def status_leader(node: RaftNode) -> JSON:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 from ..sim.clock import Timer
@@ -49,6 +49,12 @@ class MemberInfo:
     addr: str  # IP of the gossip address
     port: int  # gossip port (4648)
     tags: tuple[tuple[str, str], ...]  # in the order Nomad sets them
+    # `<addr>:<port tag>`, the Raft/RPC address it advertises: every request that looks for
+    # the leader among the members reads it.
+    rpc_address: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rpc_address", f"{self.addr}:{self.tag('port') or ''}")
 
     def tag(self, key: str) -> str | None:
         return next((v for k, v in self.tags if k == key), None)
