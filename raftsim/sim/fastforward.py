@@ -10,8 +10,11 @@ a tight loop over one request/response loop, and `_ticks`, over one timer. The e
 stays the model: a jump is only taken when it leaves the simulation exactly as running the
 events one by one would have (tests/test_fastforward.py compares the two).
 
-When (`_quiescent`): one leader L, up; every other server up, in L's latest configuration,
-following L in L's term with exactly L's log and commit index; everything committed, no
+When (`_quiescent`): one leader L, up; every other server of L's latest configuration up,
+following L in L's term with exactly L's log and commit index; every server outside it down,
+or up with a polled timer that does nothing but re-arm (it knows no leader and would not
+campaign: a removed server under P3, or one that knows its removal committed, or a new
+server not added yet); everything committed, no
 client request or membership change waiting, every loop idle (no failures, no backoff, no
 call outstanding), no message in flight and nothing but Raft timers (and cancelled timers,
 which do nothing) in the heap before T; no cut or partition, no loss, no duplication; the
@@ -54,7 +57,7 @@ from .clock import is_noop
 from .eventloop import APPEND, APPEND_REPLY, HEARTBEAT_REPLY
 from .eventloop import HEARTBEAT as HEARTBEAT_CHANNEL
 from .network import LinkConditions, Network
-from .server import UP
+from .server import DOWN, UP
 
 if TYPE_CHECKING:
     from .cluster import Cluster, SimServer
@@ -216,6 +219,20 @@ class _Server:
         self.replicate: _Loop
 
 
+def _idle_outside(node: RaftNode) -> bool:
+    """Does this server outside the leader's configuration do nothing but re-arm its polled
+    timer (§3.3, `RaftNode._on_follower_timer`)? It knows no leader, has no other timer, and
+    would not campaign: no configuration at all, a stable one without its vote, or (P3)
+    none of the latest with its vote."""
+    if node.leader_id or len(node.armed()) != 1 or node.timer_token(FOLLOWER) is None:
+        return False
+    if node.latest_index == 0:
+        return True
+    if node.latest.has_vote(node.id):
+        return False
+    return node.latest_index == node.committed_index or not node.profile.removed_follower_campaigns
+
+
 class FastForwardError(RuntimeError):
     """A replayed timer would have acted: the jump's preconditions failed to rule it out."""
 
@@ -254,11 +271,11 @@ class FastForward:
         found = self._quiescent()
         if found is None:
             return self._back_off(now)
-        leader, servers = found
-        lease = self._timers(leader, servers)
+        leader, servers, outsiders = found
+        lease = self._timers(leader, servers, outsiders)
         if lease is None:
             return self._back_off(now)
-        self._jump(leader, servers, lease, target)
+        self._jump(leader, servers, outsiders, lease, target)
         self._retry = self.retry_min
         self.jumps += 1
         self.jumped += target - now
@@ -289,8 +306,9 @@ class FastForward:
 
     # ------------------------------------------------------------ preconditions
 
-    def _quiescent(self) -> tuple[SimServer, list[_Server]] | None:
-        """The leader and its followers if the cluster is at rest (module docstring)."""
+    def _quiescent(self) -> tuple[SimServer, list[_Server], list[_Server]] | None:
+        """The leader, its followers and the running servers outside its configuration if
+        the cluster is at rest (module docstring)."""
         cluster = self.cluster
         timing = cluster.timing
         if timing.model is not TimerModel.HASHICORP or cluster.network.blocked:
@@ -300,6 +318,8 @@ class FastForward:
         leader: SimServer | None = None
         for server in cluster.servers.values():
             node = server.node
+            if server.status == DOWN:
+                continue  # (a member of the configuration is checked below)
             if server.status != UP or node is None or node.role is Role.CANDIDATE:
                 return None
             if node.role is Role.LEADER:
@@ -318,8 +338,16 @@ class FastForward:
             return None
         ids = set(node.latest.ids())
         ids.discard(node.id)
-        if len(ids) != len(cluster.servers) - 1 or ids != state.followers.keys():
+        if ids != state.followers.keys():
             return None
+        outsiders = []
+        for other_server in cluster.servers.values():
+            outsider = other_server.node
+            if other_server is leader or outsider is None or outsider.id in ids:
+                continue
+            if outsider.role is not Role.FOLLOWER or not _idle_outside(outsider):
+                return None
+            outsiders.append(_Server(other_server, outsider))
         if len(node.armed()) != 1 + 2 * len(ids) or node.timer_token(LEASE) is None:
             return None
         lat = 0
@@ -355,9 +383,11 @@ class FastForward:
         gap = max(timing.heartbeat_min, timing.heartbeat_max) + 2 * lat
         if gap >= min(timing.heartbeat_timeout, timing.leader_lease_timeout):
             return None
-        return leader, servers
+        return leader, servers, outsiders
 
-    def _timers(self, leader: SimServer, servers: list[_Server]) -> tuple[int, int] | None:
+    def _timers(
+        self, leader: SimServer, servers: list[_Server], outsiders: list[_Server]
+    ) -> tuple[int, int] | None:
         """Find every loop's timer in the heap (and build the loops); the lease timer's
         (due, seq)."""
         cluster = self.cluster
@@ -379,6 +409,11 @@ class FastForward:
         lease = live.get((leader.name, LEASE, ""))
         if lease is None or Fault.LEASE_NOT_REARMED in node.faults:
             return None  # (a jump replays the correct lease check: that fault runs as is)
+        for o in outsiders:
+            timer = live.get((o.server.name, FOLLOWER, ""))
+            if timer is None:
+                return None
+            o.timer, o.timer_seq = [timer[0]], timer[1]
         network = cluster.network
         for s in servers:
             peer = s.server.id
@@ -424,7 +459,12 @@ class FastForward:
     # ------------------------------------------------------------ the jump
 
     def _jump(
-        self, leader: SimServer, servers: list[_Server], lease: tuple[int, int], until: int
+        self,
+        leader: SimServer,
+        servers: list[_Server],
+        outsiders: list[_Server],
+        lease: tuple[int, int],
+        until: int,
     ) -> None:
         """Compute every loop and timer up to `until` (inclusive), check that no timer
         acts, then write the outcome into the nodes, the network and the heap."""
@@ -442,8 +482,13 @@ class FastForward:
                 s.timer[0], until, rand, timing.heartbeat_timeout, max(timing.election_spread, 0)
             )
             self._check_follower(s, timing.heartbeat_timeout)
+        for o in outsiders:  # each firing only re-arms (_idle_outside): nothing to check
+            rand = o.node.rand.random if timing.election_spread > 0 else _no_draw
+            o.timer = _ticks(
+                o.timer[0], until, rand, timing.heartbeat_timeout, max(timing.election_spread, 0)
+            )
         checks = self._lease(node, servers, lease, until)
-        self._write(leader, servers, checks, lease[1], until)
+        self._write(leader, servers + outsiders, checks, lease[1], until)
 
     def _check_follower(self, s: _Server, timeout: int) -> None:
         """Every replayed firing of s's polled timer must find a contact within HT (§3.3)."""
@@ -536,6 +581,8 @@ class FastForward:
                 token = follower.mint_timer(FOLLOWER)
                 arg = (s.server, s.server.incarnation, FOLLOWER, "", token)
                 pending.append((s.timer[-1], s.timer[:-1], s.timer_seq, fire, arg))
+            if s.node.id not in state.followers:
+                continue  # a server outside the configuration: its timer is all it has
             f = s.heartbeat.follower
             for loop in (s.heartbeat, s.replicate):
                 events = loop.events
