@@ -278,11 +278,13 @@ def expected(case: Case, release: str, acl: bool, kind: str) -> tuple[int, str]:
         return case.free
     if release.startswith("1.10"):
         # spec §1 step 2: `Authorization: Bearer` from 1.4; "ACL capabilities": from 1.5
-        # operator RPCs report an unknown secret as `Permission denied`.
+        # the operator RPCs and Status.Members authenticate first, and report an unknown
+        # secret as `Permission denied` (nomad/*_endpoint.go at v1.10.1).
         if kind == "bearer":
             kind = "management"
-        if kind == "unknown" and case.path.startswith("/v1/operator/"):
-            return DENIED
+        verdict = case.answers.get(kind, case.other)
+        if verdict == NOT_FOUND and not case.path.startswith("/v1/agent/force-leave"):
+            return DENIED  # (force-leave resolves the token itself: `ACL token not found`)
     return case.answers.get(kind, case.other)
 
 
@@ -499,3 +501,30 @@ def test_acl_page_asks_with_a_token() -> None:
         assert allowed["status"] == 200 and json.loads(str(allowed["body"]))["Servers"]
         bad = ask(token="a b")
         assert bad["answered"] == 400 and "visible ASCII" in str(bad["error"])
+
+
+@pytest.mark.parametrize(
+    ("header", "allowed"),
+    [
+        ("Bearer {t}", True),
+        ("bearer {t}", True),  # the scheme in any case
+        ("BEARER  {t}  extra", True),  # split at single spaces, the value's first word
+        ("Bearer {t}\tx", False),  # a tab is no separator: "{t}\tx" is the secret
+        ("Bearer\t{t}", False),  # nor here: one part, no scheme
+        ("Basic {t}", False),
+        ("{t}", False),
+    ],
+)
+async def test_acl_bearer_token_is_parsed_as_nomad_does(
+    served: Callable[..., Awaitable[Served]], header: str, allowed: bool
+) -> None:
+    """spec §1 step 2 (1.4+, command/agent/http.go parseToken at v1.10.1): without
+    X-Nomad-Token, `Authorization: <scheme> <value>` split at single spaces; scheme
+    `bearer` in any case; the secret is the value's first space-separated word."""
+    s = await served("1.10.1")
+    management = s.sim.management_token
+    headers = {"Authorization": header.format(t=management)}
+    status, body = await s.call(s.leader, "GET", "/v1/operator/raft/configuration", headers)
+    assert (status == 200) is allowed, body
+    if not allowed:
+        assert (status, body) == DENIED

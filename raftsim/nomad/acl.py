@@ -98,9 +98,9 @@ class ACL:
     ) -> None:
         self.enabled = enabled
         self.seed = seed
-        # spec §1 "ACL capabilities": from 1.5 operator RPCs authenticate first and report
-        # an unknown secret as `Permission denied` too; the agent's endpoints still resolve
-        # the token themselves (`ACL token not found`).
+        # spec §1 "ACL capabilities": from 1.5 the operator RPCs and Status.Members
+        # authenticate first and report an unknown secret as `Permission denied` too;
+        # force-leave still resolves the token itself (`ACL token not found`).
         self.unknown_denied = unknown_denied
         self.tokens: dict[str, Token] = {}
         if enabled:
@@ -128,17 +128,18 @@ class ACL:
         return self._add(Token(accessor, secret, name, "client", rules))
 
     def check(
-        self, secret: str, capability: Capability, operator: bool = False
+        self, secret: str, capability: Capability, authenticates: bool = False
     ) -> NomadError | None:
         """ResolveToken, then the capability: None when allowed, else the RPC error.
-        `operator`: an Operator RPC, which authenticates first from 1.5."""
+        `authenticates`: an RPC that authenticates first from 1.5 (nomad/operator_endpoint.go,
+        status_endpoint.go Members at v1.10.1)."""
         if not self.enabled:
             return None
         if not secret:
             return NomadError(PERMISSION_DENIED)  # the anonymous token: no policy here
         token = self.tokens.get(secret)
         if token is None:
-            denied = operator and self.unknown_denied
+            denied = authenticates and self.unknown_denied
             return NomadError(PERMISSION_DENIED if denied else TOKEN_NOT_FOUND)
         return None if token.allows(capability) else NomadError(PERMISSION_DENIED)
 

@@ -297,13 +297,15 @@ class NomadServer:
             # On the server the request runs on (the leader, or this one for a stale read):
             # routing has already answered `No cluster leader` where there is none.
             refused = self.nomad_cluster.acl.check(
-                request.token, Capability.MANAGEMENT, operator=True
+                request.token, Capability.MANAGEMENT, authenticates=True
             )
             if refused is not None:
                 reply(None, refused)
                 return
         if method in AUTOPILOT and self.version.autopilot:
-            refused = self.nomad_cluster.acl.check(request.token, AUTOPILOT[method], operator=True)
+            refused = self.nomad_cluster.acl.check(
+                request.token, AUTOPILOT[method], authenticates=True
+            )
             if refused is not None:
                 reply(None, refused)
                 return

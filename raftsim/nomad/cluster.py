@@ -259,7 +259,7 @@ class NomadCluster:
 
         def run(server: NomadServer) -> None:
             answer = server.entered("Agent.Members", reply)
-            refused = self.acl.check(token, Capability.NODE_READ)
+            refused = self.acl.check(token, Capability.NODE_READ, authenticates=True)
             if refused is not None:
                 answer(None, refused)
                 return

@@ -71,9 +71,11 @@ class Context:
         token = self.request.headers.get("X-Nomad-Token", "").strip(" \t")
         if token or not version.bearer_token:
             return token
-        scheme, _, rest = self.request.headers.get("Authorization", "").strip(" \t").partition(" ")
-        words = rest.split()
-        return words[0] if scheme.lower() == "bearer" and words else ""
+        # "<Scheme> <Value>", split at single spaces; the value's first word (rfc6750).
+        parts = self.request.headers.get("Authorization", "").strip(" \t").split(" ")
+        if len(parts) < 2 or parts[0].lower() != "bearer":
+            return ""
+        return " ".join(parts[1:]).strip().split(" ")[0].strip()
 
     @property
     def pretty(self) -> bool:
