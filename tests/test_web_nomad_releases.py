@@ -82,6 +82,8 @@ def from_1_8(before: tuple[int, str], after: tuple[int, str]) -> dict[str, tuple
 
 
 PEER = "/v1/operator/raft/peer"
+TRANSFER = "/v1/operator/raft/transfer-leadership"
+UNKNOWN_SUB = (404, "Invalid method")
 CASES = [
     # §1 "Wrong method": /peer is a bare 405 in 0.5.5-0.7.x, CodedError(404) from 0.8.
     *(
@@ -216,6 +218,35 @@ CASES = [
         from_1_8((200, "(peers)"), PER_PAGE_NOT_NUMBER),
     ),
     Case("§1 step 4 per_page number", "GET", "/v1/status/peers?per_page=-3", same(200, "(peers)")),
+    # §2.3 (1.7+): transfer-leadership's handler-level 400s; before 1.7 an unknown
+    # sub-path (§1: OperatorRequest's 404).
+    *(
+        Case(
+            f"§2.3 {query or 'no parameter'}", "PUT", TRANSFER + query, from_1_8(UNKNOWN_SUB, want)
+        )
+        for query, want in (
+            ("", (400, "must specify id or address")),
+            ("?id=x&address=y", (400, "must specify either id or address")),
+            ("?id=", (400, "id must be non-empty")),
+            ("?id=a&id=b", (400, "must specify only one id")),
+            ("?address=", (400, "address must be non-empty")),
+            ("?address=a&address=b", (400, "must specify only one address")),
+            ("?id=x", (400, "id must be a uuid: uuid string is wrong length")),
+            (
+                "?id=24caa671-5fbd-4cc4-9d03-0e2be0203agz",
+                (400, "id must be a uuid: encoding/hex: invalid byte: U+0067 'g'"),
+            ),
+            ("?address=10.0.0.1", (400, "address must be in IP:port format: not an ip:port")),
+            (
+                "?address=1.2.3:4647",
+                (
+                    400,
+                    'address must be in IP:port format: ParseAddr("1.2.3"): IPv4 address too short',
+                ),
+            ),
+        )
+    ),
+    Case("§1 wrong method, §2.3", "GET", TRANSFER, from_1_8(UNKNOWN_SUB, (405, "Invalid method"))),
     # §1 step 5 through s.parse, which the members handler calls from 0.8 only.
     Case(
         "§2.8 members parse wait",

@@ -30,7 +30,15 @@ from ..sim.cluster import PAUSED
 from . import autopilot, endpoints
 from .acl import Capability
 from .endpoints import JSON, Request
-from .errors import NO_LEADER, NO_REGION_PATH, NOT_READY, RPC_PREFIX, NomadError, ServerGoneError
+from .errors import (
+    NO_LEADER,
+    NO_REGION_PATH,
+    NOT_READY,
+    RPC_PREFIX,
+    NomadError,
+    ServerGoneError,
+    is_coded,
+)
 from .events import MemberChanged, RequestAnswered, RequestReceived
 from .process import Body, Process, Wait
 from .serf import Member, MemberInfo, SerfAgent
@@ -274,6 +282,8 @@ class NomadServer:
                     return
                 if error is None:
                     reply(result, None)
+                elif self.version.coded_rpc_errors and is_coded(error):
+                    reply(None, error)  # 0.11+: `RPC Error:: code,text` crosses unwrapped
                 else:
                     reply(None, NomadError(RPC_PREFIX + str(error)))
 

@@ -38,6 +38,7 @@ METHODS = READS | {
     "Operator.RaftRemovePeerByID",
     "Operator.AutopilotSetConfiguration",
     "Operator.ServerHealth",
+    "Operator.TransferLeadershipToPeer",
 }
 # The RPCs that need a management token once they run where routing sends them (spec §1
 # "ACL capabilities"; nomad/operator_endpoint.go checks IsManagement after `forward`).
@@ -46,6 +47,7 @@ MANAGEMENT = frozenset(
         "Operator.RaftGetConfiguration",
         "Operator.RaftRemovePeerByAddress",
         "Operator.RaftRemovePeerByID",
+        "Operator.TransferLeadershipToPeer",
     }
 )
 

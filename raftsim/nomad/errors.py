@@ -39,6 +39,8 @@ class Kind(Enum):
     # An ACL refusal as the HTTP agent's `wrap` recognises it (0.7+): by the suffix of an
     # RPC error's text, `rpc error: ` prefix or not (spec §1 "Error bodies" rule 3).
     FORBIDDEN = "forbidden"
+    # A server's coded RPC error (0.11+ `structs.NewErrRPCCoded`, spec §1 rule 2) with 503.
+    UNAVAILABLE = "unavailable"
 
 
 class NomadError(RaftsimError):
@@ -79,3 +81,9 @@ def go_quote(text: str) -> str:
             out.append(f"\\U{code:08x}")
     out.append('"')
     return "".join(out)
+
+
+def is_coded(error: RaftsimError) -> bool:
+    """A server's coded RPC error (a NomadError with its own status), which a forwarding
+    server passes on as it is from 0.11 instead of prefixing `rpc error: `."""
+    return isinstance(error, NomadError) and error.kind is not Kind.INTERNAL

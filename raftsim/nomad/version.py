@@ -98,6 +98,9 @@ class NomadVersion:
     # in 1.3+. `revision` is the Git commit the binary was linked with, empty for a build
     # from source without Nomad's ldflags, which is what the simulated servers are.
     serf_revision_tag: bool = False
+    # spec §1 "Error bodies" rule 2 and "Forwarding prefix" (0.11+): a coded RPC error
+    # keeps its status and text through forwarding (no `rpc error: ` prefix).
+    coded_rpc_errors: bool = False
     # spec §3.3: the dead-server cleanup of Consul's autopilot library (0.8-1.3) or of
     # `hashicorp/raft-autopilot` (1.4+, a pass every 10 s).
     raft_autopilot: bool = False
@@ -143,6 +146,7 @@ NOMAD_1_2_13 = replace(
     consistent_read_gate=True,
     autopilot_min_quorum=True,
     go_quotes_durations=True,
+    coded_rpc_errors=True,
 )
 NOMAD_1_10_0 = replace(
     NOMAD_1_2_13,

@@ -31,6 +31,7 @@ NOMAD_STATUS = {
     Kind.NOT_FOUND: 404,
     Kind.WRONG_METHOD: 405,
     Kind.FORBIDDEN: 403,
+    Kind.UNAVAILABLE: 503,
     Kind.INTERNAL: 500,
 }
 log = logging.getLogger("raftsim.web")

@@ -23,6 +23,7 @@ from ..core.errors import RaftsimError
 from ..nomad.acl import PERMISSION_DENIED, TOKEN_NOT_FOUND
 from ..nomad.endpoints import JSON, Hold, Request
 from ..nomad.errors import MISSING_NODE, Kind, NomadError, ServerGoneError
+from .goaddr import addr_port_error, uuid_error
 from .gocompat import first, parse_bool, parse_duration, parse_int, parse_uint
 from .simulation import Simulation
 
@@ -257,6 +258,41 @@ async def raft_peer(ctx: Context) -> web.Response:
     address = first(ctx.query, "address")
     request = Request(
         "Operator.RaftRemovePeerByAddress", ctx.region, address=address, token=ctx.token
+    )
+    return await rpc(ctx, request)
+
+
+async def transfer_leadership(ctx: Context) -> web.Response:
+    """spec §2.3 (1.7+): PUT|POST with exactly one `id` or `address`; the handler's own
+    400s for repeated or empty values, then RaftPeerRequest.Validate's (a UUID, or an
+    `IP:port` as netip reads one), then the RPC, which the leader runs
+    (command/agent/operator_endpoint.go and nomad/structs/operator.go at v1.10.1)."""
+    ids, addresses = ctx.query.get("id"), ctx.query.get("address")
+    refusal = ""
+    if ids is None and addresses is None:
+        refusal = "must specify id or address"
+    elif ids is not None and addresses is not None:
+        refusal = "must specify either id or address"
+    elif ids is not None and not ids[0]:
+        refusal = "id must be non-empty"
+    elif ids is not None and len(ids) > 1:
+        refusal = "must specify only one id"
+    elif addresses is not None and not addresses[0]:
+        refusal = "address must be non-empty"
+    elif addresses is not None and len(addresses) > 1:
+        refusal = "must specify only one address"
+    elif ids is not None and (detail := uuid_error(ids[0])) is not None:
+        refusal = f"id must be a uuid: {detail}"
+    elif addresses is not None and (detail := addr_port_error(addresses[0])) is not None:
+        refusal = f"address must be in IP:port format: {detail}"
+    if refusal:
+        raise NomadError(refusal, Kind.BAD_REQUEST)
+    request = Request(
+        "Operator.TransferLeadershipToPeer",
+        ctx.region,
+        id=ids[0] if ids is not None else "",
+        address=addresses[0] if addresses is not None else "",
+        token=ctx.token,
     )
     return await rpc(ctx, request)
 

@@ -36,6 +36,7 @@ from .nomad_api import (
     redirect,
     status_leader,
     status_peers,
+    transfer_leadership,
     unknown_operator,
 )
 from .simulation import Simulation
@@ -137,12 +138,20 @@ AUTOPILOT: tuple[Route, ...] = (
 )
 
 
+# spec §2.3 (1.7+): a third sub-path of OperatorRequest's.
+TRANSFER = NomadRoute(
+    "/v1/operator/raft/transfer-leadership", ("PUT", "POST"), transfer_leadership, invalid_method
+)
+
+
 def table_for(version: NomadVersion) -> tuple[Route, ...]:
     """`TABLE` as `version` routes it: OperatorRequest's ServeMux pattern is `/v1/operator/`
     in 0.5.x and `/v1/operator/raft/` from 0.8 (spec §1 "Wrong method": another path under
-    `/v1/operator/` is then ServeMux's `404 page not found`). The endpoints are the same."""
+    `/v1/operator/` is then ServeMux's `404 page not found`), and it serves
+    transfer-leadership from 1.7; the other endpoints are the same."""
+    extra = (TRANSFER,) if version.transfer_leadership else ()
     table = tuple(
-        replace(route, prefix=version.operator_prefix)
+        replace(route, prefix=version.operator_prefix, routes=route.routes + extra)
         if isinstance(route, Subtree) and route.prefix == "/v1/operator/"
         else route
         for route in TABLE
