@@ -144,7 +144,11 @@ function serverAction(name, action, via) {
       const rest = page.state.servers.map((s) => s.name).filter((n) => n !== name);
       show(await post("/v1/sim/partition", { groups: [[name], rest] }));
     } else if (action === "remove") {
-      const path = `/v1/operator/raft/peer?address=${encodeURIComponent(server.address)}`;
+      // Protocol 3 (Nomad 1.10) removes by ID only; the older releases by address.
+      const query = page.state.raft_protocol >= 3
+        ? `id=${encodeURIComponent(server.id)}`
+        : `address=${encodeURIComponent(server.address)}`;
+      const path = `/v1/operator/raft/peer?${query}`;
       const answer = await post(`/v1/sim/servers/${via}/http`, withToken({ method: "DELETE", path }));
       showAnswers([answer], `DELETE ${path}`);
     } else if (action === "force-leave") {
