@@ -95,9 +95,7 @@ def play(
     """Serve the drill (demand clock: the same run every time), break it, play the runbook
     over HTTP, let virtual time run in 5 s steps until the goal holds or `until` passes,
     and score it; with `trace`, the cluster's trace text is appended to it."""
-    options = Options(
-        mode="demand", servers=drill.servers, seed=drill.seed, version=drill.release
-    )
+    options = Options(mode="demand", servers=drill.servers, seed=drill.seed, version=drill.release)
     options.data_dir = str(data)
     background = Background(options)
     with background as served:
