@@ -6,6 +6,7 @@ one scores the damage; the same drill played twice with the demand clock scores 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,32 @@ def test_drill_runbooks_with_python_nomad(name: str, runbook: Any, tmp_path: Pat
     (`agent.force_leave`, `operator.delete_peer`) as they would be from a script."""
     score = play(DRILLS[name], tmp_path, runbook)
     assert score.recovered and score.lost == 0 and score.unsafe == [], score.lines()
+
+
+def _wait(served: Served, data: Path) -> None:
+    """No action at all: the engineer only waits."""
+
+
+@pytest.mark.parametrize("release", ["0.5.6", "1.2.13", "1.10.1"])
+def test_drill_one_dead_server_goes_by_itself_only_with_raft_autopilot(
+    release: str, tmp_path: Path
+) -> None:
+    """nomad-api §3.2, §3.3: a crashed server of three stays a voter until someone removes
+    it on 0.5.6 (no autopilot) and 1.2.13 (Consul's autopilot acts only when failed <
+    voters/2, here 1 < 1); on 1.10.1 raft-autopilot force-leaves it by itself."""
+    drill = replace(DRILLS["autopilot-removes-dead-server"], release=release)
+    score = play(drill, tmp_path, _wait, until="120s")
+
+    assert score.recovered is (release == "1.10.1"), score.lines()
+    assert score.api_calls == 0
+
+
+def test_drill_release_is_read_from_the_cluster_line(tmp_path: Path) -> None:
+    """The drill format's `cluster ... release=VERSION` (0.5.6 by default); an unknown
+    release is refused with the file and line."""
+    assert DRILLS["autopilot-removes-dead-server"].release == "1.10.1"
+    assert DRILLS["one-server-dead"].release == "0.5.6"
+    bad = tmp_path / "bad.txt"
+    bad.write_text("title x\ncluster servers=3 release=9.9.9\ngoal voters=1\n")
+    with pytest.raises(DrillError, match=r"bad\.txt:2: no Nomad release 9\.9\.9"):
+        load(bad)

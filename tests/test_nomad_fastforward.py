@@ -10,6 +10,7 @@ from typing import Any
 from raftsim import Cluster
 from raftsim.core import SECOND
 from raftsim.nomad.cluster import NomadCluster
+from raftsim.nomad.version import VERSIONS
 from raftsim.web import Options, Simulation
 from raftsim.web.driver import AUTOJUMP, PAUSED
 
@@ -78,3 +79,27 @@ async def test_nomad_served_cluster_in_autojump_is_jumped_exactly() -> None:
     assert sim.cluster.fast_forward is not None and sim.cluster.fast_forward.jumps > 100
     assert sim.cluster.sched.executed * 10 < eager[0].sched.executed
     assert nomad_snapshot(sim.cluster, sim.nomad) == nomad_snapshot(*eager)
+
+
+def test_nomad_idle_hour_with_autopilot_is_jumped_exactly() -> None:
+    """Nomad 1.10.1: the leader's autopilot adds a health refresh every 2 s and a pass every
+    10 s (spec §3.3), which run event by event between jumps: the idle hour is still
+    jumped, to exactly the state of the event-by-event run, autopilot's included."""
+    version = VERSIONS["1.10.1"]
+    runs = []
+    for fast in (True, False):
+        cluster = Cluster(5, seed=11, fast_forward=fast, profile=version.profile)
+        nomad = NomadCluster(cluster, version)
+        cluster.run_for(HOUR)
+        runs.append((cluster, nomad))
+    (jumping, jumping_nomad), (eager, eager_nomad) = runs
+    assert jumping.fast_forward is not None and jumping.fast_forward.jumps > 100
+    assert jumping.sched.executed * 10 < eager.sched.executed
+    assert nomad_snapshot(jumping, jumping_nomad) == nomad_snapshot(eager, eager_nomad)
+    leader = jumping.leader()
+    assert leader is not None
+    loops = [n.servers[leader].leader_loop for n in (jumping_nomad, eager_nomad)]
+    pilots = [loop.autopilot for loop in loops if loop is not None]
+    assert len(pilots) == 2 and pilots[0] is not None and pilots[1] is not None
+    assert pilots[0].health() == pilots[1].health()
+    assert pilots[0].health()["Healthy"] is True

@@ -66,8 +66,8 @@ class Served:
 def served(
     aiohttp_client: Callable[..., Awaitable[Client]],
 ) -> Callable[..., Awaitable[Served]]:
-    async def make(release: str, acl: bool = False) -> Served:
-        sim = Simulation(Options(mode="autojump", seed=3, version=release, acl=acl))
+    async def make(release: str, acl: bool = False, mode: str = "autojump") -> Served:
+        sim = Simulation(Options(mode=mode, seed=3, version=release, acl=acl))
         clients = {
             name: await aiohttp_client(make_app(sim, default_server=name))
             for name in sim.cluster.servers
@@ -77,6 +77,8 @@ def served(
             leader = sim.cluster.leader()
             return leader is not None and all(v.leader == leader for v in sim.cluster.views())
 
+        if mode == "demand":  # the clock moves only when told to
+            await sim.driver.advance(10_000_000)
         await until(agreed)
         await sim.driver.advance(1_000_000)  # the leader loop has written the defaults
         leader = sim.cluster.leader()
@@ -261,3 +263,87 @@ async def test_autopilot_writes_replay_to_the_same_configuration(
     assert before is not None and before.max_trailing_logs == 3
     sim.replay(sim.cluster.now)
     assert sim.nomad.autopilot == before
+
+
+HEALTH_FIELDS = ["Healthy", "FailureTolerance", "Servers", "Leader", "Voters"]
+SERVER_FIELDS = [
+    "ID",
+    "Name",
+    "Address",
+    "SerfStatus",
+    "Version",
+    "Leader",
+    "LastContact",
+    "LastTerm",
+    "LastIndex",
+    "Healthy",
+    "Voter",
+    "StableSince",
+]
+CONFIGURATION = "/v1/operator/raft/configuration"
+
+
+async def test_autopilot_health_under_protocol_3_is_200_healthy_then_429(
+    served: Callable[..., Awaitable[Served]],
+) -> None:
+    """§2.5 (1.10.x): the leader's autopilot state, in Nomad's field order: 200 while every
+    server is healthy; a crashed follower loses contact with the leader (> 200 ms, §3.3), so
+    at the next 2 s refresh the same body says unhealthy, with status 429."""
+    s = await served("1.10.1", mode="demand")  # virtual time only where the test says
+    await s.sim.driver.advance(5_000_000)
+    status, text = await s.call(s.followers[0], "GET", HEALTH)  # forwarded to the leader
+    assert status == 200, text
+    body = json.loads(text)
+    assert list(body) == HEALTH_FIELDS
+    ids = {name: s.sim.nomad.node_id(name) for name in s.sim.cluster.servers}
+    assert body["Healthy"] is True and body["FailureTolerance"] == 1
+    assert body["Leader"] == ids[s.leader]
+    assert sorted(body["Voters"]) == sorted(ids.values())
+    for server in body["Servers"]:
+        assert list(server) == SERVER_FIELDS
+        assert server["SerfStatus"] == "alive" and server["Version"] == "1.10.1"
+        assert server["Healthy"] is True and server["Voter"] is True
+        assert server["Leader"] is (server["ID"] == ids[s.leader])
+        assert server["StableSince"].startswith("2025-01-01T00:00:")
+        assert server["StableSince"].endswith("Z") and len(server["StableSince"]) == 20
+        assert server["LastContact"] == "0s" or server["LastContact"].endswith("ms")
+    assert {srv["Name"] for srv in body["Servers"]} == {
+        f"{name}.global" for name in s.sim.cluster.servers
+    }
+    victim = s.followers[1]
+    s.sim.act("crash", victim)
+    await s.sim.driver.advance(3_000_000)
+    status, text = await s.call(s.leader, "GET", HEALTH)
+    assert status == 429, text
+    body = json.loads(text)
+    assert list(body) == HEALTH_FIELDS
+    assert body["Healthy"] is False and body["FailureTolerance"] == 0
+    dead = next(srv for srv in body["Servers"] if srv["ID"] == ids[victim])
+    assert dead["Healthy"] is False and dead["Voter"] is True
+    assert dead["LastContact"].endswith("s") and not dead["LastContact"].endswith("ms")
+
+
+async def test_autopilot_cleanup_dead_servers_false_set_by_put_disables_cleanup(
+    served: Callable[..., Awaitable[Served]],
+) -> None:
+    """§2.4, §3.3 (1.10.x): with CleanupDeadServers false (PUT) a failed server stays in
+    the Raft configuration; switched back on, the next pass removes it."""
+    s = await served("1.10.1", mode="demand")
+    off = (
+        '{"CleanupDeadServers":false,"LastContactThreshold":"200ms","MaxTrailingLogs":250,'
+        '"ServerStabilizationTime":"10s"}'
+    )
+    assert await s.call(s.leader, "PUT", CONFIG, off) == (200, "true")
+    victim = s.followers[0]
+    s.sim.act("crash", victim)
+    await s.sim.driver.advance(120_000_000)
+
+    async def nodes() -> list[str]:
+        status, text = await s.call(s.leader, "GET", CONFIGURATION)
+        assert status == 200, text
+        return [srv["Node"] for srv in json.loads(text)["Servers"]]
+
+    assert f"{victim}.global" in await nodes()
+    assert await s.call(s.leader, "PUT", CONFIG, off.replace("false", "true")) == (200, "true")
+    await s.sim.driver.advance(12_000_000)
+    assert f"{victim}.global" not in await nodes()

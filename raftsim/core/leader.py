@@ -471,6 +471,13 @@ class LeaderState:
         self._advance_commit(now)
         return future
 
+    def progress(self, server_id: str) -> tuple[int, int] | None:
+        """Read-only: (match index, time of last contact) of a follower's replication, as
+        hashicorp's `followerReplication` holds them; None for no such follower. For upper
+        layers (Nomad's autopilot) that read the leader's view without driving it."""
+        f = self.followers.get(server_id)
+        return None if f is None else (f.match_index, f.last_contact)
+
     def _match(self, server_id: str) -> int:
         if server_id == self.node.id:
             return self.node.storage.last_index

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from .agent import NomadServer
 
 NOT_INITIALIZED = "autopilot config not initialized yet"
-# ServerHealth refuses every release emulated here, whose servers run protocol 2.
+# ServerHealth refuses the releases emulated here that run protocol 2 (0.8.7, 1.2.13).
+# Nomad's ServerHealth before the leader's autopilot has a state (not met once established).
+NO_STATE = "Failed to get autopilot state: no state found"
 NEEDS_PROTOCOL_3 = "all servers must have raft_protocol set to 3 or higher to use this endpoint"
 
 
@@ -129,8 +131,13 @@ def set_configuration(
 
 def server_health(server: NomadServer) -> JSON:
     """spec §2.5: ServerHealth needs Raft protocol 3 on every alive server (the lowest
-    `raft_vsn` among them, checked after forwarding and ACLs); every release emulated here
-    runs protocol 2, so it always refuses."""
+    `raft_vsn` among them, checked after forwarding and ACLs): 0.8.7 and 1.2.13 run protocol
+    2 and always refuse. Under protocol 3 (1.10.x) the leader's autopilot state as of its
+    last health refresh (autopilot_loop.py); the HTTP layer answers 429 when not Healthy."""
     if min_raft_protocol(server) < 3:
         raise NomadError(NEEDS_PROTOCOL_3)
-    raise NomadError("rpc: can't find method Operator.ServerHealth")  # no protocol-3 release yet
+    loop = server.leader_loop
+    pilot = loop.autopilot if loop is not None else None
+    if pilot is None or not pilot.states:
+        raise NomadError(NO_STATE)
+    return pilot.health()

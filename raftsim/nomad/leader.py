@@ -24,6 +24,8 @@ from ..core.errors import RaftsimError
 from ..core.leader import Future
 from ..core.types import Role
 from .autopilot import AutopilotConfig
+from .autopilot_loop import AutopilotLoop
+from .endpoints import min_raft_protocol
 from .process import Body, Process, Signal, Sleep, Step, WaitFor
 from .serf import ALIVE, LEFT, Member, MemberInfo
 
@@ -44,6 +46,7 @@ class LeaderLoop:
         # establishLeadership has run (its first barrier committed): from Nomad 0.10 the
         # leader serves requests only from then on (agent.ready_for_consistent_reads).
         self.established = False
+        self.autopilot: AutopilotLoop | None = None
         self.process = Process(server, self._run())
 
     def enqueue(self, kind: str, member: Member) -> None:
@@ -54,6 +57,8 @@ class LeaderLoop:
 
     def stop(self) -> None:
         self.process.stop()
+        if self.autopilot is not None:
+            self.autopilot.stop()
 
     def _run(self) -> Body:
         server = self.server
@@ -64,6 +69,9 @@ class LeaderLoop:
                 self.established = True
                 self._autopilot_defaults()
                 server.nomad_cluster.log(server.name, "nomad: cluster leadership acquired")
+                if server.version.autopilot:
+                    # establishLeadership's autopilot.Start (0.8+): stopped with this loop.
+                    self.autopilot = AutopilotLoop(server)
             if ok:
                 ok = yield from self._reconcile()
             while True:  # WAIT: member events (only once a reconcile worked), or the interval
@@ -107,6 +115,8 @@ class LeaderLoop:
         if info.tag("role") != "nomad" or info.tag("region") != server.region:
             return True
         address = f"{info.addr}:{info.tag('port')}"
+        if min_raft_protocol(server) >= 3:
+            return (yield from self._reconcile_by_id(status, info, address))
         if status == ALIVE:
             # "Do not join ourself"; and no Raft entry for a server already there.
             if info.server == server.name or self._present(address):
@@ -125,6 +135,52 @@ class LeaderLoop:
             )
             return False
         server.nomad_cluster.log(server.name, f"nomad: {verb} raft peer {address} ({info.name})")
+        return True
+
+    def _reconcile_by_id(self, status: str, info: MemberInfo, address: str) -> Step:
+        """spec §3.2 with the lowest alive Raft protocol >= 3 (addRaftPeer/removeRaftPeer):
+        servers are Raft entries by their node ID (the Serf `id` tag). An alive server
+        missing is added as a non-voter, for autopilot to promote (§3.3), after any entry
+        holding its address under another ID, or its ID at another address, is removed; a
+        left or reaped one is removed by its ID."""
+        server = self.server
+        node = server.sim.node
+        entries = node.latest.servers if node is not None else ()
+        server_id = info.tag("id") or ""
+        if status == ALIVE:
+            if info.server == server.name:
+                return True
+            if any(s.id == server_id and s.address == address for s in entries):
+                return True
+            clashes = [s for s in entries if (s.address == address) != (s.id == server_id)]
+            for entry in clashes:
+                ok = yield from self._change(
+                    ChangeCommand.REMOVE_SERVER,
+                    entry.id,
+                    f"removed raft peer {entry.id}"
+                    f" ({entry.address}), which clashes with {info.name}",
+                    info,
+                )
+                if not ok:
+                    return False
+            text = f"added raft peer {server_id} ({address}, {info.name}) as a non-voter"
+            return (yield from self._change(ChangeCommand.ADD_NONVOTER, server_id, text, info))
+        if status in (LEFT, REAP):
+            if all(s.id != server_id for s in entries):
+                return True
+            text = f"removed raft peer {server_id} ({address}, {info.name})"
+            return (yield from self._change(ChangeCommand.REMOVE_SERVER, server_id, text, info))
+        return True  # failed (or leaving): the server stays in Raft (spec §3.2)
+
+    def _change(self, command: ChangeCommand, target: str, done: str, info: MemberInfo) -> Step:
+        server = self.server
+        future = yield from server.raft_change(command, target)
+        if future.error is not None:
+            server.nomad_cluster.log(
+                server.name, f"nomad: failed to reconcile member {info.name}: {future.error}"
+            )
+            return False
+        server.nomad_cluster.log(server.name, f"nomad: {done}")
         return True
 
     def _present(self, address: str) -> bool:

@@ -179,6 +179,11 @@ class NomadTiming:
     raft_remove_grace: int = 5 * SECOND  # raft-semantics §2.7 raftRemoveGracePeriod
     leave_poll: int = 50 * MS  # raft-semantics §2.7: a leaving follower polls every 50 ms
     reconcile_queue: int = 32  # reconcileCh's buffer; further events are dropped
+    # spec §3.3 (nomad/config.go DefaultConfig): autopilot's pass (promotion, dead-server
+    # cleanup) every AutopilotInterval; raft-autopilot (1.4+) refreshes the servers' health
+    # every ServerHealthInterval.
+    autopilot_interval: int = 10 * SECOND
+    server_health_interval: int = 2 * SECOND
 
 
 @dataclass(frozen=True, slots=True)

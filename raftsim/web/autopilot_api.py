@@ -9,10 +9,10 @@ import json
 from aiohttp import web
 
 from ..nomad.autopilot import AutopilotConfig
-from ..nomad.endpoints import Request
+from ..nomad.endpoints import Hold, Request
 from ..nomad.errors import Kind, NomadError
 from .gocompat import first, parse_duration, parse_uint
-from .nomad_api import INVALID_METHOD, Context, parse_read, rpc
+from .nomad_api import INVALID_METHOD, Context, answer, parse_read, rpc
 
 # api.AutopilotConfiguration's fields as a PUT body gives them (encoding/json matches
 # names case-insensitively), with their Go types for the decoder's type errors.
@@ -154,6 +154,12 @@ async def autopilot_configuration(ctx: Context) -> web.Response:
 
 
 async def autopilot_health(ctx: Context) -> web.Response:
-    """spec §2.5: always the leader's answer (stale parsed, then forced off)."""
+    """spec §2.5: always the leader's answer (stale parsed, then forced off); the handler
+    writes 429 before the same body when the cluster is not Healthy."""
     parse_read(ctx)
-    return await rpc(ctx, Request("Operator.ServerHealth", ctx.region, token=ctx.token))
+    request = Request("Operator.ServerHealth", ctx.region, token=ctx.token, hold=Hold())
+    result, error = await ctx.sim.request("nomad.call", ctx.server, request, hold=request.hold)
+    response = answer(ctx, result, error)
+    if isinstance(result, dict) and result.get("Healthy") is False:
+        response.set_status(429)
+    return response

@@ -2,7 +2,8 @@
 what the on-call engineer sees, and a score once the goal holds.
 
 A drill is a data file in `drills/` (beside the scenario library), close to the transcript
-format: `title TEXT`, `> ` briefing lines, `cluster servers=N seed=S`, setup commands run
+format: `title TEXT`, `> ` briefing lines, `cluster servers=N seed=S [release=VERSION]` (the
+emulated Nomad release, 0.5.6 by default: `raftsim serve --version`), setup commands run
 before the engineer gets the cluster (`SETUP` below), and `goal voters=N [for=SPAN]`: a
 leader whose committed configuration has N voters, each a running server at its current
 address that follows that leader and holds the configuration committed, for SPAN without a
@@ -26,6 +27,7 @@ from pathlib import Path
 from ..core.events import CommitAdvanced, Event
 from ..core.types import Configuration, Entry, Suffrage
 from ..nomad.endpoints import Request
+from ..nomad.version import VERSIONS
 from ..sim.cluster import UP
 from ..sim.datadir import PEERS_JSON
 from ..sim.events import Recovered
@@ -62,6 +64,7 @@ class Drill:
     setup: tuple[str, ...]
     voters: int
     hold: int = 0  # µs the goal must hold without a break (past the leader's reconcile, say)
+    release: str = "0.5.6"  # the Nomad release the servers emulate (nomad/version.py)
 
 
 def drill_dir(given: str = "") -> Path:
@@ -72,6 +75,7 @@ def drill_dir(given: str = "") -> Path:
 def load(path: Path) -> Drill:
     title, briefing, setup = "", [], []
     servers, seed, voters, hold = 3, 0, 0, 0
+    release = Drill.release
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.strip()
         where = f"{path.name}:{number}"
@@ -89,6 +93,9 @@ def load(path: Path) -> Drill:
                 seed = int(options.pop("seed", "0"))
             except ValueError:
                 raise DrillError(f"{where}: servers= and seed= are numbers") from None
+            release = options.pop("release", release)
+            if release not in VERSIONS:
+                raise DrillError(f"{where}: no Nomad release {release} ({', '.join(VERSIONS)})")
             if options:
                 raise DrillError(f"{where}: unknown option {sorted(options)[0]}=")
         elif word == "goal":
@@ -112,7 +119,9 @@ def load(path: Path) -> Drill:
             raise DrillError(f"{where}: unknown line {word!r}")
     if not title or not voters:
         raise DrillError(f"{path.name}: a drill needs a title and a goal")
-    return Drill(path.stem, title, tuple(briefing), servers, seed, tuple(setup), voters, hold)
+    return Drill(
+        path.stem, title, tuple(briefing), servers, seed, tuple(setup), voters, hold, release
+    )
 
 
 def library(given: str = "") -> dict[str, Drill]:
@@ -296,6 +305,7 @@ def run(name: str, seed: int | None, given: str = "", http_port: int = 4646) -> 
         options = Options(
             servers=drill.servers,
             seed=drill.seed if seed is None else seed,
+            version=drill.release,
             data_dir="",
             quiet=False,
         )

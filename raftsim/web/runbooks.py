@@ -95,7 +95,7 @@ def play(
     """Serve the drill (demand clock: the same run every time), break it, play the runbook
     over HTTP, let virtual time run in 5 s steps until the goal holds or `until` passes,
     and score it; with `trace`, the cluster's trace text is appended to it."""
-    options = Options(mode="demand", servers=drill.servers, seed=drill.seed)
+    options = Options(mode="demand", servers=drill.servers, seed=drill.seed, version=drill.release)
     options.data_dir = str(data)
     background = Background(options)
     with background as served:
@@ -230,6 +230,32 @@ def just_restart(served: Served, data: Path) -> None:
         post(served, "servers")
 
 
+def _voters(served: Served) -> dict[str, bool]:
+    """GET /v1/operator/raft/configuration on alice: each server's Node and Voter."""
+    answer = ok(call("GET", f"{served.sim.http['alice']}/v1/operator/raft/configuration"))
+    return {s["Node"]: s["Voter"] for s in answer.json()["Servers"]}
+
+
+def watch_autopilot(served: Served, data: Path) -> None:
+    """Nomad 1.10: nothing to do. The configuration still lists carol as a voter; a minute
+    later (Serf finds her failed, autopilot's next pass force-leaves her, the leader's
+    reconcile removes her) it no longer does."""
+    if _voters(served).get("carol.global") is not True:
+        raise RunbookError("carol should still be a voter before autopilot acts")
+    advance(served, "60s")
+    if "carol.global" in _voters(served):
+        raise RunbookError("autopilot should have removed carol within a minute")
+
+
+def disable_cleanup(served: Served, data: Path) -> None:
+    """Wrong: CleanupDeadServers off "so that autopilot keeps its hands off the cluster":
+    carol stays a voter, and every write still needs both survivors."""
+    config = {"CleanupDeadServers": False, "LastContactThreshold": "200ms"}
+    config |= {"MaxTrailingLogs": 250, "ServerStabilizationTime": "10s"}
+    url = f"{served.sim.http['alice']}/v1/operator/autopilot/configuration"
+    ok(call("PUT", url, config))
+
+
 CORRECT: dict[str, Runbook] = {
     "quorum-lost": recover_with_peers_json(["127.0.0.1:4647"]),
     "one-server-dead": force_leave_carol,
@@ -240,6 +266,7 @@ CORRECT: dict[str, Runbook] = {
     "peers-json-without-peers-info": recover_twice,
     "peers-json-http-ports": recover_with_peers_json(["127.0.0.1:4647"]),
     "stale-survivor": recover_with_peers_json(["127.0.0.1:4647"]),
+    "autopilot-removes-dead-server": watch_autopilot,
 }
 WRONG: dict[str, Runbook] = {
     # The HTTP port instead of the Raft port: a configuration of a server that does not exist.
@@ -256,6 +283,7 @@ WRONG: dict[str, Runbook] = {
     "stale-survivor": recover_with_peers_json(
         ["127.0.0.1:4647", "127.0.0.2:4647", "127.0.0.3:4647"]
     ),
+    "autopilot-removes-dead-server": disable_cleanup,
 }
 # Committed entries the correct runbook cannot save (0 where not listed): in stale-survivor
 # only alice's log is left, and bob and carol had committed four entries past its end
