@@ -44,6 +44,8 @@ NOMAD_500 = (
     "address ",
     "id ",  # 0.8.7, 1.2.13: `id "<id>" was not found in the Raft configuration`
     "Need at least one voter",
+    "need at least one voter",  # 1.10.x: hashicorp/raft's texts lowercased (§3.4)
+    "operation not supported with current protocol version",  # 1.10.0: RemovePeer, §2.2
     "node is not the leader",
     "leadership lost while committing log",
     "raft is already shutdown",
@@ -103,10 +105,12 @@ def test_http_fuzz_nomad_endpoints(case: Any, served: Served) -> None:
     case.validate_response(response, checks=CHECKS)
 
 
-@pytest.fixture(scope="module", params=["0.8.7", "1.2.13", "1.2.13 --acl"])
+@pytest.fixture(
+    scope="module", params=["0.8.7", "1.2.13", "1.2.13 --acl", "1.10.0", "1.10.1 --acl"]
+)
 def release_served(request: pytest.FixtureRequest) -> Iterator[Served]:
-    """The releases other than the default, which `served` fuzzes; 1.2.13 with ACLs too
-    (generated tokens are unknown secrets or none: the 403s must be documented)."""
+    """The releases other than the default, which `served` fuzzes; 1.2.13 and 1.10.1 with
+    ACLs too (generated tokens are unknown secrets or none: the 403s must be documented)."""
     version, _, acl = str(request.param).partition(" ")
     options = Options(mode="demand", seed=11, version=version, acl=bool(acl))
     with Background(options) as running:
@@ -116,7 +120,7 @@ def release_served(request: pytest.FixtureRequest) -> Iterator[Served]:
 @schema.include(path_regex="^/v1/(operator|status|agent)/").parametrize()
 @FUZZ
 def test_http_fuzz_nomad_endpoints_per_release(case: Any, release_served: Served) -> None:
-    """The same for Nomad 0.8.7 and 1.2.13: the document notes where they differ; the
+    """The same for Nomad 0.8.7, 1.2.13 and 1.10.x: the document notes where they differ; the
     autopilot paths (routed from 0.8.7, spec §2.4, §2.5) are fuzzed here, and on 0.5.6 by
     the test above as the 404 it documents."""
     response = case.call(base_url=release_served.sim.http["alice"], timeout=10)
