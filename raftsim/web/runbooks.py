@@ -145,6 +145,20 @@ def recover_with_peers_json(peers: list[str]) -> Runbook:
     return runbook
 
 
+def recover_by_id(served: Served, data: Path) -> None:
+    """Protocol 3 (Nomad 1.10): alice's node ID from her own Serf view (members works
+    without a leader), then the object format of peers.json, then new servers."""
+    members = ok(call("GET", f"{served.sim.http['alice']}/v1/agent/members")).json()
+    tags = next(m["Tags"] for m in members["Members"] if m["Name"] == "alice.global")
+    entry = {"id": tags["id"], "address": f"{tags['rpc_addr']}:{tags['port']}", "non_voter": False}
+    ok(post(served, "servers/alice/crash"))
+    _peers_json(data, "alice").write_text(json.dumps([entry]))
+    post(served, "servers/alice/restart")
+    advance(served, "5s")
+    for _ in range(2):
+        ok(post(served, "servers"))
+
+
 def force_leave_carol(served: Served, data: Path) -> None:
     ok(call("PUT", f"{served.sim.http['alice']}/v1/agent/force-leave?node=carol.global"))
 
@@ -267,6 +281,7 @@ CORRECT: dict[str, Runbook] = {
     "peers-json-http-ports": recover_with_peers_json(["127.0.0.1:4647"]),
     "stale-survivor": recover_with_peers_json(["127.0.0.1:4647"]),
     "autopilot-removes-dead-server": watch_autopilot,
+    "quorum-lost-protocol-3": recover_by_id,
 }
 WRONG: dict[str, Runbook] = {
     # The HTTP port instead of the Raft port: a configuration of a server that does not exist.
@@ -284,6 +299,10 @@ WRONG: dict[str, Runbook] = {
         ["127.0.0.1:4647", "127.0.0.2:4647", "127.0.0.3:4647"]
     ),
     "autopilot-removes-dead-server": disable_cleanup,
+    # The protocol-1 habit: a list of addresses, which protocol 3's reader refuses
+    # (`json: cannot unmarshal string into Go value of type raft.configEntry`): alice
+    # stays down.
+    "quorum-lost-protocol-3": recover_with_peers_json(["127.0.0.1:4647"]),
 }
 # Committed entries the correct runbook cannot save (0 where not listed): in stale-survivor
 # only alice's log is left, and bob and carol had committed four entries past its end
