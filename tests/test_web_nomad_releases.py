@@ -676,3 +676,57 @@ def test_release_leader_not_established_is_not_ready() -> None:
         leader, Request("Status.Peers", "global", stale=True), lambda r, e: stale.append(str(e))
     )
     assert stale == ["None"]
+
+
+# ------------------------------------------------------------ §2.3 transfer-leadership
+
+
+@pytest.mark.parametrize("key", ["id", "address"])
+async def test_release_transfer_leadership_moves_the_leader(
+    served: Callable[[str], Awaitable[Served]], key: str
+) -> None:
+    """spec §2.3 (1.10.x): through a follower, by `id` or `address`: 200 with From (the old
+    leader) and To (the target), Noop false, Err null, once leadership has moved."""
+    s = await served("1.10.1")
+    target = s.followers[1]
+    server = s.sim.cluster.servers[target]
+    value = server.id if key == "id" else server.address
+    old = s.sim.cluster.servers[s.leader]
+    path = f"/v1/operator/raft/transfer-leadership?{key}={value}"
+    status, body = await s.call(s.followers[0], "PUT", path)
+    assert status == 200, body
+    assert json.loads(body) == {
+        "From": {"Address": old.address, "ID": old.id},
+        "To": {"Address": server.address, "ID": server.id},
+        "Noop": False,
+        "Err": None,
+    }
+    await until(lambda: s.sim.cluster.leader() == target)
+    assert s.sim.cluster.violations == []
+
+
+async def test_release_transfer_leadership_to_the_leader_is_a_noop(
+    served: Callable[[str], Awaitable[Served]],
+) -> None:
+    """spec §2.3: the target is the current leader: success with `Noop: true`, nothing
+    moves."""
+    s = await served("1.10.1")
+    leader = s.sim.cluster.servers[s.leader]
+    status, body = await s.call(
+        s.leader, "POST", f"/v1/operator/raft/transfer-leadership?id={leader.id}"
+    )
+    assert status == 200 and json.loads(body)["Noop"] is True
+    assert s.sim.cluster.leader() == s.leader
+
+
+@pytest.mark.parametrize("via", ["leader", "follower"])
+async def test_release_transfer_leadership_target_not_found_is_a_coded_400(
+    served: Callable[[str], Awaitable[Served]], via: str
+) -> None:
+    """spec §2.3: a target outside the configuration is the leader's coded 400, which
+    crosses forwarding without the `rpc error: ` prefix (spec §1, 0.11+)."""
+    s = await served("1.10.1")
+    unknown = "00000000-0000-0000-0000-000000000000"
+    entry = s.leader if via == "leader" else s.followers[0]
+    answer = await s.call(entry, "PUT", f"/v1/operator/raft/transfer-leadership?id={unknown}")
+    assert answer == (400, f'id "{unknown}" was not found in the Raft configuration')

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from . import transfer
 from .configuration import ChangeCommand, next_configuration
 from .errors import (
     ConfigurationError,
@@ -30,6 +31,7 @@ from .messages import (
     InstallSnapshotResponse,
     Message,
     RpcFailure,
+    TimeoutNowResponse,
     VoteResponse,
 )
 from .timing import RandomSource, jitter
@@ -153,6 +155,7 @@ class LeaderState:
         self.inflight: dict[int, Future] = {}  # entry index -> future
         self.changes: deque[tuple[ChangeCommand, str, str, int, Future]] = deque()
         self.stepping_down = False
+        self.transfer: transfer.Transfer | None = None  # a leadership transfer (§3.9)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -172,6 +175,7 @@ class LeaderState:
         node.disarm("lease")
         self.followers.clear()
         self.fail_requests(LeadershipLostError(), NotLeaderError())
+        transfer.end(self, None)  # "lost leadership during transfer (expected)": done
 
     def fail_requests(self, inflight: RaftsimError, queued: RaftsimError) -> None:
         """Fail every request in the log but uncommitted, and every change still queued."""
@@ -219,6 +223,9 @@ class LeaderState:
     def fire(self, name: str, peer: str, now: int) -> None:
         if name == "lease":
             self._check_lease(now)
+            return
+        if name == transfer.TRANSFER:
+            transfer.end(self, transfer.TransferError("leadership transfer timeout"))
             return
         f = self.followers.get(peer)
         if f is None:
@@ -399,12 +406,26 @@ class LeaderState:
             self._replicate_round(f, now)
         else:
             self._replicate_idle(f, now)
+        if self.transfer is not None:
+            transfer.progress(self, f, now)
+
+    def trigger(self, f: Follower, now: int) -> None:
+        """Wake f's replication for new entries: at once when idle, after its call or
+        backoff otherwise (hashicorp's triggerCh)."""
+        if f.repl_rpc or f.backing_off or f.stop_at:
+            f.triggered = not f.stop_at
+        else:
+            self.node.disarm("replicate", f.peer)
+            self._start_replicate(f, now)
 
     def _step_other(self, msg: Message, now: int) -> None:
         """The leader's less common messages. `step` has already refused an AppendEntries
         of a lower term, and stepped down for a higher one."""
         if type(msg) is RpcFailure:
-            self._on_rpc_failure(msg, now)
+            if not transfer.on_reply(self, msg, now):
+                self._on_rpc_failure(msg, now)
+        elif type(msg) is TimeoutNowResponse:
+            transfer.on_reply(self, msg, now)  # (or a late one: dropped)
         elif type(msg) is InstallSnapshotResponse:
             self._on_snapshot_reply(msg, now)
         elif type(msg) is AppendEntries:
@@ -462,12 +483,7 @@ class LeaderState:
         if kind is EntryKind.CONFIGURATION:
             self._start_stop_replication(now)
         for peer in sorted(self.followers):
-            f = self.followers[peer]
-            if f.repl_rpc or f.backing_off or f.stop_at:
-                f.triggered = not f.stop_at
-            else:
-                node.disarm("replicate", peer)
-                self._start_replicate(f, now)
+            self.trigger(self.followers[peer], now)
         self._advance_commit(now)
         return future
 
@@ -574,6 +590,9 @@ class LeaderState:
         node = self.node
         while self.changes and self._change_allowed() and node.leader_state is self:
             command, server_id, address, prev_index, future = self.changes.popleft()
+            if self.transfer is not None:
+                future.fail(transfer.TransferError(transfer.IN_PROGRESS))
+                continue
             try:
                 configuration = next_configuration(
                     node.latest,

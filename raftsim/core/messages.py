@@ -22,6 +22,9 @@ class RequestVote:
     term: int
     last_index: int
     last_term: int
+    # hashicorp `LeadershipTransfer` (v1.1.0+): the candidate was told to campaign by the
+    # leader (TimeoutNow), so voters that know that leader still vote (§3.5 step 2).
+    transfer: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -87,6 +90,25 @@ class InstallSnapshotResponse:
 
 
 @dataclass(slots=True, eq=False)
+class TimeoutNow:
+    """The leader's order to the target of a leadership transfer to campaign at once
+    (hashicorp `TimeoutNowRequest`, §3.9)."""
+
+    src: str
+    dst: str
+    rpc: int
+    term: int
+
+
+@dataclass(slots=True, eq=False)
+class TimeoutNowResponse:
+    src: str
+    dst: str
+    rpc: int
+    term: int
+
+
+@dataclass(slots=True, eq=False)
 class RpcFailure:
     """The caller's transport gave up on `rpc`: refused at once (crashed peer) or timed out."""
 
@@ -103,5 +125,7 @@ Message = (
     | AppendResponse
     | InstallSnapshot
     | InstallSnapshotResponse
+    | TimeoutNow
+    | TimeoutNowResponse
     | RpcFailure
 )

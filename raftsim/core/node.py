@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from . import snapshots
+from . import snapshots, transfer
 from .configuration import ChangeCommand
 from .errors import NotLeaderError, RaftsimError, ShutdownError, UnhandledMessageError
 from .events import (
@@ -65,6 +65,8 @@ from .messages import (
     Message,
     RequestVote,
     RpcFailure,
+    TimeoutNow,
+    TimeoutNowResponse,
     VoteResponse,
 )
 from .profile import P1, Profile
@@ -269,6 +271,15 @@ class RaftNode:
         elif type(msg) is InstallSnapshot:
             snapshots.install(self, msg, now)
             return
+        elif type(msg) is TimeoutNow:
+            # hashicorp `timeoutNow`, in any role: forget the leader, campaign at once with
+            # the transfer flag (§3.9); nothing is checked, not even the term.
+            self.messages.append(
+                TimeoutNowResponse(self.id, msg.src, msg.rpc, self.storage.current_term)
+            )
+            self.set_leader("", "")
+            self._become_candidate(now, by_transfer=True)
+            return
         # Replies carry no shared term check: only the role that made the call reads them,
         # and each reads the term its own way (step_candidate, LeaderState.step_leader).
         self._step(msg, now)
@@ -351,18 +362,37 @@ class RaftNode:
     def propose(self, data: str, now: int) -> Future:
         """Apply a command (hashicorp `Apply`); the future resolves on commit."""
         self.now = now
-        if self.leader_state is None or self.leader_state.stepping_down:
+        state = self.leader_state
+        if state is None or state.stepping_down:
             raise NotLeaderError()
-        return self.leader_state.dispatch(EntryKind.COMMAND, data, None, now)
+        if state.transfer is not None:
+            raise transfer.TransferError(transfer.IN_PROGRESS)
+        return state.dispatch(EntryKind.COMMAND, data, None, now)
 
     def change_configuration(
         self, command: ChangeCommand, server_id: str, address: str, prev_index: int, now: int
     ) -> Future:
         """Queue a membership change; it waits for §2.5's gate, then commits or fails."""
         self.now = now
-        if self.leader_state is None or self.leader_state.stepping_down:
+        state = self.leader_state
+        if state is None or state.stepping_down:
             raise NotLeaderError()
-        return self.leader_state.enqueue_change(command, server_id, address, prev_index, now)
+        if state.transfer is not None:
+            raise transfer.TransferError(transfer.IN_PROGRESS)
+        return state.enqueue_change(command, server_id, address, prev_index, now)
+
+    def transfer_leadership(self, target: str | None, now: int) -> Future:
+        """LeadershipTransferToServer (`target`: a server ID) or LeadershipTransfer (None):
+        see core/transfer.py. Refused at once under protocols 1 and 2, and by a follower."""
+        self.now = now
+        if not self.profile.leadership_transfer:
+            raise transfer.TransferError(transfer.UNSUPPORTED)
+        state = self.leader_state
+        if state is None or state.stepping_down:
+            raise NotLeaderError()
+        future = Future()
+        transfer.start(state, target, future, now)
+        return future
 
     # ----------------------------------------------------------------- shared helpers
 
@@ -541,8 +571,9 @@ class RaftNode:
 
     # ----------------------------------------------------------------- candidate
 
-    def _become_candidate(self, now: int) -> None:
-        """§3.4: new term, own vote if a voter of latest, RequestVote to the other voters."""
+    def _become_candidate(self, now: int, by_transfer: bool = False) -> None:
+        """§3.4: new term, own vote if a voter of latest, RequestVote to the other voters
+        (with the transfer flag when a leader's TimeoutNow made this candidacy, §3.9)."""
         term = self.storage.current_term + 1
         self.set_term(term)
         self.set_role(Role.CANDIDATE, now)
@@ -563,7 +594,13 @@ class RaftNode:
                 self.vote_rpcs.add(rpc)
                 self.messages.append(
                     RequestVote(
-                        self.id, server_id, rpc, term, storage.last_index, storage.last_term
+                        self.id,
+                        server_id,
+                        rpc,
+                        term,
+                        storage.last_index,
+                        storage.last_term,
+                        by_transfer,
                     )
                 )
         t = self.timing
@@ -583,7 +620,7 @@ class RaftNode:
         if checks and self.latest.servers and self.latest.find(req.src) is None:
             return  # step 1: unknown candidate, term untouched
         sticky = self.timing.model is TimerModel.HASHICORP
-        if sticky and self.leader_id and self.leader_id != req.src:
+        if sticky and self.leader_id and self.leader_id != req.src and not req.transfer:
             # Step 2: leader stickiness, term untouched. hashicorp's rule; the paper's Fig. 2
             # has none, and with it no first round after a crash could succeed (Figure 16).
             return
@@ -655,4 +692,6 @@ class RaftNode:
 
 
 # Replies and failure notices: every role may receive them, late, after changing roles.
-_LATE_REPLIES = frozenset({AppendResponse, VoteResponse, InstallSnapshotResponse, RpcFailure})
+_LATE_REPLIES = frozenset(
+    {AppendResponse, VoteResponse, InstallSnapshotResponse, TimeoutNowResponse, RpcFailure}
+)

@@ -29,6 +29,8 @@ class Profile:
     # hashicorp's configuration error texts were capitalised ("Need at least one voter ...")
     # until its commit d58cb41 of January 2021 (first in v1.2.0).
     capitalised_errors: bool
+    # §3.9: LeadershipTransfer and TimeoutNow (v1.1.0+, with protocol 3 only).
+    leadership_transfer: bool = False
 
     def error(self, text: str) -> str:
         return text[0].upper() + text[1:] if self.capitalised_errors else text
@@ -67,5 +69,6 @@ P3 = Profile(
     vote_membership_checks=True,
     reports_configuration_index=False,
     capitalised_errors=False,
+    leadership_transfer=True,
 )
 PROFILES = {p.name: p for p in (P1, P2, P3)}

@@ -27,7 +27,7 @@ from ..core.node import RaftNode
 from ..core.types import Role
 from ..sim.clock import Timer
 from ..sim.cluster import PAUSED
-from . import autopilot, endpoints
+from . import autopilot, endpoints, transfer
 from .acl import Capability
 from .endpoints import JSON, Request
 from .errors import (
@@ -341,6 +341,8 @@ class NomadServer:
             self.spawn(self._remove_peer(request, reply))
         elif method == "Operator.RaftRemovePeerByID" and self.version.peer_removal_by_id:
             self.spawn(self._remove_peer_by_id(request, reply))
+        elif method == "Operator.TransferLeadershipToPeer" and self.version.transfer_leadership:
+            self.spawn(self._transfer_leadership(request, reply))
         else:
             reply(None, NomadError(f"rpc: can't find method {method}"))
 
@@ -366,6 +368,18 @@ class NomadServer:
             return
         self.nomad_cluster.log(self.name, f"nomad.operator: Removed Raft peer {request.address!r}")
         reply(None, None)
+
+    def _transfer_leadership(self, request: Request, reply: Reply) -> Body:
+        try:
+            result = yield from transfer.transfer_leadership(self, self.node, request)
+        except NomadError as error:
+            self.nomad_cluster.log(
+                self.name, f"nomad.operator: failed transferring leadership: {error}"
+            )
+            reply(None, error)
+            return
+        self.nomad_cluster.log(self.name, "nomad: successfully transferred leadership")
+        reply(result, None)
 
     def _remove_peer_by_id(self, request: Request, reply: Reply) -> Body:
         try:

@@ -15,6 +15,7 @@ alone is kept as it is. A command's words are positionals or `key=value` options
     network [latency=1ms-5ms] [loss=P] [duplicate=P] [reorder=true|false]
     propose DATA [via=NAME] | add-server | add-voter|add-nonvoter|demote-voter|remove-server NAME
     peers-json NAME [ADDR ... | NAME|ID@ADDR[~] ...]   (protocol 1-2 | protocol 3)
+    transfer-leadership [NAME] [via=NAME]               (protocol 3)
     status | log NAME | check | trace [kinds=send,deliver,...] [servers=NAME,...]
 
 Commands print the state-level trace records they caused (not messages or timers), client

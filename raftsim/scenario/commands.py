@@ -549,6 +549,27 @@ class RemoveServer(MembershipChange):
     word: ClassVar[str] = "remove-server"
 
 
+@dataclass(frozen=True, slots=True)
+class TransferLeadership(Command):
+    """`transfer-leadership [NAME] [via=NAME]`: ask the leader (or `via`) to hand
+    leadership to NAME, or to the voter it picks (raft-semantics §3.9; protocol 3)."""
+
+    word: ClassVar[str] = "transfer-leadership"
+    server: str | None = None
+    via: str | None = None
+
+    @classmethod
+    def _from_args(cls, args: Args) -> Command:
+        via = args.take("via")
+        names = args.finish(None)
+        if len(names) > 1:
+            raise ArgError(f"transfer-leadership takes one server at most, got {' '.join(names)}")
+        return cls(names[0] if names else None, via)
+
+    def words(self) -> list[str]:
+        return [*([self.server] if self.server else []), *_options(via=self.via)]
+
+
 # ------------------------------------------------------------------ views
 
 

@@ -66,6 +66,7 @@ from .commands import (
     SetNetwork,
     Status,
     Trace,
+    TransferLeadership,
 )
 from .transcript import ArgError
 from .vocabulary import CONDITIONS, Condition, fmt_span, leader_is
@@ -197,6 +198,11 @@ class Runner:
                 return self._add_server()
             case MembershipChange():
                 return self._change(command)
+            case TransferLeadership(server=name, via=via):
+                if name is not None:
+                    self.cluster.server(name)
+                what = f"transfer-leadership {name or '-'}"
+                return self._request(what, lambda v: self.cluster.transfer_leadership(name, v), via)
             case Status():
                 return Output(self._status())
             case Trace():
@@ -506,7 +512,10 @@ def _default_kind(event: Event) -> bool:
 def _outcome(future: Future) -> str:
     if not future.done:
         return "pending"
-    return f"error: {future.error}" if future.error is not None else f"index {future.index}"
+    if future.error is not None:
+        return f"error: {future.error}"
+    # (A leadership transfer's future carries no index: it is done when leadership moved.)
+    return f"index {future.index}" if future.index else "done"
 
 
 def _table(rows: list[list[str]], numeric: set[int]) -> list[str]:

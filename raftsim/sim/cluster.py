@@ -573,6 +573,19 @@ class Cluster:
     def remove_server(self, name: str, via: str | None = None) -> Future:
         return self.change(ChangeCommand.REMOVE_SERVER, name, via)
 
+    def transfer_leadership(self, to: str | None = None, via: str | None = None) -> Future:
+        """Ask the leader (or `via`) to hand leadership to server `to` (a name, or a Raft ID
+        no server has: a ghost entry), or (None) to the voter whose replication got
+        furthest (raft-semantics §3.9; protocol 3). Raises as the node refuses."""
+        target = None if to is None else (self.servers[to].id if to in self.servers else to)
+        server = self._via(via)
+        node = self._running(server)
+        future = node.transfer_leadership(target, self.sched.now)
+        now = self.sched.now
+        self.watchers.record(ChangeRequested(now, server.name, "TransferLeadership", to or "-"))
+        self.loop.drain(server)
+        return future
+
     # ------------------------------------------------------------ views
 
     def view(self, name: str) -> ServerView:

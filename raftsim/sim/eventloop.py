@@ -25,6 +25,8 @@ from ..core.messages import (
     Message,
     RequestVote,
     RpcFailure,
+    TimeoutNow,
+    TimeoutNowResponse,
     VoteResponse,
 )
 from ..core.node import RaftNode
@@ -37,11 +39,12 @@ from .server import DOWN, PAUSED, UP, SimServer
 
 __all__ = ["DOWN", "PAUSED", "UP", "EventLoop", "SimServer", "Watchers"]
 
-REQUESTS = (AppendEntries, RequestVote, InstallSnapshot)
+REQUESTS = (AppendEntries, RequestVote, InstallSnapshot, TimeoutNow)
 
 # Channels (network.py): the connection each kind of message travels on.
 HEARTBEAT, APPEND, VOTE = "heartbeat", "append", "vote"
 HEARTBEAT_REPLY, APPEND_REPLY, VOTE_REPLY = "heartbeat-reply", "append-reply", "vote-reply"
+TRANSFER, TRANSFER_REPLY = "timeout-now", "timeout-now-reply"  # a leadership transfer's call
 
 
 class Watchers:
@@ -244,6 +247,10 @@ class EventLoop:
             is_request, channel = True, APPEND  # the replication loop's own connection
         elif isinstance(msg, InstallSnapshotResponse):
             is_request, channel = False, APPEND_REPLY
+        elif isinstance(msg, TimeoutNow):
+            is_request, channel = True, TRANSFER
+        elif isinstance(msg, TimeoutNowResponse):
+            is_request, channel = False, TRANSFER_REPLY
         else:
             raise TypeError(f"{type(msg).__name__} has no channel: it cannot be sent")
         if self._trace_messages:

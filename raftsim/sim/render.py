@@ -42,6 +42,8 @@ from ..core.messages import (
     Message,
     RequestVote,
     RpcFailure,
+    TimeoutNow,
+    TimeoutNowResponse,
     VoteResponse,
 )
 from ..core.types import Configuration, Entry, EntryKind, Role, Server, Suffrage
@@ -76,6 +78,8 @@ MESSAGE_TYPES = (
     VoteResponse,
     InstallSnapshot,
     InstallSnapshotResponse,
+    TimeoutNow,
+    TimeoutNowResponse,
     RpcFailure,
 )
 Name = Callable[[str], str]  # a server ID to the name it is shown by
@@ -124,7 +128,8 @@ def fmt_message(msg: Message, name: Callable[[str], str] = str) -> str:
         outcome = "ok" if msg.success else "rejected"
         return f"AppendResponse term={msg.term} {outcome} last={msg.last_log}"
     if isinstance(msg, RequestVote):
-        return f"RequestVote term={msg.term} last={msg.last_index}/{msg.last_term}"
+        transfer = " transfer" if msg.transfer else ""
+        return f"RequestVote term={msg.term} last={msg.last_index}/{msg.last_term}{transfer}"
     if isinstance(msg, VoteResponse):
         return f"VoteResponse term={msg.term} {'granted' if msg.granted else 'refused'}"
     if isinstance(msg, InstallSnapshot):
@@ -134,6 +139,10 @@ def fmt_message(msg: Message, name: Callable[[str], str] = str) -> str:
         )
     if isinstance(msg, InstallSnapshotResponse):
         return f"InstallSnapshotResponse term={msg.term} {'ok' if msg.success else 'refused'}"
+    if isinstance(msg, TimeoutNow):
+        return f"TimeoutNow term={msg.term}"
+    if isinstance(msg, TimeoutNowResponse):
+        return f"TimeoutNowResponse term={msg.term}"
     assert isinstance(msg, RpcFailure)
     return f"RpcFailure {msg.reason}"
 

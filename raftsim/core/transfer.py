@@ -1,0 +1,125 @@
+"""Leadership transfer (ring 0): raft-semantics §3.9, after hashicorp/raft v1.7.3's
+`LeadershipTransferToServer`, the leader loop's `leadershipTransferCh` case and
+`leadershipTransfer`, and the follower's `timeoutNow`.
+
+The leader picks its target (a named voter, or the voter whose replication has got
+furthest, `pickServer`), brings it up to date with ordinary replication, then sends it
+TimeoutNow. The target becomes a candidate at once, and its RequestVote carries the
+transfer flag, so voters that know a leader still vote (§3.5 step 2); its higher term
+deposes the old leader. While the transfer runs, the leader refuses new entries and
+membership changes (`leadership transfer in progress`). The transfer's future resolves
+when the leader loses leadership, and fails when TimeoutNow cannot be delivered, or when an
+ElectionTimeout passes first (counted from the start, and again from TimeoutNow's reply,
+as hashicorp waits twice), after which the leader takes entries again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import RaftsimError
+from .messages import RpcFailure, TimeoutNow, TimeoutNowResponse
+from .types import Suffrage
+
+if TYPE_CHECKING:
+    from .leader import Follower, Future, LeaderState
+
+TRANSFER = "transfer"  # the leader's timer while a transfer runs
+IN_PROGRESS = "leadership transfer in progress"  # ErrLeadershipTransferInProgress
+UNSUPPORTED = "operation not supported with current protocol version"  # ErrUnsupportedProtocol
+
+
+class TransferError(RaftsimError):
+    """A leadership transfer refused or failed (hashicorp/raft's texts)."""
+
+
+class Transfer:
+    """One leadership transfer in progress on a leader."""
+
+    __slots__ = ("future", "rpc", "target")
+
+    def __init__(self, target: str, future: Future) -> None:
+        self.target = target
+        self.future = future
+        self.rpc = 0  # the TimeoutNow in flight; 0 before it is sent
+
+
+def pick(state: LeaderState) -> str | None:
+    """pickServer: the voter (not this leader) with the highest nextIndex, the first of
+    equals in configuration order; None if there is none."""
+    node = state.node
+    best, best_next = None, 0
+    for server in node.latest.servers:
+        f = state.followers.get(server.id)
+        if server.id == node.id or server.suffrage is not Suffrage.VOTER or f is None:
+            continue
+        if f.next_index > best_next:
+            best, best_next = server.id, f.next_index
+    return best
+
+
+def start(state: LeaderState, target: str | None, future: Future, now: int) -> None:
+    """Begin a transfer to `target` (None: pickServer's choice) answered by `future`; a
+    refusal fails the future and leaves the leader as it was."""
+    node = state.node
+    if target == node.id:
+        future.fail(TransferError("cannot transfer leadership to itself"))
+        return
+    if state.transfer is not None:
+        future.fail(TransferError(IN_PROGRESS))
+        return
+    if target is None:
+        target = pick(state)
+        if target is None:
+            future.fail(TransferError("cannot find peer"))
+            return
+    if target not in state.followers or state.followers[target].stop_at:
+        future.fail(TransferError(f"cannot find replication state for {target}"))
+        return
+    state.transfer = Transfer(target, future)
+    node.arm(TRANSFER, "", node.timing.election_timeout, now)
+    progress(state, state.followers[target], now)
+
+
+def progress(state: LeaderState, f: Follower, now: int) -> None:
+    """The target's replication moved (or the transfer began): once it holds the whole log,
+    TimeoutNow; until then, replication runs (and is woken if it idles)."""
+    transfer = state.transfer
+    if transfer is None or transfer.target != f.peer or transfer.rpc:
+        return
+    node = state.node
+    if f.next_index <= node.storage.last_index:
+        state.trigger(f, now)
+        return
+    transfer.rpc = node.new_rpc()
+    node.messages.append(TimeoutNow(node.id, f.peer, transfer.rpc, state.term))
+
+
+def on_reply(state: LeaderState, msg: TimeoutNowResponse | RpcFailure, now: int) -> bool:
+    """TimeoutNow's reply or failure; False if it answers no call of this transfer."""
+    transfer = state.transfer
+    if transfer is None or msg.rpc != transfer.rpc:
+        return False
+    node = state.node
+    if isinstance(msg, RpcFailure):
+        end(
+            state,
+            TransferError(f"failed to make TimeoutNow RPC to {transfer.target}: {msg.reason}"),
+        )
+        return True
+    # Sent: wait up to another ElectionTimeout for the election to depose this leader.
+    node.arm(TRANSFER, "", node.timing.election_timeout, now)
+    return True
+
+
+def end(state: LeaderState, error: RaftsimError | None) -> None:
+    """The transfer is over: the leader lost leadership (None: success), or it failed."""
+    transfer = state.transfer
+    if transfer is None:
+        return
+    state.transfer = None
+    state.node.disarm(TRANSFER)
+    if error is None:
+        transfer.future.resolve(0)
+    else:
+        transfer.future.fail(error)
