@@ -5,7 +5,7 @@ the command that replays it as a scenario transcript, shrunk if asked.
 
 What fails a campaign (exit status 1): a safety violation, a crash of the simulator inside
 a schedule (rule "simulator crash"), and a schedule that does not converge after healing
-for any reason but the known P1 flapping of hashicorp/raft (docs/campaigns.md), which is
+for any reason but the known flapping of hashicorp/raft (docs/campaigns.md), which is
 counted apart and does not fail it.
 
 This sits above the simulation (ring 2): the schedules themselves are
@@ -27,6 +27,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from .core.faults import Fault
+from .core.profile import PROFILES
 from .core.timing import SECOND
 from .scenario.vocabulary import ALL_KINDS, core_faults, fault_kinds, fmt_hms
 from .sim.render import fmt_time
@@ -49,6 +50,7 @@ class CampaignOptions:
     inject: tuple[str, ...] = ()  # deliberate core faults (Fault values)
     # Events a schedule may run per 60 s of schedule (0: no budget; ScheduleRunner's).
     event_budget: int = EVENT_BUDGET
+    profile: str = "P1"  # the Raft profile every schedule's cluster runs (core/profile.py)
 
     def replay_command(self, seed: int) -> str:
         words = ["raftsim check", f"--replay {seed}", f"--servers {self.servers}"]
@@ -61,6 +63,8 @@ class CampaignOptions:
             words.append(f"--inject {','.join(self.inject)}")
         if self.event_budget != EVENT_BUDGET:
             words.append(f"--event-budget {self.event_budget}")
+        if self.profile != "P1":
+            words.append(f"--profile {self.profile}")
         words.append(f"--shrink --write seed-{seed}.txt")
         return " ".join(words)
 
@@ -76,8 +80,8 @@ class Summary:
     simulated: int = 0  # µs
     elections: int = 0
     changes_committed: int = 0
-    # Schedules that did not converge after healing: the known P1 flapping
-    # (schedules.known_p1_flapping), which does not fail a campaign, and the rest, which do.
+    # Schedules that did not converge after healing: the known flapping
+    # (schedules.known_flapping), which does not fail a campaign, and the rest, which do.
     not_converged_known: list[int] = field(default_factory=list)
     not_converged_unexplained: list[int] = field(default_factory=list)
     # Safety violations and simulator crashes: {seed, rule, violation, replay}.
@@ -120,8 +124,9 @@ class Summary:
             tuple(kinds),
             float(str(o["rate"])),
             tuple(inject),
-            # (JSON written before the option existed ran with the default budget.)
+            # (JSON written before these options existed ran with their defaults.)
             int(str(o.get("event_budget", EVENT_BUDGET))),
+            str(o.get("profile", "P1")),
         )
         return options.replay_command(seed)
 
@@ -150,7 +155,7 @@ class Summary:
         return (
             f"schedules {self.schedules}, simulated {fmt_hms(self.simulated)}, "
             f"elections {self.elections}, membership changes committed "
-            f"{self.changes_committed}, not converged (known P1 flapping) "
+            f"{self.changes_committed}, not converged (known flapping) "
             f"{len(self.not_converged_known)}, not converged (unexplained) "
             f"{len(self.not_converged_unexplained)}, violations {len(self.violations)}"
         )
@@ -188,7 +193,12 @@ def run_one(
     faults = core_faults(options.inject)
     try:
         runner = ScheduleRunner(
-            seed, options.servers, faults, trace, event_budget=options.event_budget or None
+            seed,
+            options.servers,
+            faults,
+            trace,
+            profile=options.profile,
+            event_budget=options.event_budget or None,
         )
     except Exception as error:  # a crash before the first op: nothing to write out
         outcome = Outcome(seed, options.servers, faults, trace)
@@ -339,7 +349,7 @@ def print_summary(summary: Summary, out: TextIO | None = None) -> None:
         seeds = ", ".join(str(s) for s in summary.not_converged_known[:20])
         more = " ..." if len(summary.not_converged_known) > 20 else ""
         print(
-            f"known P1 flapping (docs/campaigns.md), not a failure: seeds {seeds}{more}",
+            f"known flapping (docs/campaigns.md), not a failure: seeds {seeds}{more}",
             file=stream,
         )
     print(summary.line(), file=stream)
@@ -360,7 +370,7 @@ def write_replay(seed: int, options: CampaignOptions, path: str, shrink_first: b
         "shrunk: ops removed while the same failure still happened" if shrink_first else "",
         *(f"{v}" for v in outcome.violations[:3]),
         f"{CRASH}: {outcome.crash}" if outcome.crash else "",
-        "not converged after healing: the known P1 flapping (docs/campaigns.md)"
+        "not converged after healing: the known flapping (docs/campaigns.md)"
         if outcome.known_flapping
         else "",
         f"{UNEXPLAINED} after healing"
@@ -419,6 +429,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help=f"events a schedule may run per 60 s of schedule before it is stopped and "
         f"reported as a retry storm (default {EVENT_BUDGET}; 0: no budget)",
     )
+    check.add_argument(
+        "--profile",
+        choices=tuple(PROFILES),
+        default="P1",
+        help="the Raft profile of every cluster: P1 (Nomad 0.5.x, the default), P2 (0.8-1.2) "
+        "or P3 (1.3+, protocol 3: removed servers stay quiet)",
+    )
     check.add_argument("--shard", default="0/1", help="I/N: run only seeds with seed %% N == I")
     check.add_argument("--json", action="store_true", help="print the summary as JSON")
     check.add_argument("--replay", type=int, metavar="SEED", help="run one seed only")
@@ -439,6 +456,7 @@ def main(args: argparse.Namespace) -> int:
             rate=args.rate,
             inject=parse_inject(args.inject),
             event_budget=args.event_budget,
+            profile=args.profile,
         )
         check_arguments(args, options)
         index, count = parse_shard(args.shard)
@@ -453,7 +471,7 @@ def main(args: argparse.Namespace) -> int:
         if outcome.crash:
             print(f"{CRASH}: {outcome.crash} (seed {args.replay})")
         elif not outcome.converged:
-            known = "known P1 flapping" if outcome.known_flapping else "unexplained"
+            known = "known flapping" if outcome.known_flapping else "unexplained"
             print(f"not converged ({known}) after healing")
         print(f"wrote {path} ({len(outcome.commands)} commands)")
         return 1 if failure(outcome) else 0

@@ -31,7 +31,7 @@ def test_properties_safety_holds_and_the_configuration_converges(
     note("\n".join(map(str, outcome.commands)))
     assert outcome.crash == ""
     assert outcome.violations == []
-    # (The known P1 flapping of docs/campaigns.md is hashicorp's own, reproduced: allowed.)
+    # (The known flapping of docs/campaigns.md is hashicorp's own, reproduced: allowed.)
     why = outcome.quiet_broken or f"leader at the end: {outcome.leader_at_end}"
     assert outcome.converged or outcome.known_flapping, why
 
@@ -44,7 +44,7 @@ TestMembershipUnderFaults = MembershipUnderFaults.TestCase
 TestMembershipUnderFaults.settings = settings(stateful_step_count=30)
 
 
-def test_machine_accepts_the_known_p1_flapping() -> None:
+def test_machine_accepts_the_known_flapping() -> None:
     """A schedule the machine found (seed 1): after removals and a demotion, frank is the
     only voter and keeps being deposed by removed servers' higher terms, hashicorp/raft's
     own P1 behaviour (docs/campaigns.md). The machine's teardown accepts it, as the campaign

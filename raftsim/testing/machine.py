@@ -93,7 +93,7 @@ class RaftMachine(RuleBasedStateMachine):
         outcome = self.runner.finish()
         if outcome.violations:
             self.fail(str(outcome.violations[0]))
-        # The known P1 flapping (docs/campaigns.md) is hashicorp/raft's own behaviour,
+        # The known flapping (docs/campaigns.md) is hashicorp/raft's own behaviour,
         # reproduced: the machine accepts it as the campaign does.
         if not outcome.converged and not outcome.known_flapping:
             self.fail(

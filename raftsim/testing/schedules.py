@@ -17,7 +17,7 @@ single-server-change bug (spec §4.2) and Figure 8 of the paper live.
 An exception raised while a schedule runs (a crash of the simulator itself) ends it and is
 kept in the outcome, with the command that raised, so that campaigns report it like a
 violation. A schedule that does not converge is watched while it settles, to tell the known
-P1/P2 flapping of hashicorp/raft (`known_p1_flapping`, docs/campaigns.md) from anything else.
+P1/P2 flapping of hashicorp/raft (`known_flapping`, docs/campaigns.md) from anything else.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ __all__ = [
     "ScheduleRunner",
     "describe",
     "generate",
-    "known_p1_flapping",
+    "known_flapping",
     "run_seed",
 ]
 
@@ -134,7 +134,7 @@ class Outcome:
     converged: bool = False  # after settling: a leader, latest committed everywhere
     # Why the quiet window after settling failed ("" if it held or was never reached).
     quiet_broken: str = ""
-    # Not converged, and exactly the known P1/P2 flapping (known_p1_flapping).
+    # Not converged, and exactly the known P1/P2 flapping (known_flapping).
     known_flapping: bool = False
     # An exception raised while running the schedule: "IndexError: list index out of
     # range", its type, and the command that raised (the last one the transcript shows).
@@ -382,8 +382,7 @@ class ScheduleRunner:
             # the known kind is the flapping starting over; anything else is unexplained.
             quiet = bool(outcome.quiet_broken)
             since = self.quiet_since if quiet else cluster.now - FLAP_WINDOW
-            outcome.known_flapping = known_p1_flapping(
-                cluster.profile.name,
+            outcome.known_flapping = known_flapping(
                 [d for d in self.watch.depositions if d.time >= since],
                 [c for c in self.watch.campaigns if c.time >= since],
                 rounds=1 if quiet else 2,
@@ -625,34 +624,36 @@ class FlapWatch:
         self.depositions.append(Deposition(event.time, server.id, event.term, stale, voters))
 
 
-def known_p1_flapping(
-    profile: str,
+def known_flapping(
     depositions: Sequence[Deposition],
     campaigns: Sequence[Campaign],
     rounds: int = 2,
 ) -> bool:
-    """Whether a schedule that did not converge shows exactly the known hashicorp/raft P1
+    """Whether a schedule that did not converge shows exactly the known hashicorp/raft
     non-convergence of docs/campaigns.md ("93 schedules did not become stable"), judged on
     what the end of its settling (FLAP_WINDOW) showed: `depositions` and `campaigns` seen
     then. All of:
 
-    1. the profile is P1 or P2 (P3 keeps removed servers and nonvoters from campaigning);
-    2. leaders keep being elected and deposed: at least `rounds` depositions (two; one
+    1. leaders keep being elected and deposed: at least `rounds` depositions (two; one
        when the schedule became stable and the quiet window after it saw the round start
        again: the same mechanism, caught at its first repetition);
-    3. every deposition is by a stale-term replication reply: the leader steps down
+    2. every deposition is by a stale-term replication reply: the leader steps down
        without adopting the higher term of a server of its own configuration (no lease
        loss, no removal of itself);
-    4. for every deposition, a server that is not a voter of that leader's latest
-       configuration (a removed server, or a nonvoter whose own configuration is stale)
-       campaigned in the window with a higher term, asking the voters of its own
-       configuration: the terms it inflates reach the leader only through replies (if it
-       asks the leader too, leader stickiness refuses without adopting the term, spec
+    3. for every deposition, a server that is not a voter of that leader's latest
+       configuration campaigned in the window with a higher term, asking the voters of its
+       own configuration: the terms it inflates reach the leader only through replies (if
+       it asks the leader too, leader stickiness refuses without adopting the term, spec
        §3.5 step 2), so the leader wins again in term + 1 and the round repeats.
 
-    Anything else that does not converge (no leader at all, a leader that stays but never
-    brings a member up to date, a deposition for another reason) is not this."""
-    if profile not in ("P1", "P2") or len(depositions) < rounds:
+    Under P1 and P2 the campaigner is a removed server that holds its removal, or a
+    nonvoter whose own configuration is stale (§2.8). Under P3 those stay quiet, but a
+    server removed before it ever received its removal still believes it is a voter and
+    campaigns, and a server whose stale configuration still lists it adopts its terms
+    (§2.9 refuses only candidates outside the voter's own latest configuration): the same
+    rounds. Anything else that does not converge (no leader at all, a leader that stays but
+    never brings a member up to date, a deposition for another reason) is not this."""
+    if len(depositions) < rounds:
         return False
     for deposition in depositions:
         if not deposition.stale_reply:
