@@ -213,7 +213,7 @@ class RaftNode:
         if name == FOLLOWER:
             self._on_follower_timer(now)
         elif name == CANDIDATE:
-            self._become_candidate(now)
+            self.become_candidate(now)
         elif name == SNAPSHOT:
             snapshots.check(self, now)
         else:
@@ -230,7 +230,7 @@ class RaftNode:
         if self.role is Role.LEADER:
             raise RaftsimError("a leader has no election timer")
         if self.role is Role.CANDIDATE:
-            self._become_candidate(now)
+            self.become_candidate(now)
             return
         self.last_contact = NEVER
         self._on_follower_timer(now)
@@ -272,13 +272,7 @@ class RaftNode:
             snapshots.install(self, msg, now)
             return
         elif type(msg) is TimeoutNow:
-            # hashicorp `timeoutNow`, in any role: forget the leader, campaign at once with
-            # the transfer flag (§3.9); nothing is checked, not even the term.
-            self.messages.append(
-                TimeoutNowResponse(self.id, msg.src, msg.rpc, self.storage.current_term)
-            )
-            self.set_leader("", "")
-            self._become_candidate(now, by_transfer=True)
+            transfer.timeout_now(self, msg, now)
             return
         # Replies carry no shared term check: only the role that made the call reads them,
         # and each reads the term its own way (step_candidate, LeaderState.step_leader).
@@ -567,11 +561,11 @@ class RaftNode:
             return  # "not part of stable configuration, aborting election"
         if not has_vote and not self.profile.removed_follower_campaigns:
             return  # v1.3.3+: only voters of latest campaign
-        self._become_candidate(now)
+        self.become_candidate(now)
 
     # ----------------------------------------------------------------- candidate
 
-    def _become_candidate(self, now: int, by_transfer: bool = False) -> None:
+    def become_candidate(self, now: int, by_transfer: bool = False) -> None:
         """§3.4: new term, own vote if a voter of latest, RequestVote to the other voters
         (with the transfer flag when a leader's TimeoutNow made this candidacy, §3.9)."""
         term = self.storage.current_term + 1

@@ -23,6 +23,7 @@ from .types import Suffrage
 
 if TYPE_CHECKING:
     from .leader import Follower, Future, LeaderState
+    from .node import RaftNode
 
 TRANSFER = "transfer"  # the leader's timer while a transfer runs
 IN_PROGRESS = "leadership transfer in progress"  # ErrLeadershipTransferInProgress
@@ -123,3 +124,11 @@ def end(state: LeaderState, error: RaftsimError | None) -> None:
         transfer.future.resolve(0)
     else:
         transfer.future.fail(error)
+
+
+def timeout_now(node: RaftNode, msg: TimeoutNow, now: int) -> None:
+    """The target's side, hashicorp `timeoutNow`, in any role: answer, forget the leader and
+    campaign at once with the transfer flag; nothing is checked, not even the term."""
+    node.messages.append(TimeoutNowResponse(node.id, msg.src, msg.rpc, node.storage.current_term))
+    node.set_leader("", "")
+    node.become_candidate(now, by_transfer=True)
