@@ -433,8 +433,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--profile",
         choices=tuple(PROFILES),
         default="P1",
-        help="the Raft profile of every cluster: P1 (Nomad 0.5.x, the default), P2 (0.8-1.2) "
-        "or P3 (1.3+, protocol 3: removed servers stay quiet)",
+        help="the Raft profile of every cluster: P1 (Nomad 0.5.x, the default), P2 (0.8-1.2), "
+        "P3 (1.3-1.8, protocol 3) or P4 (1.9+, protocol 3 with pre-vote)",
     )
     check.add_argument("--shard", default="0/1", help="I/N: run only seeds with seed %% N == I")
     check.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -30,6 +30,7 @@ from .messages import (
     InstallSnapshot,
     InstallSnapshotResponse,
     Message,
+    PreVoteResponse,
     RpcFailure,
     TimeoutNowResponse,
     VoteResponse,
@@ -434,8 +435,9 @@ class LeaderState:
             node = self.node
             node.set_role(Role.FOLLOWER, now)
             node.step_follower(msg, now)
-        elif type(msg) is not VoteResponse:
-            # (A VoteResponse is late, for the election already won: its term is not read.)
+        elif type(msg) is not VoteResponse and type(msg) is not PreVoteResponse:
+            # (A VoteResponse or PreVoteResponse is late, for the election already won: its
+            # term is not read.)
             raise UnhandledMessageError(msg, self.node.role)
 
     def _on_rpc_failure(self, failure: RpcFailure, now: int) -> None:

@@ -90,6 +90,28 @@ class InstallSnapshotResponse:
 
 
 @dataclass(slots=True, eq=False)
+class RequestPreVote:
+    """A would-be candidate asks whether it could win `term` (its own term + 1) before it
+    raises its term (hashicorp `RequestPreVoteRequest`, §3.6)."""
+
+    src: str
+    dst: str
+    rpc: int
+    term: int
+    last_index: int
+    last_term: int
+
+
+@dataclass(slots=True, eq=False)
+class PreVoteResponse:
+    src: str
+    dst: str
+    rpc: int
+    term: int  # the voter's current term
+    granted: bool
+
+
+@dataclass(slots=True, eq=False)
 class TimeoutNow:
     """The leader's order to the target of a leadership transfer to campaign at once
     (hashicorp `TimeoutNowRequest`, §3.9)."""
@@ -125,6 +147,8 @@ Message = (
     | AppendResponse
     | InstallSnapshot
     | InstallSnapshotResponse
+    | RequestPreVote
+    | PreVoteResponse
     | TimeoutNow
     | TimeoutNowResponse
     | RpcFailure

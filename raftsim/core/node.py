@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from . import snapshots, transfer
+from . import prevote, snapshots, transfer
 from .configuration import ChangeCommand
 from .errors import NotLeaderError, RaftsimError, ShutdownError, UnhandledMessageError
 from .events import (
@@ -63,6 +63,8 @@ from .messages import (
     InstallSnapshot,
     InstallSnapshotResponse,
     Message,
+    PreVoteResponse,
+    RequestPreVote,
     RequestVote,
     RpcFailure,
     TimeoutNow,
@@ -139,6 +141,7 @@ class RaftNode:
         self.leader_state: LeaderState | None = None
         self.votes_granted = 0
         self.vote_rpcs: set[int] = set()
+        self.pre_vote: prevote.PreVote | None = None  # a pre-vote round (§3.6, P4)
         self._next_rpc = rpc_base  # distinct per incarnation, so stale replies never match
         self._tokens: dict[str, int] = {}
         self._next_token = 0
@@ -213,7 +216,7 @@ class RaftNode:
         if name == FOLLOWER:
             self._on_follower_timer(now)
         elif name == CANDIDATE:
-            self.become_candidate(now)
+            prevote.campaign(self, now)
         elif name == SNAPSHOT:
             snapshots.check(self, now)
         else:
@@ -230,7 +233,7 @@ class RaftNode:
         if self.role is Role.LEADER:
             raise RaftsimError("a leader has no election timer")
         if self.role is Role.CANDIDATE:
-            self.become_candidate(now)
+            prevote.campaign(self, now)
             return
         self.last_contact = NEVER
         self._on_follower_timer(now)
@@ -273,6 +276,9 @@ class RaftNode:
             return
         elif type(msg) is TimeoutNow:
             transfer.timeout_now(self, msg, now)
+            return
+        elif type(msg) is RequestPreVote:
+            prevote.on_request(self, msg)
             return
         # Replies carry no shared term check: only the role that made the call reads them,
         # and each reads the term its own way (step_candidate, LeaderState.step_leader).
@@ -343,6 +349,8 @@ class RaftNode:
                 self.votes_granted += 1
                 if self.votes_granted >= self.latest.quorum():
                     self.set_role(Role.LEADER, now)
+        elif type(msg) is PreVoteResponse or (type(msg) is RpcFailure and self.pre_vote):
+            prevote.on_reply(self, msg, now)  # (a late one, of an earlier round: dropped)
         elif type(msg) is AppendEntries:
             # Of the candidate's own term (`step` handled the others): hashicorp's
             # appendEntries turns any non-follower into a follower, then goes on as one.
@@ -474,6 +482,7 @@ class RaftNode:
         if old is Role.CANDIDATE:
             self.disarm(CANDIDATE)
             self.vote_rpcs.clear()
+            self.pre_vote = None
         if role is Role.FOLLOWER:
             self._step = self.step_follower
             self.arm_follower_timer(now)
@@ -561,7 +570,7 @@ class RaftNode:
             return  # "not part of stable configuration, aborting election"
         if not has_vote and not self.profile.removed_follower_campaigns:
             return  # v1.3.3+: only voters of latest campaign
-        self.become_candidate(now)
+        prevote.campaign(self, now)
 
     # ----------------------------------------------------------------- candidate
 
@@ -572,6 +581,7 @@ class RaftNode:
         self.set_term(term)
         self.set_role(Role.CANDIDATE, now)
         self.disarm(FOLLOWER)
+        self.pre_vote = None
         self.vote_rpcs.clear()
         faults = self.faults
         if Fault.VOTES_NOT_RESET not in faults:
@@ -597,11 +607,17 @@ class RaftNode:
                         by_transfer,
                     )
                 )
-        t = self.timing
-        if Fault.CANDIDATE_NO_TIMEOUT not in faults:
-            self.arm(CANDIDATE, "", self._spread(t.election_timeout), now)
+        self.arm_election_timer(now)
         if self.votes_granted >= self.latest.quorum():
             self.set_role(Role.LEADER, now)
+
+    def arm_election_timer(self, now: int) -> None:
+        """§3.4: U[ET, 2ET) until this candidacy (or pre-vote round) starts over."""
+        if Fault.CANDIDATE_NO_TIMEOUT not in self.faults:
+            self.arm(CANDIDATE, "", self._spread(self.timing.election_timeout), now)
+
+    def disarm_follower_timer(self) -> None:
+        self.disarm(FOLLOWER)
 
     # ----------------------------------------------------------------- every role
 
@@ -687,5 +703,12 @@ class RaftNode:
 
 # Replies and failure notices: every role may receive them, late, after changing roles.
 _LATE_REPLIES = frozenset(
-    {AppendResponse, VoteResponse, InstallSnapshotResponse, TimeoutNowResponse, RpcFailure}
+    {
+        AppendResponse,
+        VoteResponse,
+        InstallSnapshotResponse,
+        TimeoutNowResponse,
+        PreVoteResponse,
+        RpcFailure,
+    }
 )

@@ -6,7 +6,7 @@ P1 (Nomad 0.5.5-0.7, hashicorp/raft rev aaad9f1, protocol 1) is the default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,8 @@ class Profile:
     capitalised_errors: bool
     # §3.9: LeadershipTransfer and TimeoutNow (v1.1.0+, with protocol 3 only).
     leadership_transfer: bool = False
+    # §3.6: a candidate asks for pre-votes before it raises its term (v1.7.0+).
+    pre_vote: bool = False
 
     def error(self, text: str) -> str:
         return text[0].upper() + text[1:] if self.capitalised_errors else text
@@ -62,7 +64,7 @@ P2 = Profile(
 )
 P3 = Profile(
     name="P3",
-    nomad_versions="1.3.0 and later",
+    nomad_versions="1.3.0-1.8.x",
     raft_protocol=3,
     id_is_address=False,
     removed_follower_campaigns=False,
@@ -71,4 +73,7 @@ P3 = Profile(
     capitalised_errors=False,
     leadership_transfer=True,
 )
-PROFILES = {p.name: p for p in (P1, P2, P3)}
+# The spec's profiles stop at P3 (Nomad 1.3 and later); P4 is this project's name for P3 on
+# the hashicorp/raft that has pre-vote (v1.7.1+, Nomad 1.9 and later).
+P4 = replace(P3, name="P4", nomad_versions="1.9.0 and later", pre_vote=True)
+PROFILES = {p.name: p for p in (P1, P2, P3, P4)}

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..core.profile import P1, P2, P3, Profile
+from ..core.profile import P1, P2, P4, Profile
 from ..core.timing import MS, SECOND
 
 MINUTE = 60 * SECOND
@@ -151,8 +151,8 @@ NOMAD_1_2_13 = replace(
 NOMAD_1_10_0 = replace(
     NOMAD_1_2_13,
     version="1.10.0",
-    # Raft protocol 3 only (1.4+), on hashicorp/raft v1.7.3, which has pre-vote (1.9+).
-    profile=replace(P3, nomad_versions="1.10.x"),
+    # Raft protocol 3 only (1.4+), on hashicorp/raft v1.7.3, with pre-vote (1.9+): P4.
+    profile=P4,
     stale_by_presence=False,
     raft_library="hashicorp/raft v1.7.3",
     bearer_token=True,

@@ -5,7 +5,7 @@ A file is paragraphs separated by blank lines: `#` comment lines saying why, one
 line, a `----` line and the exact expected output (possibly empty); a paragraph of comments
 alone is kept as it is. A command's words are positionals or `key=value` options. Commands:
 
-    cluster servers=3 seed=1 [timing=nomad|paper] [profile=P1|P2|P3] [faults=a,b]
+    cluster servers=3 seed=1 [timing=nomad|paper] [profile=P1|P2|P3|P4] [faults=a,b]
             [trace=all|state|off] [snapshot-threshold=N] [trailing-logs=N]
             [nomad=0.5.6|0.8.7|1.2.13|1.10.0|1.10.1]   (the release's profile, and Nomad's
                                                         layer: Serf, reconcile, autopilot)

@@ -23,6 +23,8 @@ from ..core.messages import (
     InstallSnapshot,
     InstallSnapshotResponse,
     Message,
+    PreVoteResponse,
+    RequestPreVote,
     RequestVote,
     RpcFailure,
     TimeoutNow,
@@ -39,7 +41,7 @@ from .server import DOWN, PAUSED, UP, SimServer
 
 __all__ = ["DOWN", "PAUSED", "UP", "EventLoop", "SimServer", "Watchers"]
 
-REQUESTS = (AppendEntries, RequestVote, InstallSnapshot, TimeoutNow)
+REQUESTS = (AppendEntries, RequestVote, InstallSnapshot, TimeoutNow, RequestPreVote)
 
 # Channels (network.py): the connection each kind of message travels on.
 HEARTBEAT, APPEND, VOTE = "heartbeat", "append", "vote"
@@ -247,6 +249,10 @@ class EventLoop:
             is_request, channel = True, APPEND  # the replication loop's own connection
         elif isinstance(msg, InstallSnapshotResponse):
             is_request, channel = False, APPEND_REPLY
+        elif isinstance(msg, RequestPreVote):
+            is_request, channel = True, VOTE
+        elif isinstance(msg, PreVoteResponse):
+            is_request, channel = False, VOTE_REPLY
         elif isinstance(msg, TimeoutNow):
             is_request, channel = True, TRANSFER
         elif isinstance(msg, TimeoutNowResponse):

@@ -40,6 +40,8 @@ from ..core.messages import (
     InstallSnapshot,
     InstallSnapshotResponse,
     Message,
+    PreVoteResponse,
+    RequestPreVote,
     RequestVote,
     RpcFailure,
     TimeoutNow,
@@ -80,6 +82,8 @@ MESSAGE_TYPES = (
     InstallSnapshotResponse,
     TimeoutNow,
     TimeoutNowResponse,
+    RequestPreVote,
+    PreVoteResponse,
     RpcFailure,
 )
 Name = Callable[[str], str]  # a server ID to the name it is shown by
@@ -139,6 +143,10 @@ def fmt_message(msg: Message, name: Callable[[str], str] = str) -> str:
         )
     if isinstance(msg, InstallSnapshotResponse):
         return f"InstallSnapshotResponse term={msg.term} {'ok' if msg.success else 'refused'}"
+    if isinstance(msg, RequestPreVote):
+        return f"RequestPreVote term={msg.term} last={msg.last_index}/{msg.last_term}"
+    if isinstance(msg, PreVoteResponse):
+        return f"PreVoteResponse term={msg.term} {'granted' if msg.granted else 'refused'}"
     if isinstance(msg, TimeoutNow):
         return f"TimeoutNow term={msg.term}"
     if isinstance(msg, TimeoutNowResponse):

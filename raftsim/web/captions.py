@@ -95,6 +95,12 @@ def _role(event: RoleChanged, cluster: Cluster) -> str:
         voters = () if node is None else node.latest.voters()
         me = cluster.servers[s].id
         others = [v for v in voters if v != me]
+        if node is not None and node.pre_vote is not None:
+            return (
+                f"{s} hears no leader: before it raises its term it asks "
+                f"{_names(cluster, others)} whether they would vote for it in term {term + 1} "
+                "(pre-vote)"
+            )
         if not others:
             return f"{s}'s election timer fired: {s} becomes a candidate for term {term}"
         return (
