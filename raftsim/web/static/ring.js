@@ -230,7 +230,10 @@ export class Ring {
   shape(m) {
     const g = el("g", { class: "flight" }, this.messages);
     let kind;
-    if (m.type === "RequestVote") kind = "vote";
+    // A pre-vote (P4) and a transfer's TimeoutNow are calls for an election too.
+    if (m.type === "RequestVote" || m.type === "RequestPreVote" || m.type === "TimeoutNow") {
+      kind = "vote";
+    }
     else if (m.type === "AppendEntries") kind = m.heartbeat ? "heartbeat" : "append";
     else kind = "reply";
     const square = m.type === "AppendEntries" || m.type === "AppendResponse";
@@ -238,8 +241,9 @@ export class Ring {
     const body = square
       ? el("rect", { x: -size / 2, y: -size / 2, width: size, height: size }, g)
       : el("circle", { r: size / 2 }, g);
-    body.setAttribute("class", `msg ${kind}`);
-    if (m.type === "VoteResponse") {
+    body.setAttribute("class", `msg ${kind}${m.type.includes("PreVote") ? " pre" : ""}`);
+    if (m.type === "TimeoutNow") el("text", { class: "verdict" }, g).textContent = "!";
+    if (m.type === "VoteResponse" || m.type === "PreVoteResponse") {
       el("text", { class: "verdict" }, g).textContent = m.granted ? "✓" : "✗";
     }
     g.setAttribute("class", `flight ${kind}`);
