@@ -128,14 +128,11 @@ class LeaderLoop:
             command, verb = ChangeCommand.REMOVE_SERVER, "removed"
         else:
             return True  # failed (or leaving): the server stays a voter (spec §3.2)
-        future = yield from server.raft_change(command, address)
-        if future.error is not None:
-            server.nomad_cluster.log(
-                server.name, f"nomad: failed to reconcile member {info.name}: {future.error}"
+        return (
+            yield from self._change(
+                command, address, f"{verb} raft peer {address} ({info.name})", info
             )
-            return False
-        server.nomad_cluster.log(server.name, f"nomad: {verb} raft peer {address} ({info.name})")
-        return True
+        )
 
     def _reconcile_by_id(self, status: str, info: MemberInfo, address: str) -> Step:
         """spec §3.2 with the lowest alive Raft protocol >= 3 (addRaftPeer/removeRaftPeer):
