@@ -5,8 +5,8 @@ the command that replays it as a scenario transcript, shrunk if asked.
 
 What fails a campaign (exit status 1): a safety violation, a crash of the simulator inside
 a schedule (rule "simulator crash"), and a schedule that does not converge after healing
-for any reason but the known flapping of hashicorp/raft (docs/campaigns.md), which is
-counted apart and does not fail it.
+for any reason but the known ones of hashicorp/raft (docs/campaigns.md: the flapping, and
+protocol 3's stale-voter deadlock), which are counted apart and do not fail it.
 
 This sits above the simulation (ring 2): the schedules themselves are
 `raftsim.testing.schedules`, run in virtual time without asyncio.
@@ -80,8 +80,9 @@ class Summary:
     simulated: int = 0  # µs
     elections: int = 0
     changes_committed: int = 0
-    # Schedules that did not converge after healing: the known flapping
-    # (schedules.known_flapping), which does not fail a campaign, and the rest, which do.
+    # Schedules that did not converge after healing: the known kinds (schedules.
+    # known_flapping, deadlock.stale_voter_deadlock), which do not fail a campaign, and the
+    # rest, which do.
     not_converged_known: list[int] = field(default_factory=list)
     not_converged_unexplained: list[int] = field(default_factory=list)
     # Safety violations and simulator crashes: {seed, rule, violation, replay}.
@@ -98,7 +99,7 @@ class Summary:
             self.violations.append(
                 {"seed": outcome.seed, "rule": CRASH, "violation": what, "replay": replay}
             )
-        elif outcome.known_flapping:
+        elif outcome.known:
             self.not_converged_known.append(outcome.seed)
         elif not outcome.converged:
             self.not_converged_unexplained.append(outcome.seed)
@@ -155,7 +156,7 @@ class Summary:
         return (
             f"schedules {self.schedules}, simulated {fmt_hms(self.simulated)}, "
             f"elections {self.elections}, membership changes committed "
-            f"{self.changes_committed}, not converged (known flapping) "
+            f"{self.changes_committed}, not converged (known) "
             f"{len(self.not_converged_known)}, not converged (unexplained) "
             f"{len(self.not_converged_unexplained)}, violations {len(self.violations)}"
         )
@@ -217,7 +218,7 @@ def failure(outcome: Outcome) -> str | None:
         return f"{CRASH}: {outcome.crash_type}"
     if outcome.violations:
         return outcome.violations[0].rule
-    if not outcome.converged and not outcome.known_flapping:
+    if not outcome.converged and not outcome.known:
         return UNEXPLAINED
     return None
 
@@ -349,7 +350,7 @@ def print_summary(summary: Summary, out: TextIO | None = None) -> None:
         seeds = ", ".join(str(s) for s in summary.not_converged_known[:20])
         more = " ..." if len(summary.not_converged_known) > 20 else ""
         print(
-            f"known flapping (docs/campaigns.md), not a failure: seeds {seeds}{more}",
+            f"known non-convergence (docs/campaigns.md), not a failure: seeds {seeds}{more}",
             file=stream,
         )
     print(summary.line(), file=stream)
@@ -370,11 +371,11 @@ def write_replay(seed: int, options: CampaignOptions, path: str, shrink_first: b
         "shrunk: ops removed while the same failure still happened" if shrink_first else "",
         *(f"{v}" for v in outcome.violations[:3]),
         f"{CRASH}: {outcome.crash}" if outcome.crash else "",
-        "not converged after healing: the known flapping (docs/campaigns.md)"
-        if outcome.known_flapping
+        f"not converged after healing: the known {outcome.known} (docs/campaigns.md)"
+        if outcome.known
         else "",
         f"{UNEXPLAINED} after healing"
-        if not (outcome.crash or outcome.converged or outcome.known_flapping)
+        if not (outcome.crash or outcome.converged or outcome.known)
         else "",
     ]
     text = outcome.scenario("\n".join(line for line in why if line))
@@ -471,7 +472,7 @@ def main(args: argparse.Namespace) -> int:
         if outcome.crash:
             print(f"{CRASH}: {outcome.crash} (seed {args.replay})")
         elif not outcome.converged:
-            known = "known flapping" if outcome.known_flapping else "unexplained"
+            known = f"known {outcome.known}" if outcome.known else "unexplained"
             print(f"not converged ({known}) after healing")
         print(f"wrote {path} ({len(outcome.commands)} commands)")
         return 1 if failure(outcome) else 0

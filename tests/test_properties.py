@@ -33,7 +33,7 @@ def test_properties_safety_holds_and_the_configuration_converges(
     assert outcome.violations == []
     # (The known flapping of docs/campaigns.md is hashicorp's own, reproduced: allowed.)
     why = outcome.quiet_broken or f"leader at the end: {outcome.leader_at_end}"
-    assert outcome.converged or outcome.known_flapping, why
+    assert outcome.converged or outcome.known, why
 
 
 class MembershipUnderFaults(RaftMachine):

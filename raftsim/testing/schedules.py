@@ -63,6 +63,7 @@ from ..sim.checkers import Violation
 from ..sim.cluster import DOWN, PAUSED, UP, Cluster
 from ..sim.render import fmt_time
 from ..sim.rng import derive_seed
+from .deadlock import stale_voter_deadlock
 
 __all__ = [
     "ALL_KINDS",
@@ -134,13 +135,22 @@ class Outcome:
     converged: bool = False  # after settling: a leader, latest committed everywhere
     # Why the quiet window after settling failed ("" if it held or was never reached).
     quiet_broken: str = ""
-    # Not converged, and exactly the known P1/P2 flapping (known_flapping).
+    # Not converged, and exactly the known flapping (known_flapping), or the stale-voter
+    # deadlock of protocol 3 (deadlock.py): hashicorp's own, not failures.
     known_flapping: bool = False
+    known_deadlock: bool = False
     # An exception raised while running the schedule: "IndexError: list index out of
     # range", its type, and the command that raised (the last one the transcript shows).
     crash: str = ""
     crash_type: str = ""
     crash_command: Command | None = None
+
+    @property
+    def known(self) -> str:
+        """Which known non-convergence this is ("" if it converged or is unexplained)."""
+        if self.known_flapping:
+            return "flapping"
+        return "stale-voter deadlock" if self.known_deadlock else ""
 
     def scenario(self, why: str = "") -> str:
         """This schedule as a scenario transcript, with each command's output as it ran:
@@ -387,6 +397,8 @@ class ScheduleRunner:
                 [c for c in self.watch.campaigns if c.time >= since],
                 rounds=1 if quiet else 2,
             )
+        if not outcome.converged and not outcome.known_flapping:
+            outcome.known_deadlock = stale_voter_deadlock(cluster)
         return outcome
 
     def _request(self, command: MembershipChange) -> None:
