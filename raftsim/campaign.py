@@ -207,7 +207,7 @@ def run_one(
         outcome.crash = f"{outcome.crash_type}: {error}"
         return outcome
     if ops is None:
-        ops = generate(seed, options.duration, options.kinds, options.rate)
+        ops = generate(seed, options.duration, options.kinds, options.rate, options.profile)
     return runner.run(ops)
 
 
@@ -270,7 +270,7 @@ def campaign(
 def shrink(seed: int, options: CampaignOptions) -> tuple[list[Op], Outcome]:
     """Drop ops while the same failure still happens (greedy, chunks halving: ddmin): the
     same rule broken, the same exception type raised, or an unexplained non-convergence."""
-    ops = generate(seed, options.duration, options.kinds, options.rate)
+    ops = generate(seed, options.duration, options.kinds, options.rate, options.profile)
     outcome = run_one(seed, options, ops)
     what = failure(outcome)
     if what is None:

@@ -302,3 +302,17 @@ def test_stale_voter_deadlock_needs_the_membership_checks_to_be_the_cause() -> N
     runner.do("run-for 30s")
     assert runner.cluster.leader() is None
     assert not stale_voter_deadlock(runner.cluster)
+
+
+def test_schedules_transfer_leadership_only_where_the_profile_has_it() -> None:
+    """`--faults ...,transfer-leadership` adds leadership transfers (raft-semantics §3.9)
+    to P3/P4 schedules; P1 and P2 have no such operation, so they draw without it, exactly
+    as before."""
+    kinds = (*ALL_KINDS, "transfer-leadership")
+    p3 = run_one(5, CampaignOptions(profile="P3", kinds=kinds))
+    words = [str(command) for command in p3.commands]
+    assert any(word.startswith("transfer-leadership") for word in words)
+    assert p3.violations == []
+    p1 = run_one(5, CampaignOptions(kinds=kinds))
+    assert not any(str(c).startswith("transfer-leadership") for c in p1.commands)
+    assert [str(c) for c in p1.commands] == [str(c) for c in run_one(5, CampaignOptions()).commands]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from ..core.events import Event, LeaseLost, RoleChanged, TermChanged
 from ..core.faults import Fault
 from ..core.leader import Future
+from ..core.profile import PROFILES
 from ..core.timing import MS, SECOND
 from ..core.types import Role
 from ..scenario.commands import (
@@ -54,11 +55,19 @@ from ..scenario.commands import (
     RunUntil,
     SetNetwork,
     Span,
+    TransferLeadership,
 )
 from ..scenario.runner import Output
 from ..scenario.runner import Runner as ScenarioRunner
 from ..scenario.transcript import Block, render
-from ..scenario.vocabulary import ALL_KINDS, CHANGE_KINDS, FAULT_KINDS, converged, fault_kinds
+from ..scenario.vocabulary import (
+    ALL_KINDS,
+    CHANGE_KINDS,
+    FAULT_KINDS,
+    TRANSFER_KINDS,
+    converged,
+    fault_kinds,
+)
 from ..sim.checkers import Violation
 from ..sim.cluster import DOWN, PAUSED, UP, Cluster
 from ..sim.render import fmt_time
@@ -183,9 +192,14 @@ def generate(
     duration: int = 60 * SECOND,
     kinds: Sequence[str] = ALL_KINDS,
     rate: float = 0.5,
+    profile: str = "P1",
 ) -> list[Op]:
-    """About `rate` ops per simulated second, of the given kinds, at uniform times."""
+    """About `rate` ops per simulated second, of the given kinds, at uniform times.
+    `transfer-leadership` is drawn only when named (TRANSFER_KINDS), and only under the
+    profiles that have the operation (P3, P4): docs/campaigns.md says what it finds."""
     kinds = fault_kinds(kinds)
+    if not PROFILES[profile].leadership_transfer:
+        kinds = tuple(kind for kind in kinds if kind not in TRANSFER_KINDS) or ALL_KINDS
     rand = random.Random(derive_seed(seed, "schedule"))
     count = max(1, round(rate * duration / SECOND))
     ops = [
@@ -542,6 +556,16 @@ class ScheduleRunner:
         if followers:
             self._request(RemoveServer(rand.choice(followers)))
 
+    def _op_transfer_leadership(self, rand: random.Random, op: Op) -> None:
+        """The leader hands leadership over (raft-semantics §3.9): to the voter it picks, or
+        to a member named at random (a nonvoter too: hashicorp/raft does not check it)."""
+        leader = self.cluster.leader()
+        if not leader:
+            return
+        others = [n for n in self.members() if n != leader]
+        target = rand.choice(others) if others and op.value >= 0.5 else None
+        self.do(TransferLeadership(target))  # (not a membership change: not counted)
+
     def _op_demote(self, rand: random.Random, op: Op) -> None:
         leader = self.cluster.leader()
         followers = [n for n in self.members() if n != leader]
@@ -690,7 +714,7 @@ def run_seed(
     """Generate and run one seeded schedule with every checker on (trace "state" to write
     it out as a transcript afterwards: Outcome.scenario); `event_budget`: ScheduleRunner's."""
     runner = ScheduleRunner(seed, servers, faults, trace, event_budget=event_budget)
-    return runner.run(generate(seed, duration, kinds, rate))
+    return runner.run(generate(seed, duration, kinds, rate, runner.cluster.profile.name))
 
 
 def describe(outcome: Outcome) -> str:
