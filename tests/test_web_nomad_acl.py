@@ -7,11 +7,9 @@ has none and ignores tokens."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from time import perf_counter
 
 import pytest
 import requests
@@ -21,6 +19,8 @@ from raftsim.cli import main as cli_main
 from raftsim.nomad import NomadCluster
 from raftsim.nomad.acl import ACL, Capability, check_rules
 from raftsim.web import Background, Options, Simulation, make_app
+
+from .served import until
 
 Client = TestClient  # type: ignore[type-arg]
 UNKNOWN = "10.9.9.9:4647"
@@ -72,13 +72,6 @@ class Served:
         client = self.clients[via]
         async with client.request(method, path, headers=headers, allow_redirects=False) as r:
             return r.status, await r.text()
-
-
-async def until(predicate: Callable[[], bool], wall: float = 10.0) -> None:
-    deadline = perf_counter() + wall
-    while not predicate():
-        assert perf_counter() < deadline, "condition not reached"
-        await asyncio.sleep(0.001)
 
 
 def trace(sim: Simulation) -> list[str]:

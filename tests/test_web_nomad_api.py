@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from time import perf_counter
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from raftsim.web import Options, Simulation, make_app
+
+from .served import until
 
 Client = TestClient  # type: ignore[type-arg]
 Clients = Callable[[str], Awaitable[Client]]
@@ -37,14 +38,6 @@ async def clients(aiohttp_client: Callable[..., Awaitable[Client]], sim: Simulat
         return made[name]
 
     return client
-
-
-async def until(predicate: Callable[[], bool], wall: float = 10.0) -> None:
-    """Let the autojumping clock run until `predicate` holds."""
-    deadline = perf_counter() + wall
-    while not predicate():
-        assert perf_counter() < deadline, "condition not reached"
-        await asyncio.sleep(0.001)
 
 
 async def roles(sim: Simulation) -> tuple[str, list[str]]:

@@ -5,11 +5,9 @@ autopilot: its paths stay OperatorRequest's 404 for an unknown sub-path. The clo
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from time import perf_counter
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -17,6 +15,8 @@ from aiohttp.test_utils import TestClient
 from raftsim.nomad.acl import check_rules
 from raftsim.nomad.autopilot import go_duration
 from raftsim.web import Options, Simulation, make_app
+
+from .served import until
 
 Client = TestClient  # type: ignore[type-arg]
 RELEASES = ("0.5.6", "0.8.7", "1.2.13")
@@ -36,13 +36,6 @@ def defaults(release: str, index: int) -> str:
         '"DisableUpgradeMigration":false,"EnableCustomUpgrades":false,'
         f'"CreateIndex":{index},"ModifyIndex":{index}}}'
     )
-
-
-async def until(predicate: Callable[[], bool], wall: float = 10.0) -> None:
-    deadline = perf_counter() + wall
-    while not predicate():
-        assert perf_counter() < deadline, "condition not reached"
-        await asyncio.sleep(0.001)
 
 
 @dataclass

@@ -6,12 +6,10 @@ Releases: 0.5.6 (Raft protocol 1), 0.8.7 and 1.2.13 (protocol 2), 1.10.0 and 1.1
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from time import perf_counter
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -22,6 +20,8 @@ from raftsim.core.profile import P2
 from raftsim.core.types import Suffrage
 from raftsim.nomad import VERSIONS, NomadCluster, Request, endpoints
 from raftsim.web import Options, Simulation, make_app
+
+from .served import until
 
 Client = TestClient  # type: ignore[type-arg]
 RELEASES = ("0.5.6", "0.8.7", "1.2.13", "1.10.0", "1.10.1")
@@ -264,13 +264,6 @@ CASES = [
     Case("§2.9 no node", "PUT", "/v1/agent/force-leave", same(400, "missing node to force leave")),
     Case("§3.1 region", "GET", "/v1/status/leader?region=eu", same(500, "No path to region")),
 ]
-
-
-async def until(predicate: Callable[[], bool], wall: float = 10.0) -> None:
-    deadline = perf_counter() + wall
-    while not predicate():
-        assert perf_counter() < deadline, "condition not reached"
-        await asyncio.sleep(0.001)
 
 
 @dataclass
