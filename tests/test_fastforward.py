@@ -383,3 +383,49 @@ def test_fastforward_jumps_over_quiet_servers_outside_the_configuration(
     assert_alike(pair, "after half an hour")
     assert (jumping.jumped - before > 1000 * SECOND) is removed_jumps
     assert pair[0].violations == pair[1].violations == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fastforward_jumps_past_failure_notices_nobody_waits_for(seed: int) -> None:
+    """A call into a partition is given up only after RaftTimeout (10 s; spec §3.10): its
+    failure notice stays in the heap after the partition healed. Once its caller no longer
+    waits for it (the caller lost its leadership, or crashed and restarted), the notice does
+    nothing when it comes, so the cluster is at rest and is jumped meanwhile; the jumping
+    twin stays exactly like the one that runs every event."""
+    pair = twins(5, seed)
+    both(pair, lambda c: c.run_until(lambda c: c.leader() is not None, "30s"))
+    old = pair[0].leader()
+    assert old is not None
+    both(pair, lambda c: c.isolate(old))  # its heartbeats now wait for their notices
+    both(pair, lambda c: c.run_until(lambda c: c.leader() not in (None, old), "10s"))
+    new = pair[0].leader()
+    assert new is not None and new != old
+    both(pair, lambda c: c.crash(new))  # and so do the new leader's, to the old one
+    both(pair, lambda c: c.heal())
+    both(pair, lambda c: c.restart(new))
+    both(pair, lambda c: c.run_until(converged_now, "10s"))
+    assert_alike(pair, "after the partition")
+    jumping = pair[0].fast_forward
+    assert jumping is not None
+    notify = pair[0].loop.notify_event
+    waiting = [e for e in pair[0].sched.heap if e[2] is notify]
+    assert waiting, "the partition left no failure notice to jump past"
+    start, last = pair[0].now, max(e[0] for e in waiting)
+    assert last - start > 5 * SECOND
+    before = jumping.jumped
+    both(pair, lambda c: c.run_for(last - c.now + 1))
+    assert_alike(pair, "after the last notice")
+    assert jumping.jumped - before > (last - start) // 2  # mostly jumped, not run
+    assert pair[0].violations == pair[1].violations == []
+
+
+def converged_now(cluster: Cluster) -> bool:
+    """One leader, and every server at its last index and commit index."""
+    leader = cluster.leader()
+    if leader is None:
+        return False
+    lead = cluster.view(leader)
+    return all(
+        v.last_index == lead.last_index and v.commit_index == lead.commit_index
+        for v in cluster.views()
+    )

@@ -16,8 +16,11 @@ or up with a polled timer that does nothing but re-arm (it knows no leader and w
 campaign: a removed server under P3, or one that knows its removal committed, or a new
 server not added yet); everything committed, no
 client request or membership change waiting, every loop idle (no failures, no backoff, no
-call outstanding), no message in flight and nothing but Raft timers (and cancelled timers,
-which do nothing) in the heap before T; no cut or partition, no loss, no duplication; the
+call outstanding), no message in flight and nothing but Raft timers in the heap before T,
+besides events that would do nothing: cancelled timers, and the transport's failure
+notices for calls nobody waits for any more (`_idle_notice`: a call that was lost during an
+earlier fault is only given up after RaftTimeout, 10 s, and its notice must not hold the
+cluster back until then); no cut or partition, no loss, no duplication; the
 hashicorp timer model, with heartbeats fast enough (heartbeat_max + 2 max latency <
 min(HT, LLT)) that no follower timer and no lease check can act. The jump still checks
 every follower timer and lease check exactly as it replays them: one that would act means
@@ -49,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.faults import Fault
 from ..core.leader import MIN_LEASE_CHECK, Follower
-from ..core.messages import AppendEntries, AppendResponse
+from ..core.messages import AppendEntries, AppendResponse, RpcFailure
 from ..core.node import FOLLOWER, HEARTBEAT, LEASE, REPLICATE, RaftNode
 from ..core.timing import TimerModel
 from ..core.types import Role
@@ -257,6 +260,8 @@ class FastForward:
         if cluster.loop.in_flight_until >= heap[0][0]:
             return cluster.loop.in_flight_until + 1  # a message may still be in flight
         now = sched.now
+        if cluster.network.blocked:
+            return self._back_off(now)  # (the commonest reason not to jump: the cheapest)
         followers = max(1, len(cluster.servers) - 1)
         span = max(self.min_span, JUMP_CT * cluster.timing.commit_timeout // followers)
         target = min(until, now + span)
@@ -294,10 +299,47 @@ class FastForward:
         return self._foreign() - 1
 
     def _foreign(self) -> int:
-        """When the first event that is neither a Raft timer nor a cancelled timer is due."""
-        fire = self.cluster.loop.fire_event
-        heap = self.cluster.sched.heap
-        return min((e[0] for e in heap if e[2] is not fire and not is_noop(e)), default=1 << 62)
+        """When the first event is due that is neither a Raft timer nor an event that would
+        do nothing (a cancelled timer, an idle failure notice)."""
+        loop = self.cluster.loop
+        fire, notify = loop.fire_event, loop.notify_event
+        return min(
+            (
+                e[0]
+                for e in self.cluster.sched.heap
+                if e[2] is not fire
+                and not is_noop(e)
+                and not (e[2] is notify and self._idle_notice(e[3]))
+            ),
+            default=1 << 62,
+        )
+
+    def _idle_notice(self, failure: RpcFailure) -> bool:
+        """Would this failure notice do nothing whenever it came due during a jump? It goes
+        to the caller (eventloop.py `_notify`): a server that is down drops it, a follower
+        drops it as a late reply (node.py `_LATE_REPLIES`), and a leader acts only on a call
+        of one of its loops or of its leadership transfer with the notice's RPC number. A
+        jump starts with no call outstanding and numbers its calls above every number the
+        node has used (each incarnation numbers from its own base, above the last's), so a
+        notice a quiescent leader does not wait for now it never will. Anything else (a
+        candidate, a paused server) is not at rest anyway: such a notice counts as work."""
+        server = self.cluster.server_by_id(failure.dst)
+        if server is None:
+            return False
+        if server.status == DOWN:
+            return True
+        node = server.node
+        if server.status != UP or node is None:
+            return False
+        if node.role is Role.FOLLOWER:
+            return True
+        state = node.leader_state
+        if node.role is not Role.LEADER or state is None:
+            return False
+        if state.transfer is not None and state.transfer.rpc == failure.rpc:
+            return False
+        f = state.followers.get(failure.src)
+        return f is None or failure.rpc not in (f.hb_rpc, f.repl_rpc)
 
     def _back_off(self, now: int) -> int:
         retry = self._retry
@@ -634,7 +676,7 @@ class FastForward:
 
         pending.sort(key=cmp_to_key(order))
         heap = sched.heap
-        # (What was due by `until` is either computed here or a cancelled timer: a no-op.)
+        # (What was due by `until` is either computed here or a no-op: `_foreign`.)
         heap[:] = [event for event in heap if event[0] > until]
         heap.extend((due, sched.next_seq(), fn, arg) for due, _, _, fn, arg in pending)
         heapify(heap)
