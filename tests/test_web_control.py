@@ -287,6 +287,9 @@ async def test_web_control_partition_replaces_and_heal_removes(
     assert state["network"]["groups"] == [["alice", "bob"], ["carol"]]  # type: ignore[index]
     status, state = await post(control, "/v1/sim/heal")
     assert state["network"]["partitioned"] is False  # type: ignore[index]
+    # The trace says what happened: a heal only where there was a partition to remove.
+    kinds = [e.kind for e in sim.cluster.records if e.kind in ("partition", "heal")]
+    assert kinds == ["partition", "heal", "partition", "heal"]
 
 
 async def test_web_control_clock_and_advance(control: Client, sim: Simulation) -> None:

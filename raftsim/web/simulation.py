@@ -131,7 +131,10 @@ def _propose(sim: Simulation, reply: Reply, data: str) -> None:
 
 
 def _partition(sim: Simulation, reply: Reply, groups: list[list[str]]) -> None:
-    sim.cluster.heal()  # the new partition replaces any earlier partition or cut
+    # The new partition replaces any earlier partition or cut; the trace (and the page's
+    # log) says "healed" only when there was one to remove.
+    if sim.cluster.network.blocked:
+        sim.cluster.heal()
     sim.cluster.partition(*groups)
 
 
