@@ -115,3 +115,46 @@ def test_serve_gives_a_hint_when_a_port_is_in_use(capsys: object) -> None:
     err = capsys.readouterr().err  # type: ignore[attr-defined]
     assert "error: cannot listen:" in err and PORT_HINT in err
     assert "--http-port" in PORT_HINT and "--control" in PORT_HINT
+
+
+def test_timeline_shows_each_api_write_once_whatever_the_trace() -> None:
+    """With every message traced (`--trace all`, or the page drawing messages), request
+    events reach the cluster's listeners too: the timeline still prints a write once."""
+    sim = Simulation(Options(mode="demand", seed=0, trace="all"))
+    lines: list[str] = []
+    Timeline(sim, lines.append)
+    sim.cluster.run_for("5s")
+    leader = sim.cluster.leader()
+    assert leader is not None
+    request = Request("Operator.RaftRemovePeerByAddress", "global", address="127.0.0.3:4647")
+    sim.nomad.call(leader, request, lambda result, error: None)
+    sim.cluster.run_for("1s")
+
+    assert sum("API remove-peer: ok" in line for line in lines) == 1
+
+
+def test_timeline_shows_the_protocol_3_writes() -> None:
+    """Nomad 1.10's writes are on the timeline too: a removal by ID and a leadership
+    transfer (with its answer), not only 0.5.6's removal by address."""
+    sim = Simulation(Options(mode="demand", seed=0, version="1.10.1"))
+    lines: list[str] = []
+    Timeline(sim, lines.append)
+    sim.cluster.run_for("30s")
+    leader = sim.cluster.leader()
+    assert leader is not None
+    other = next(n for n in sorted(sim.cluster.servers) if n != leader)
+    target = sim.cluster.server(other).id
+    answers: list[tuple[JSON, RaftsimError | None]] = []
+    transfer = Request("Operator.TransferLeadershipToPeer", "global", id=target)
+    sim.nomad.call(leader, transfer, lambda result, error: answers.append((result, error)))
+    sim.cluster.run_for("5s")
+    new = sim.cluster.leader()
+    assert new == other and answers[-1][1] is None
+    removal = Request("Operator.RaftRemovePeerByID", "global", id=sim.cluster.server(leader).id)
+    sim.nomad.call(new, removal, lambda result, error: answers.append((result, error)))
+    sim.cluster.run_for("5s")
+
+    assert answers[-1] == (None, None)
+    text = "\n".join(lines)
+    assert f"{leader:<6}  API transfer-leadership: ok" in text
+    assert f"{new:<6}  API remove-peer: ok" in text

@@ -8,7 +8,8 @@ Shown: a leader elected or lost; a leader appending a configuration and committi
 its index; a server crashed, restarted, started, paused, resumed or failing to start; Nomad's
 data-directory log lines and a recovery from peers.json; partitions, cuts, heals and link
 conditions; a change of a Serf member's status (once, however many servers see it); an API
-write (peer removal, force-leave, join) and its answer.
+write (peer removal, leadership transfer, autopilot configuration, force-leave, join) and
+its answer.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 # The API calls that change something (the rest are reads).
 WRITES = {
     "Operator.RaftRemovePeerByAddress": "remove-peer",
+    "Operator.RaftRemovePeerByID": "remove-peer",
+    "Operator.TransferLeadershipToPeer": "transfer-leadership",
+    "Operator.AutopilotSetConfiguration": "autopilot-configuration",
     "Agent.ForceLeave": "force-leave",
     "Agent.Join": "join",
 }
@@ -57,7 +61,7 @@ class Timeline:
         self._committed: dict[str, int] = {}  # leader -> the committed index it announced
         self._members: dict[str, str] = {}  # Serf member -> the status last shown
         simulation.listen(self.on_event)  # (kept across a reset or replay)
-        simulation.nomad.api_listeners.append(self.on_event)
+        simulation.nomad.api_listeners.append(self.on_request)
         simulation.rebuilds.append(self._rebuilt)
 
     def _rebuilt(self) -> None:
@@ -66,7 +70,7 @@ class Timeline:
         self._latest.clear()
         self._committed.clear()
         self._members.clear()
-        self.sim.nomad.api_listeners.append(self.on_event)
+        self.sim.nomad.api_listeners.append(self.on_request)
 
     def _line(self, event: Event, text: str) -> None:
         self.write(f"{fmt_clock(event.time)}  {event.server:<6}  {text}")
@@ -113,16 +117,19 @@ class Timeline:
                 if self._members.get(member) != status:
                     self._members[member] = status
                     self._line(event, f"serf: {member} is {status} ({event.change})")
-            case RequestAnswered(method=method, error=error) if method in WRITES:
-                # (A join answers 200 even when it joined nobody: its error is in the body.)
-                outcome = (
-                    f"error: {error}" if error else "answered" if method == "Agent.Join" else "ok"
-                )
-                self._line(event, f"API {WRITES[method]}: {outcome}")
             case _:
                 text = PROCESS.get(type(event))
                 if text is not None:
                     self._line(event, text)
+
+    def on_request(self, event: Event) -> None:
+        """An API request's events, whatever the trace level (`api_listeners`; the cluster's
+        listeners see them too while messages are traced, and `on_event` leaves them)."""
+        if type(event) is RequestAnswered and event.method in WRITES:
+            # (A join answers 200 even when it joined nobody: its error is in the body.)
+            method, error = event.method, event.error
+            outcome = f"error: {error}" if error else "answered" if method == "Agent.Join" else "ok"
+            self._line(event, f"API {WRITES[method]}: {outcome}")
 
     def _configuration(self, event: ConfigurationChanged, show: Callable[[str], str]) -> None:
         """A leader's configuration entry appended (latest moved on) or committed."""
