@@ -176,7 +176,8 @@ class LeaderState:
         node.disarm("lease")
         self.followers.clear()
         self.fail_requests(LeadershipLostError(), NotLeaderError())
-        transfer.end(self, None)  # "lost leadership during transfer (expected)": done
+        # "lost leadership during transfer (expected)": hashicorp's success.
+        transfer.end(self, transfer.STEPPED_DOWN)
 
     def fail_requests(self, inflight: RaftsimError, queued: RaftsimError) -> None:
         """Fail every request in the log but uncommitted, and every change still queued."""
@@ -226,7 +227,7 @@ class LeaderState:
             self._check_lease(now)
             return
         if name == transfer.TRANSFER:
-            transfer.end(self, transfer.TransferError("leadership transfer timeout"))
+            transfer.timed_out(self)
             return
         f = self.followers.get(peer)
         if f is None:
