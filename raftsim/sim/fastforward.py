@@ -224,7 +224,7 @@ class _Server:
 
 def _idle_outside(node: RaftNode) -> bool:
     """Does this server outside the leader's configuration do nothing but re-arm its polled
-    timer (§3.3, `RaftNode._on_follower_timer`)? It knows no leader, has no other timer, and
+    timer (§3.3, `election.on_follower_timer`)? It knows no leader, has no other timer, and
     would not campaign: no configuration at all, a stable one without its vote, or (P3)
     none of the latest with its vote."""
     if node.leader_id or len(node.armed()) != 1 or node.timer_token(FOLLOWER) is None:
