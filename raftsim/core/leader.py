@@ -10,7 +10,6 @@ loop is a little state record whose waits are timers and whose calls are message
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import transfer
@@ -24,6 +23,7 @@ from .errors import (
 )
 from .events import LeaseLost
 from .faults import Fault, counted_voters
+from .future import Future
 from .messages import (
     AppendEntries,
     AppendResponse,
@@ -41,6 +41,9 @@ from .types import Configuration, Entry, EntryKind, Role
 if TYPE_CHECKING:
     from .node import RaftNode
 
+# Future is defined in future.py; it is importable from here too, as it always was.
+__all__ = ["FAILURE_WAIT", "MIN_LEASE_CHECK", "Follower", "Future", "LeaderState", "backoff"]
+
 FAILURE_WAIT = 10_000  # µs: hashicorp `failureWait`
 MAX_FAILURE_SCALE = 12
 MIN_LEASE_CHECK = 10_000  # µs: hashicorp `minCheckInterval`
@@ -54,48 +57,6 @@ def backoff(failures: int) -> int:
         wait *= 2
         power -= 1
     return wait
-
-
-class Future:
-    """The answer to a client request: the entry's index on commit, or an error.
-
-    Done-callbacks run synchronously, inside the node's handling of the input that decided
-    the outcome (a commit, a lost leadership, a crash): a callback must not drive the node
-    again from there, only note the outcome or schedule work for later."""
-
-    __slots__ = ("_callbacks", "done", "error", "index")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.index = 0
-        self.error: RaftsimError | None = None
-        self._callbacks: list[Callable[[Future], None]] = []
-
-    def add_done_callback(self, fn: Callable[[Future], None]) -> None:
-        """Call fn(self) once the future is done (at once if it already is)."""
-        if self.done:
-            fn(self)
-        else:
-            self._callbacks.append(fn)
-
-    def resolve(self, index: int) -> None:
-        self.done, self.index = True, index
-        self._finish()
-
-    def fail(self, error: RaftsimError) -> None:
-        if self.done:
-            return  # (a crash fails what leadership loss already failed: first answer wins)
-        self.done, self.error = True, error
-        self._finish()
-
-    def _finish(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        for fn in callbacks:
-            fn(self)
-
-    def __repr__(self) -> str:
-        state = "pending" if not self.done else (self.error or f"index {self.index}")
-        return f"Future({state})"
 
 
 class Follower:

@@ -58,7 +58,8 @@ from .events import (
     TermChanged,
 )
 from .faults import Fault, adopt_committed_configurations, forget_on_restart, truncate_after_prev
-from .leader import Future, LeaderState
+from .future import Future
+from .leader import LeaderState
 from .messages import (
     REPLIES,
     AppendEntries,

@@ -25,7 +25,8 @@ from .messages import RpcFailure, TimeoutNow, TimeoutNowResponse
 from .types import Suffrage
 
 if TYPE_CHECKING:
-    from .leader import Follower, Future, LeaderState
+    from .future import Future
+    from .leader import Follower, LeaderState
     from .node import RaftNode
 
 TRANSFER = "transfer"  # the leader's timer while a transfer runs

@@ -36,7 +36,7 @@ from ..core.events import (
     TransferEnded,
     TransferStarted,
 )
-from ..core.leader import Future
+from ..core.future import Future
 from ..core.profile import PROFILES
 from ..core.timing import SECOND, Timing
 from ..nomad.cluster import NomadCluster

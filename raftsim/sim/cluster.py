@@ -25,7 +25,7 @@ from ..core.configuration import ChangeCommand
 from ..core.errors import RaftsimError, ShutdownError
 from ..core.events import Event
 from ..core.faults import CHANGES_IDLE_LOOPS, Fault
-from ..core.leader import Future
+from ..core.future import Future
 from ..core.node import CANDIDATE, FOLLOWER, RaftNode
 from ..core.profile import P1, Profile
 from ..core.storage import Storage

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from ..core.events import Event, LeaseLost, RoleChanged, TermChanged
 from ..core.faults import Fault
-from ..core.leader import Future
+from ..core.future import Future
 from ..core.profile import PROFILES
 from ..core.timing import MS, SECOND
 from ..core.types import Role
