@@ -80,7 +80,7 @@ class Summary:
     simulated: int = 0  # µs
     elections: int = 0
     changes_committed: int = 0
-    # Schedules that did not converge after healing: the known kinds (schedules.
+    # Schedules that did not converge after healing: the known kinds (flapping.
     # known_flapping, deadlock.stale_voter_deadlock), which do not fail a campaign, and the
     # rest, which do.
     not_converged_known: list[int] = field(default_factory=list)

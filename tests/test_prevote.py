@@ -93,7 +93,8 @@ def test_prevote_round_then_election() -> None:
     first_term = next(i for i, line in enumerate(lines) if " term      2" in line)
     first_vote = next(i for i, line in enumerate(lines) if "RequestVote term=2" in line)
     assert first_prevote < first_term < first_vote
-    assert "role      Candidate term=1" in lines[first_prevote - 1]
+    assert "role      Candidate term=1" in lines[first_prevote - 2]
+    assert "pre-vote  term=2 (own term unchanged)" in lines[first_prevote - 1]
 
 
 @pytest.mark.parametrize(("profile", "disrupts"), [(P3, True), (P4, False)], ids=["P3", "P4"])

@@ -10,7 +10,7 @@ from .errors import (
     UnhandledMessageError,
 )
 from .faults import Fault
-from .leader import Future
+from .future import Future
 from .messages import AppendEntries, AppendResponse, Message, RequestVote, RpcFailure, VoteResponse
 from .node import RaftNode
 from .profile import P1, P2, P3, PROFILES, Profile

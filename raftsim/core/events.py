@@ -159,3 +159,47 @@ class EntryApplied(Event):
 
     entry: Entry
     kind: ClassVar[str] = "apply"
+
+
+# ---------------------------------------------- pre-vote and leadership transfer (P3, P4)
+
+
+@dataclass(frozen=True, slots=True)
+class PreVoteStarted(Event):
+    """A pre-vote round began (§3.6, P4): the node, a candidate whose own term has not moved,
+    asks the voters whether they would vote for it in `term` (its current term + 1)."""
+
+    term: int
+    kind: ClassVar[str] = "pre-vote"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutNowReceived(Event):
+    """`sender` (a server ID), leader in `term` when it sent it, told the node to campaign at
+    once (§3.9): it skips pre-vote and its RequestVote carries the transfer flag. Nothing is
+    checked, not even the term: a stale TimeoutNow counts as much as a current one."""
+
+    sender: str
+    term: int
+    kind: ClassVar[str] = "timeout-now"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStarted(Event):
+    """The leader of `term` began handing leadership over to `target` (a server ID, §3.9):
+    it refuses new entries and membership changes until the transfer ends."""
+
+    target: str
+    term: int
+    kind: ClassVar[str] = "transfer"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferEnded(Event):
+    """The leader's transfer to `target` ended: `outcome` is "stepped down" (it lost
+    leadership, what hashicorp counts as success), "timed out" (it still leads after an
+    ElectionTimeout) or "failed: TimeoutNow RPC: <reason>" (TimeoutNow was not delivered)."""
+
+    target: str
+    outcome: str
+    kind: ClassVar[str] = "transfer-end"

@@ -10,7 +10,6 @@ loop is a little state record whose waits are timers and whose calls are message
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import transfer
@@ -24,6 +23,7 @@ from .errors import (
 )
 from .events import LeaseLost
 from .faults import Fault, counted_voters
+from .future import Future
 from .messages import (
     AppendEntries,
     AppendResponse,
@@ -41,6 +41,9 @@ from .types import Configuration, Entry, EntryKind, Role
 if TYPE_CHECKING:
     from .node import RaftNode
 
+# Future is defined in future.py; it is importable from here too, as it always was.
+__all__ = ["FAILURE_WAIT", "MIN_LEASE_CHECK", "Follower", "Future", "LeaderState", "backoff"]
+
 FAILURE_WAIT = 10_000  # µs: hashicorp `failureWait`
 MAX_FAILURE_SCALE = 12
 MIN_LEASE_CHECK = 10_000  # µs: hashicorp `minCheckInterval`
@@ -54,48 +57,6 @@ def backoff(failures: int) -> int:
         wait *= 2
         power -= 1
     return wait
-
-
-class Future:
-    """The answer to a client request: the entry's index on commit, or an error.
-
-    Done-callbacks run synchronously, inside the node's handling of the input that decided
-    the outcome (a commit, a lost leadership, a crash): a callback must not drive the node
-    again from there, only note the outcome or schedule work for later."""
-
-    __slots__ = ("_callbacks", "done", "error", "index")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.index = 0
-        self.error: RaftsimError | None = None
-        self._callbacks: list[Callable[[Future], None]] = []
-
-    def add_done_callback(self, fn: Callable[[Future], None]) -> None:
-        """Call fn(self) once the future is done (at once if it already is)."""
-        if self.done:
-            fn(self)
-        else:
-            self._callbacks.append(fn)
-
-    def resolve(self, index: int) -> None:
-        self.done, self.index = True, index
-        self._finish()
-
-    def fail(self, error: RaftsimError) -> None:
-        if self.done:
-            return  # (a crash fails what leadership loss already failed: first answer wins)
-        self.done, self.error = True, error
-        self._finish()
-
-    def _finish(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        for fn in callbacks:
-            fn(self)
-
-    def __repr__(self) -> str:
-        state = "pending" if not self.done else (self.error or f"index {self.index}")
-        return f"Future({state})"
 
 
 class Follower:
@@ -176,7 +137,8 @@ class LeaderState:
         node.disarm("lease")
         self.followers.clear()
         self.fail_requests(LeadershipLostError(), NotLeaderError())
-        transfer.end(self, None)  # "lost leadership during transfer (expected)": done
+        # "lost leadership during transfer (expected)": hashicorp's success.
+        transfer.end(self, transfer.STEPPED_DOWN)
 
     def fail_requests(self, inflight: RaftsimError, queued: RaftsimError) -> None:
         """Fail every request in the log but uncommitted, and every change still queued."""
@@ -226,7 +188,7 @@ class LeaderState:
             self._check_lease(now)
             return
         if name == transfer.TRANSFER:
-            transfer.end(self, transfer.TransferError("leadership transfer timeout"))
+            transfer.timed_out(self)
             return
         f = self.followers.get(peer)
         if f is None:

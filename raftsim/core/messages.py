@@ -153,3 +153,16 @@ Message = (
     | TimeoutNowResponse
     | RpcFailure
 )
+
+# Replies and failure notices: every role may receive one late, after changing roles (a
+# step function drops them rather than raise UnhandledMessageError).
+REPLIES = frozenset(
+    {
+        AppendResponse,
+        VoteResponse,
+        InstallSnapshotResponse,
+        TimeoutNowResponse,
+        PreVoteResponse,
+        RpcFailure,
+    }
+)

@@ -20,9 +20,9 @@ higher term is adopted, stepping down (Fig. 2, §1.4 of the spec); a RequestVote
 entirely there, whatever the role, since its checks interleave with the term's (§3.5: P3's
 membership check and leader stickiness refuse before the term is adopted, the nonvoter
 check after). Everything else goes to the role's step function, `self._step`, which
-`set_role` binds whenever the role changes (etcd's `r.step`): `step_follower` and
-`step_candidate` here, `LeaderState.step_leader` in leader.py, bound to the leader's state
-for the term it leads. Step functions never re-check the role.
+`set_role` binds whenever the role changes (etcd's `r.step`): `step_follower` here,
+`step_candidate` in election.py, `LeaderState.step_leader` in leader.py, bound to the
+leader's state for the term it leads. Step functions never re-check the role.
 
 Replies carry no shared term check, because hashicorp reads a reply only in the loop that
 made the call, each in its own way: a candidate adopts a higher term from a vote of its
@@ -32,7 +32,10 @@ no term. Every role receives every reply type, late, after a role change (votes 
 winning, a deposed leader's replies): such a reply is dropped. Only a message type a role
 has no handler for at all raises UnhandledMessageError, naming the type and the role.
 
-The leader's replication, commitment, lease and membership changes live in `leader.py`.
+When a follower campaigns, the candidate's election and the vote every role answers live
+in `election.py` (pre-vote in `prevote.py`); the leader's replication, commitment, lease and
+membership changes in `leader.py`; leadership transfer in `transfer.py`; snapshots in
+`snapshots.py`.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from . import prevote, snapshots, transfer
+from . import election, prevote, snapshots, transfer
 from .configuration import ChangeCommand
 from .errors import NotLeaderError, RaftsimError, ShutdownError, UnhandledMessageError
 from .events import (
@@ -53,23 +56,19 @@ from .events import (
     LogTruncated,
     RoleChanged,
     TermChanged,
-    VoteGranted,
 )
 from .faults import Fault, adopt_committed_configurations, forget_on_restart, truncate_after_prev
-from .leader import Future, LeaderState
+from .future import Future
+from .leader import LeaderState
 from .messages import (
+    REPLIES,
     AppendEntries,
     AppendResponse,
     InstallSnapshot,
-    InstallSnapshotResponse,
     Message,
-    PreVoteResponse,
     RequestPreVote,
     RequestVote,
-    RpcFailure,
     TimeoutNow,
-    TimeoutNowResponse,
-    VoteResponse,
 )
 from .profile import P1, Profile
 from .storage import Storage
@@ -86,8 +85,8 @@ class StreamFactory(Protocol):
 
 
 # Timer names. Per-peer leader timers carry the peer's ID in `Timer.peer`.
-FOLLOWER = "follower"  # §3.3 polled heartbeat timer (hashicorp) / election timer (paper)
-CANDIDATE = "candidate"  # §3.4 election timer
+FOLLOWER = election.FOLLOWER  # §3.3 polled heartbeat timer (hashicorp) / election (paper)
+CANDIDATE = election.CANDIDATE  # §3.4 election timer
 LEASE = "lease"  # §3.8 leader lease check
 HEARTBEAT = "heartbeat"  # §3.7 per-follower heartbeat loop
 REPLICATE = "replicate"  # §3.7 per-follower replication loop (idle timer and retry backoff)
@@ -214,7 +213,7 @@ class RaftNode:
         del tokens[key]
         self.now = now
         if name == FOLLOWER:
-            self._on_follower_timer(now)
+            election.on_follower_timer(self, now)
         elif name == CANDIDATE:
             prevote.campaign(self, now)
         elif name == SNAPSHOT:
@@ -236,7 +235,7 @@ class RaftNode:
             prevote.campaign(self, now)
             return
         self.last_contact = NEVER
-        self._on_follower_timer(now)
+        election.on_follower_timer(self, now)
 
     def step(self, msg: Message, now: int) -> None:
         """Handle one message: the checks every role shares, then the role's step function
@@ -269,7 +268,7 @@ class RaftNode:
         elif type(msg) is RequestVote:
             # Answered alike in every role (etcd answers MsgVote in Step too); its term is
             # compared inside, after the checks §3.5 makes before it.
-            self._on_request_vote(msg, now)
+            election.on_request_vote(self, msg, now)
             return
         elif type(msg) is InstallSnapshot:
             snapshots.install(self, msg, now)
@@ -289,7 +288,7 @@ class RaftNode:
         hashicorp's `appendEntries` implements them, after `step`'s term check); every
         reply or failure notice answers a call made in an earlier role, and is dropped."""
         if type(msg) is not AppendEntries:
-            if type(msg) in _LATE_REPLIES:
+            if type(msg) in REPLIES:
                 return
             raise UnhandledMessageError(msg, self.role)
         # Every heartbeat takes this path: locals instead of property and helper calls.
@@ -333,33 +332,6 @@ class RaftNode:
         resp.success = True
         if not self._contact_on_entries or msg.entries:
             self.last_contact = now
-
-    def step_candidate(self, msg: Message, now: int) -> None:
-        """A candidate's messages: the votes of its election (§3.4), and AppendEntries from
-        the leader its term elected, which makes it a follower. A failed vote RPC counts as
-        a refusal: nothing to do."""
-        if type(msg) is VoteResponse:
-            if msg.rpc not in self.vote_rpcs:
-                return  # a reply to an earlier election's request: its term is not read
-            self.vote_rpcs.discard(msg.rpc)
-            if msg.term > self.storage.current_term:
-                self.step_down(msg.term, now)
-                return
-            if msg.granted:
-                self.votes_granted += 1
-                if self.votes_granted >= self.latest.quorum():
-                    self.set_role(Role.LEADER, now)
-        elif type(msg) is PreVoteResponse or (type(msg) is RpcFailure and self.pre_vote):
-            prevote.on_reply(self, msg, now)  # (a late one, of an earlier round: dropped)
-        elif type(msg) is AppendEntries:
-            # Of the candidate's own term (`step` handled the others): hashicorp's
-            # appendEntries turns any non-follower into a follower, then goes on as one.
-            self.set_role(Role.FOLLOWER, now)
-            self.step_follower(msg, now)
-        elif type(msg) not in _LATE_REPLIES:
-            # Dropped: an AppendResponse answers a call of the candidate's time as leader
-            # (deposed, then campaigning); an RpcFailure is a refused vote or such a call.
-            raise UnhandledMessageError(msg, self.role)
 
     def propose(self, data: str, now: int) -> Future:
         """Apply a command (hashicorp `Apply`); the future resolves on commit."""
@@ -544,121 +516,17 @@ class RaftNode:
     # ----------------------------------------------------------------- follower
 
     def arm_follower_timer(self, now: int) -> None:
-        self.arm(FOLLOWER, "", self._spread(self.timing.heartbeat_timeout), now)
+        self.arm(FOLLOWER, "", self.random_timeout(self.timing.heartbeat_timeout), now)
 
-    def _spread(self, base: int) -> int:
+    def random_timeout(self, base: int) -> int:
         """An election or follower timeout: U[base, base + spread) (§3.3-3.4)."""
         spread = self.timing.election_spread
         if self.faults and Fault.NO_ELECTION_JITTER in self.faults:
             spread = 0  # deliberate bug: every server times out after the same delay
         return self.jitter(base, spread)
 
-    def _on_follower_timer(self, now: int) -> None:
-        # hashicorp (§3.3): re-armed at every firing, never by messages, and acts only when
-        # there was no contact for HT. Paper: every firing is a timeout, and messages re-arm.
-        self.arm_follower_timer(now)
-        if (
-            self.timing.model is TimerModel.HASHICORP
-            and now - self.last_contact < self.timing.heartbeat_timeout
-        ):
-            return
-        self.set_leader("", "")
-        if self.latest_index == 0:
-            return  # "no known peers, aborting election"
-        has_vote = self.latest.has_vote(self.id)
-        if self.latest_index == self.committed_index and not has_vote:
-            return  # "not part of stable configuration, aborting election"
-        if not has_vote and not self.profile.removed_follower_campaigns:
-            return  # v1.3.3+: only voters of latest campaign
-        prevote.campaign(self, now)
-
-    # ----------------------------------------------------------------- candidate
-
-    def become_candidate(self, now: int, by_transfer: bool = False) -> None:
-        """§3.4: new term, own vote if a voter of latest, RequestVote to the other voters
-        (with the transfer flag when a leader's TimeoutNow made this candidacy, §3.9)."""
-        term = self.storage.current_term + 1
-        self.set_term(term)
-        self.set_role(Role.CANDIDATE, now)
-        self.disarm(FOLLOWER)
-        self.pre_vote = None
-        self.vote_rpcs.clear()
-        faults = self.faults
-        if Fault.VOTES_NOT_RESET not in faults:
-            self.votes_granted = 0
-        storage = self.storage
-        asked = self.latest.ids() if Fault.VOTES_FROM_NONVOTERS in faults else self.latest.voters()
-        for server_id in asked:
-            if server_id == self.id:
-                storage.vote_term, storage.vote_for = term, self.id
-                self.events.append(VoteGranted(self.now, self.name, term, self.id))
-                self.votes_granted += 1
-            else:
-                rpc = self.new_rpc()
-                self.vote_rpcs.add(rpc)
-                self.messages.append(
-                    RequestVote(
-                        self.id,
-                        server_id,
-                        rpc,
-                        term,
-                        storage.last_index,
-                        storage.last_term,
-                        by_transfer,
-                    )
-                )
-        self.arm_election_timer(now)
-        if self.votes_granted >= self.latest.quorum():
-            self.set_role(Role.LEADER, now)
-
-    def arm_election_timer(self, now: int) -> None:
-        """§3.4: U[ET, 2ET) until this candidacy (or pre-vote round) starts over."""
-        if Fault.CANDIDATE_NO_TIMEOUT not in self.faults:
-            self.arm(CANDIDATE, "", self._spread(self.timing.election_timeout), now)
-
     def disarm_follower_timer(self) -> None:
         self.disarm(FOLLOWER)
-
-    # ----------------------------------------------------------------- every role
-
-    def _on_request_vote(self, req: RequestVote, now: int) -> None:
-        """§3.5, in hashicorp's order; P1 lacks the membership steps 1 and 5."""
-        storage = self.storage
-        resp = VoteResponse(self.id, req.src, req.rpc, storage.current_term, False)
-        self.messages.append(resp)
-        checks = self.profile.vote_membership_checks
-        if checks and self.latest.servers and self.latest.find(req.src) is None:
-            return  # step 1: unknown candidate, term untouched
-        sticky = self.timing.model is TimerModel.HASHICORP
-        if sticky and self.leader_id and self.leader_id != req.src and not req.transfer:
-            # Step 2: leader stickiness, term untouched. hashicorp's rule; the paper's Fig. 2
-            # has none, and with it no first round after a crash could succeed (Figure 16).
-            return
-        if req.term < storage.current_term and Fault.VOTE_STALE_TERM not in self.faults:
-            return
-        if req.term > storage.current_term:
-            self.step_down(req.term, now)
-            resp.term = req.term
-        if checks and self.latest.servers and not self.latest.has_vote(req.src):
-            return  # step 5: a nonvoter candidate
-        if storage.vote_term == req.term and storage.vote_for:
-            if storage.vote_for == req.src:
-                resp.granted = True  # a duplicate request from the same candidate
-            if Fault.DOUBLE_VOTE not in self.faults:
-                return
-        last_term = storage.last_term
-        if Fault.VOTE_IGNORES_LAST_TERM in self.faults:
-            last_term = req.last_term  # deliberate bug: only the indexes are compared
-        if last_term > req.last_term:
-            return
-        if last_term == req.last_term and storage.last_index > req.last_index:
-            return
-        storage.vote_term, storage.vote_for = req.term, req.src
-        self.events.append(VoteGranted(self.now, self.name, req.term, req.src))
-        resp.granted = True
-        self.last_contact = now
-        if self.timing.model is TimerModel.PAPER and self.role is Role.FOLLOWER:
-            self.arm_follower_timer(now)
 
     def _store_entries(self, entries: Sequence[Entry]) -> None:
         """Skip entries already present, truncate at the first conflict, append the rest."""
@@ -700,15 +568,10 @@ class RaftNode:
         if new:
             self.append_to_log(new)
 
+    # ----------------------------------------------------------------- elections
 
-# Replies and failure notices: every role may receive them, late, after changing roles.
-_LATE_REPLIES = frozenset(
-    {
-        AppendResponse,
-        VoteResponse,
-        InstallSnapshotResponse,
-        TimeoutNowResponse,
-        PreVoteResponse,
-        RpcFailure,
-    }
-)
+    # Functions of election.py, kept as methods: `set_role` binds the candidate's step
+    # function, and pre-vote and TimeoutNow start elections through the node.
+    step_candidate = election.step_candidate
+    become_candidate = election.become_candidate
+    arm_election_timer = election.arm_election_timer

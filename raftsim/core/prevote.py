@@ -9,13 +9,15 @@ contact refreshed, earlier votes are not consulted. A quorum of pre-votes starts
 election (§3.4) with a fresh election timer; a quorum of refusals waits for the election
 timer and tries again; a reply with a term above the one proposed makes it a follower in
 that term. So a server that cannot win (cut off, behind, removed) no longer raises terms
-that depose a working leader. A candidacy ordered by a leadership transfer skips it.
+that depose a working leader. A candidacy ordered by a leadership transfer skips it. Each
+round begins with a `pre-vote` event (core/events.py), as no term or role change shows it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .events import PreVoteStarted
 from .messages import PreVoteResponse, RequestPreVote, RpcFailure
 from .types import Role
 
@@ -46,6 +48,8 @@ def campaign(node: RaftNode, now: int) -> None:
     node.vote_rpcs.clear()  # a real election's replies, if one was running, are void now
     storage = node.storage
     state = node.pre_vote = PreVote(storage.current_term + 1)
+    # Every round, not only the first: a candidate starting another shows no role change.
+    node.events.append(PreVoteStarted(now, node.name, state.term))
     for server_id in node.latest.voters():
         if server_id == node.id:
             state.granted += 1

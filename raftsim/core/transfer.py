@@ -10,7 +10,9 @@ deposes the old leader. While the transfer runs, the leader refuses new entries 
 membership changes (`leadership transfer in progress`). The transfer's future resolves
 when the leader loses leadership, and fails when TimeoutNow cannot be delivered, or when an
 ElectionTimeout passes first (counted from the start, and again from TimeoutNow's reply,
-as hashicorp waits twice), after which the leader takes entries again.
+as hashicorp waits twice), after which the leader takes entries again. The trace shows
+`transfer` when it starts, `timeout-now` on the target, and `transfer-end` with how it
+ended (core/events.py).
 """
 
 from __future__ import annotations
@@ -18,16 +20,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import RaftsimError
+from .events import TimeoutNowReceived, TransferEnded, TransferStarted
 from .messages import RpcFailure, TimeoutNow, TimeoutNowResponse
 from .types import Suffrage
 
 if TYPE_CHECKING:
-    from .leader import Follower, Future, LeaderState
+    from .future import Future
+    from .leader import Follower, LeaderState
     from .node import RaftNode
 
 TRANSFER = "transfer"  # the leader's timer while a transfer runs
 IN_PROGRESS = "leadership transfer in progress"  # ErrLeadershipTransferInProgress
 UNSUPPORTED = "operation not supported with current protocol version"  # ErrUnsupportedProtocol
+# How a transfer ended, as its `transfer-end` event says (a failure adds what failed).
+STEPPED_DOWN = "stepped down"  # leadership lost while it ran: hashicorp's success
+TIMED_OUT = "timed out"
+FAILED = "failed"
 
 
 class TransferError(RaftsimError):
@@ -78,6 +86,7 @@ def start(state: LeaderState, target: str | None, future: Future, now: int) -> N
         future.fail(TransferError(f"cannot find replication state for {target}"))
         return
     state.transfer = Transfer(target, future)
+    node.events.append(TransferStarted(now, node.name, target, state.term))
     node.arm(TRANSFER, "", node.timing.election_timeout, now)
     progress(state, state.followers[target], now)
 
@@ -103,23 +112,30 @@ def on_reply(state: LeaderState, msg: TimeoutNowResponse | RpcFailure, now: int)
         return False
     node = state.node
     if isinstance(msg, RpcFailure):
-        end(
-            state,
-            TransferError(f"failed to make TimeoutNow RPC to {transfer.target}: {msg.reason}"),
-        )
+        error = TransferError(f"failed to make TimeoutNow RPC to {transfer.target}: {msg.reason}")
+        # (The outcome names no target: the event does.)
+        end(state, f"{FAILED}: TimeoutNow RPC: {msg.reason}", error)
         return True
     # Sent: wait up to another ElectionTimeout for the election to depose this leader.
     node.arm(TRANSFER, "", node.timing.election_timeout, now)
     return True
 
 
-def end(state: LeaderState, error: RaftsimError | None) -> None:
-    """The transfer is over: the leader lost leadership (None: success), or it failed."""
+def timed_out(state: LeaderState) -> None:
+    """The transfer's ElectionTimeout passed and this server still leads."""
+    end(state, TIMED_OUT, TransferError("leadership transfer timeout"))
+
+
+def end(state: LeaderState, outcome: str, error: RaftsimError | None = None) -> None:
+    """The transfer is over: the leader lost leadership (no error: success), or it failed
+    with `error`; `outcome` is what the trace says of it."""
     transfer = state.transfer
     if transfer is None:
         return
     state.transfer = None
-    state.node.disarm(TRANSFER)
+    node = state.node
+    node.disarm(TRANSFER)
+    node.events.append(TransferEnded(node.now, node.name, transfer.target, outcome))
     if error is None:
         transfer.future.resolve(0)
     else:
@@ -130,5 +146,6 @@ def timeout_now(node: RaftNode, msg: TimeoutNow, now: int) -> None:
     """The target's side, hashicorp `timeoutNow`, in any role: answer, forget the leader and
     campaign at once with the transfer flag; nothing is checked, not even the term."""
     node.messages.append(TimeoutNowResponse(node.id, msg.src, msg.rpc, node.storage.current_term))
+    node.events.append(TimeoutNowReceived(now, node.name, msg.src, msg.term))
     node.set_leader("", "")
     node.become_candidate(now, by_transfer=True)

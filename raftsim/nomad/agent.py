@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..core.configuration import ChangeCommand
 from ..core.errors import RaftsimError
-from ..core.leader import Future
+from ..core.future import Future
 from ..core.node import RaftNode
 from ..core.types import Role
 from ..sim.clock import Timer

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..core.configuration import ChangeCommand
 from ..core.errors import RaftsimError
-from ..core.leader import Future
+from ..core.future import Future
 from ..core.types import Role
 from .autopilot import AutopilotConfig
 from .autopilot_loop import AutopilotLoop

@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..core.leader import Future
+from ..core.future import Future
 
 
 @dataclass(frozen=True, slots=True)

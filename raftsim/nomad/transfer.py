@@ -14,7 +14,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 from ..core.errors import RaftsimError, ShutdownError
-from ..core.leader import Future
+from ..core.future import Future
 from ..core.types import Role
 from .endpoints import JSON, WITHDRAWN, Request, min_raft_protocol
 from .errors import NO_LEADER, Kind, NomadError, go_quote

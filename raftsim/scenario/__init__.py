@@ -24,9 +24,10 @@ prints every record of the last command that ran time or acted. Ring 2, synchron
 on the simulation (sim and core, never asyncio), so pytest, the CLI and the page replay the
 same way. With `nomad=` the Nomad layer (ring 1b) runs around the cluster, synchronously too.
 
-Each command is a value (commands.py: `Command.parse(line)`, `str(command)`), which the
-runner executes (runner.py); the file format is transcript.py; conditions, spans and fault
-names shared with the schedules and the campaign are vocabulary.py.
+Each command is a value (commands.py: `Command.parse(line)`, `str(command)`, on the syntax
+of syntax.py), which the runner executes (runner.py); the file format is transcript.py;
+conditions, spans and fault names shared with the schedules and the campaign are
+vocabulary.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The scenario language's commands as values (ring 2): one frozen class per command, whose
 `parse(line)` reads a command line and whose `str()` writes it back. The runner executes
 these objects (runner.py), and fault schedules build them directly instead of writing text
-to be parsed back (raftsim.testing.schedules).
+to be parsed back (raftsim.testing.schedules). What every command line shares, its words,
+values and the `Command` base, is syntax.py's.
 
 Round trip: `Command.parse(str(c)) == c` for every command, and `str(Command.parse(line))
 == line` for a canonical line: words separated by single spaces, options in the order
@@ -13,7 +14,6 @@ whatever needs the cluster (unknown servers, a bad probability) is checked when 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -21,152 +21,54 @@ from ..core.events import EVENT_CLASSES
 from ..core.faults import Fault
 from ..core.profile import PROFILES
 from ..nomad.version import VERSIONS
-from ..sim.timeparse import duration
+from .syntax import (
+    Args,
+    Command,
+    Number,
+    Span,
+    option_words,
+    parse_int,
+    parse_number,
+    parse_span,
+)
 from .transcript import ArgError
 from .vocabulary import CONDITIONS, core_faults
 
-# ------------------------------------------------------------------ words and values
+# The syntax (syntax.py) is importable from here too, with the commands.
+__all__ = [
+    "AddNonvoter",
+    "AddServer",
+    "AddVoter",
+    "Args",
+    "Await",
+    "Check",
+    "Command",
+    "Crash",
+    "Cut",
+    "DemoteVoter",
+    "Heal",
+    "Isolate",
+    "Log",
+    "MembershipChange",
+    "NewCluster",
+    "Number",
+    "Partition",
+    "Pause",
+    "PeersJson",
+    "Propose",
+    "RemoveServer",
+    "Restart",
+    "Resume",
+    "RunFor",
+    "RunUntil",
+    "SetNetwork",
+    "Span",
+    "Status",
+    "Trace",
+    "TransferLeadership",
+]
 
-
-class Args:
-    """A command's words: positionals, and key=value options taken one by one."""
-
-    def __init__(self, command: str, words: Sequence[str]) -> None:
-        self.command = command
-        self.positional: list[str] = []
-        self.options: dict[str, str] = {}
-        for word in words:
-            key, eq, value = word.partition("=")
-            if not (eq and key):
-                self.positional.append(word)
-            elif key in self.options:
-                raise ArgError(f"{command}: {key}= given twice")
-            else:
-                self.options[key] = value
-
-    def take(self, key: str) -> str | None:
-        return self.options.pop(key, None)
-
-    def span(self, key: str) -> Span | None:
-        """An optional duration option (empty counts as absent: the default applies)."""
-        text = self.take(key)
-        return _span(text, f"{self.command}: {key}=") if text else None
-
-    def finish(self, count: int | None = 0) -> list[str]:
-        """Reject unknown options; return the positionals (exactly `count` unless None)."""
-        if self.options:
-            raise ArgError(f"{self.command}: unknown argument {sorted(self.options)[0]}=")
-        if count is not None and len(self.positional) != count:
-            want = "no arguments" if count == 0 else f"{count} argument(s)"
-            got = " ".join(self.positional) or "none"
-            raise ArgError(f"{self.command} takes {want}, got {got}")
-        return self.positional
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A duration as written (`2s`, `1500us`): the text is what prints back."""
-
-    text: str
-
-    def __post_init__(self) -> None:
-        duration(self.text)  # ValueError on a malformed one
-
-    @classmethod
-    def micros(cls, us: int) -> Span:
-        """A duration written in microseconds, as schedules write theirs."""
-        return cls(f"{us}us")
-
-    @property
-    def us(self) -> int:
-        return duration(self.text)
-
-    def __str__(self) -> str:
-        return self.text
-
-
-@dataclass(frozen=True, slots=True)
-class Number:
-    """A number as written (`0`, `0.216`): the text is what prints back."""
-
-    text: str
-
-    def __post_init__(self) -> None:
-        float(self.text)  # ValueError on a malformed one
-
-    @property
-    def value(self) -> float:
-        return float(self.text)
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def _span(text: str, what: str) -> Span:
-    try:
-        return Span(text)
-    except ValueError as error:
-        raise ArgError(f"{what} {error}") from None
-
-
-def _int(text: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ArgError(f"{what} must be a number, got {text!r}") from None
-
-
-def _number(text: str, what: str) -> Number:
-    try:
-        return Number(text)
-    except ValueError:
-        raise ArgError(f"{what} must be a number, got {text!r}") from None
-
-
-def _options(**options: object) -> list[str]:
-    """key=value words for the options that are given (None is absent)."""
-    return [f"{key}={value}" for key, value in options.items() if value is not None]
-
-
-# ------------------------------------------------------------------ the base
-
-
-class Command:
-    """One scenario command. Subclasses set `word` and implement `_from_args` and `words`."""
-
-    __slots__ = ()
-    word: ClassVar[str]
-    observes: ClassVar[bool] = False  # neither runs time nor acts (`trace` skips it)
-    by_word: ClassVar[dict[str, type[Command]]] = {}
-
-    def __init_subclass__(cls) -> None:
-        super().__init_subclass__()
-        if "word" in cls.__dict__:
-            Command.by_word[cls.word] = cls
-
-    @classmethod
-    def parse(cls, line: str) -> Command:
-        """The command a line says; ArgError if it is not one (of this class, if a
-        subclass is asked)."""
-        word, *words = line.split() or [""]
-        kind = Command.by_word.get(word)
-        if kind is None:
-            known = ", ".join(sorted(Command.by_word))
-            raise ArgError(f"unknown command {word!r} (commands: {known})")
-        if not issubclass(kind, cls):
-            raise ArgError(f"{word!r} is not a {cls.__name__} command")
-        return kind._from_args(Args(word, words))
-
-    @classmethod
-    def _from_args(cls, args: Args) -> Command:
-        raise NotImplementedError
-
-    def words(self) -> list[str]:
-        """Everything after the command word."""
-        raise NotImplementedError
-
-    def __str__(self) -> str:
-        return " ".join([self.word, *self.words()])
+# ------------------------------------------------------------------ shapes
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,11 +127,11 @@ class NewCluster(Command):
         nomad = args.take("nomad") or None
         snapshots = [args.take(key) or None for key in ("snapshot-threshold", "trailing-logs")]
         threshold, trailing = (
-            None if value is None else _int(value, f"cluster: {key}=")
+            None if value is None else parse_int(value, f"cluster: {key}=")
             for value, key in zip(snapshots, ("snapshot-threshold", "trailing-logs"), strict=True)
         )
-        count = None if servers is None else _int(servers, "cluster: servers=")
-        number = None if seed is None else _int(seed, "cluster: seed=")
+        count = None if servers is None else parse_int(servers, "cluster: servers=")
+        number = None if seed is None else parse_int(seed, "cluster: seed=")
         timing = args.take("timing") or None
         if timing not in (None, "nomad", "paper"):
             raise ArgError(f"cluster: timing= must be nomad or paper, got {timing!r}")
@@ -262,14 +164,14 @@ class NewCluster(Command):
 
     def words(self) -> list[str]:
         faults = ",".join(f.value for f in self.faults) or None
-        return _options(
+        return option_words(
             servers=self.servers,
             seed=self.seed,
             timing=self.timing,
             profile=self.profile,
             faults=faults,
             trace=self.trace,
-        ) + _options(
+        ) + option_words(
             **{"snapshot-threshold": self.snapshot_threshold, "trailing-logs": self.trailing_logs},
             nomad=self.nomad,
         )
@@ -285,7 +187,7 @@ class RunFor(Command):
     @classmethod
     def _from_args(cls, args: Args) -> Command:
         (span,) = args.finish(1)
-        return cls(_span(span, "run-for:"))
+        return cls(parse_span(span, "run-for:"))
 
     def words(self) -> list[str]:
         return [str(self.span)]
@@ -318,7 +220,7 @@ class RunUntil(Command):
 
     def words(self) -> list[str]:
         what = self.condition if self.leader is None else f"leader={self.leader}"
-        return [what, *_options(within=self.within)]
+        return [what, *option_words(within=self.within)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,12 +237,12 @@ class Await(Command):
         words = args.finish(None)
         if len(words) > 1:
             raise ArgError(f"await takes at most one request number, got {' '.join(words)}")
-        number = _int(words[0].lstrip("#"), "await: the request number") if words else None
+        number = parse_int(words[0].lstrip("#"), "await: the request number") if words else None
         return cls(number, within)
 
     def words(self) -> list[str]:
         number = [] if self.request is None else [f"#{self.request}"]
-        return [*number, *_options(within=self.within)]
+        return [*number, *option_words(within=self.within)]
 
 
 # ------------------------------------------------------------------ faults
@@ -462,7 +364,10 @@ class SetNetwork(Command):
         latency = None
         if (text := args.take("latency")) is not None:
             low, _, high = text.partition("-")
-            latency = (_span(low, "network: latency="), _span(high, "network:") if high else None)
+            latency = (
+                parse_span(low, "network: latency="),
+                parse_span(high, "network:") if high else None,
+            )
         loss, duplicate = (args.take(key) for key in ("loss", "duplicate"))
         reorder = args.take("reorder")
         if reorder not in (None, "true", "false"):
@@ -470,8 +375,8 @@ class SetNetwork(Command):
         args.finish()
         return cls(
             latency,
-            None if loss is None else _number(loss, "network: loss="),
-            None if duplicate is None else _number(duplicate, "network: duplicate="),
+            None if loss is None else parse_number(loss, "network: loss="),
+            None if duplicate is None else parse_number(duplicate, "network: duplicate="),
             None if reorder is None else reorder == "true",
         )
 
@@ -481,7 +386,9 @@ class SetNetwork(Command):
             low, high = self.latency
             latency = f"{low}-{high}" if high is not None else str(low)
         reorder = None if self.reorder is None else str(self.reorder).lower()
-        return _options(latency=latency, loss=self.loss, duplicate=self.duplicate, reorder=reorder)
+        return option_words(
+            latency=latency, loss=self.loss, duplicate=self.duplicate, reorder=reorder
+        )
 
 
 # ------------------------------------------------------------------ clients
@@ -502,7 +409,7 @@ class Propose(Command):
         return cls(data, via)
 
     def words(self) -> list[str]:
-        return [self.data, *_options(via=self.via)]
+        return [self.data, *option_words(via=self.via)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,7 +433,7 @@ class MembershipChange(Command):
         return cls(server, via)
 
     def words(self) -> list[str]:
-        return [self.server, *_options(via=self.via)]
+        return [self.server, *option_words(via=self.via)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,7 +474,7 @@ class TransferLeadership(Command):
         return cls(names[0] if names else None, via)
 
     def words(self) -> list[str]:
-        return [*([self.server] if self.server else []), *_options(via=self.via)]
+        return [*([self.server] if self.server else []), *option_words(via=self.via)]
 
 
 # ------------------------------------------------------------------ views
@@ -603,7 +510,7 @@ class Trace(Command):
     def words(self) -> list[str]:
         kinds = None if self.kinds is None else ",".join(self.kinds)
         servers = None if self.servers is None else ",".join(self.servers)
-        return _options(kinds=kinds, servers=servers)
+        return option_words(kinds=kinds, servers=servers)
 
 
 @dataclass(frozen=True, slots=True)

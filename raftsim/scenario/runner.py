@@ -27,12 +27,16 @@ from ..core.events import (
     LeaseLost,
     LogOverwritten,
     LogTruncated,
+    PreVoteStarted,
     RoleChanged,
     SnapshotInstalled,
     SnapshotTaken,
     TermChanged,
+    TimeoutNowReceived,
+    TransferEnded,
+    TransferStarted,
 )
-from ..core.leader import Future
+from ..core.future import Future
 from ..core.profile import PROFILES
 from ..core.timing import SECOND, Timing
 from ..nomad.cluster import NomadCluster
@@ -77,6 +81,7 @@ from .vocabulary import CONDITIONS, Condition, fmt_span, leader_is
 SHOWN: frozenset[type[Event]] = frozenset(
     {RoleChanged, TermChanged, LeaderChanged, ConfigurationChanged, CommitAdvanced}
     | {LogTruncated, LogOverwritten, LeaseLost, SnapshotTaken, SnapshotInstalled}
+    | {PreVoteStarted, TimeoutNowReceived, TransferStarted, TransferEnded}
     | {sim_events.ServerCrashed, sim_events.ServerRestarted, sim_events.ServerPaused}
     | {sim_events.ServerResumed, sim_events.ServerStarted, sim_events.Partitioned}
     | {sim_events.LinkCut, sim_events.Healed, sim_events.NetworkChanged}

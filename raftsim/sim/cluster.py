@@ -5,7 +5,8 @@ safety checkers and the listeners (the Nomad layer, the event feed).
 
 Servers are named alice, bob, carol, ... with Raft addresses 127.0.0.1:4647, 127.0.0.2:4647,
 ...; under P1/P2 a server's ID is its address (spec §2.11), under P3 a UUID drawn from the
-seed. The transport (eventloop.py) behaves like hashicorp's TCP one.
+seed. The transport (eventloop.py) behaves like hashicorp's TCP one. What can be done to a
+running cluster, process and network faults, is operations.py's part of `Cluster`.
 
 The event loop's work (eventloop.py) is the model. When nothing but an idle leader's loops
 and the servers' timers is left to run, `run_for` skips ahead with the exact outcome of those
@@ -19,13 +20,13 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..core.configuration import ChangeCommand
 from ..core.errors import RaftsimError, ShutdownError
 from ..core.events import Event
 from ..core.faults import CHANGES_IDLE_LOOPS, Fault
-from ..core.leader import Future
+from ..core.future import Future
 from ..core.node import CANDIDATE, FOLLOWER, RaftNode
 from ..core.profile import P1, Profile
 from ..core.storage import Storage
@@ -37,23 +38,14 @@ from .datadir import DirectoryFactory, StartError, memory_directories, open_raft
 from .eventloop import EventLoop, Watchers
 from .events import (
     ChangeRequested,
-    Healed,
-    LinkCut,
-    NetworkChanged,
     NomadLogged,
-    Partitioned,
     Proposed,
     Recovered,
-    ServerCrashed,
-    ServerPaused,
-    ServerRestarted,
-    ServerResumed,
-    ServerStarted,
     StartFailed,
-    TimedOut,
 )
 from .fastforward import FastForward
 from .network import NOMAD_LAN, PAPER_LAN, TRANSMIT, LinkConditions, Network
+from .operations import Operations
 from .render import event_json, fmt_event
 from .rng import Streams
 from .server import DOWN, PAUSED, UP, SimServer, Status
@@ -138,7 +130,7 @@ class ServerView:
     applied: int
 
 
-class Cluster:
+class Cluster(Operations):
     """A simulated cluster of Nomad servers; see the module docstring."""
 
     def __init__(
@@ -394,124 +386,6 @@ class Cluster:
         elif self.watchers.messages:
             self.watchers.trace(event)
 
-    def crash(self, name: str) -> None:
-        """Kill the process: volatile state is lost, storage survives, the port refuses."""
-        server = self.server(name)
-        if server.status == DOWN:
-            raise RaftsimError(f"{name} is already down")
-        node = server.node
-        assert node is not None
-        node.shutdown()
-        server.node = None
-        server.status = DOWN
-        server.held.clear()
-        server.incarnation += 1
-        self.watchers.record(ServerCrashed(self.sched.now, name))
-
-    def restart(self, name: str, address: str | None = None) -> None:
-        """Start a crashed server from its durable state (spec §2.2 startup replay); with
-        `address`, at that Raft address (a new IP: under P1/P2 its ID changes with it, so
-        the configurations in every log still name the old one, a ghost peer)."""
-        server = self.server(name)
-        if server.status != DOWN:
-            raise RaftsimError(f"{name} is not down")
-        if address is not None and address != server.address:
-            self._readdress(server, address)
-        # Recorded before the node's startup events, which the drain records.
-        self._start(server, ServerRestarted)
-
-    def _readdress(self, server: SimServer, address: str) -> None:
-        for other in self.servers.values():
-            if address in (other.address, other.id):
-                raise RaftsimError(f"{address} is {other.name}'s address")
-        old_id = server.id
-        server.address = address
-        if self.profile.id_is_address:
-            server.id = address
-            del self._by_id[old_id]
-            # The old ID is nobody's now: traces and views show it as the bare address.
-            del self.names[old_id]
-            self._by_id[address] = server
-            self.names[address] = server.name
-
-    def pause(self, name: str) -> None:
-        """Freeze the process: no timers fire, arriving messages queue."""
-        server = self.server(name)
-        if server.status != UP:
-            raise RaftsimError(f"{name} is not running")
-        server.status = PAUSED
-        self.watchers.record(ServerPaused(self.sched.now, name))
-
-    def resume(self, name: str) -> None:
-        """Thaw a paused process: queued messages and overdue timers are handled now."""
-        server = self.server(name)
-        if server.status != PAUSED:
-            raise RaftsimError(f"{name} is not paused")
-        server.status = UP
-        held, server.held = server.held, []
-        for fn, arg in held:
-            self.sched.at(self.sched.now, fn, arg)
-        self.loop.in_flight_until = max(self.loop.in_flight_until, self.sched.now)
-        self.watchers.record(ServerResumed(self.sched.now, name))
-
-    def add_server(self) -> str:
-        """Start a new, empty (unbootstrapped) server; add it with add_voter/add_nonvoter."""
-        server = self._create(len(self.servers))
-        self._start(server, ServerStarted)
-        return server.name
-
-    # ------------------------------------------------------------ network
-
-    def partition(self, *groups: Iterable[str]) -> None:
-        """Only servers in the same group can talk; servers named in no group form one more
-        group together. Messages already in flight across the new cuts are lost too."""
-        lists = [[self.server(n).id for n in group] for group in groups]
-        names = [[self.server(n).name for n in group] for group in groups]
-        self.network.partition(lists, [s.id for s in self.servers.values()])
-        self.watchers.record(Partitioned(self.sched.now, "-", tuple(tuple(g) for g in names)))
-
-    def isolate(self, name: str) -> None:
-        """Cut one server off from every other, both ways."""
-        self.partition([name])
-
-    def cut(self, src: str, dst: str) -> None:
-        """An asymmetric fault: messages from src to dst vanish; dst to src still flow."""
-        self.network.block(self.server(src).id, self.server(dst).id)
-        self.watchers.record(LinkCut(self.sched.now, "-", src, dst))
-
-    def heal(self) -> None:
-        """Remove every partition and cut."""
-        self.network.heal()
-        self.watchers.record(Healed(self.sched.now, "-"))
-
-    def set_network(
-        self,
-        latency: tuple[int | str, int | str] | None = None,
-        loss: float | None = None,
-        duplicate: float | None = None,
-        reorder: bool | None = None,
-        link: tuple[str, str] | None = None,
-    ) -> None:
-        """Change the conditions of every link, or of the directed `link` (src, dst) only
-        (unchanged fields keep their values); ValueError, changing nothing, on bad ones."""
-        changes: dict[str, int | float | bool] = {}
-        if latency is not None:
-            changes["latency_min"], changes["latency_max"] = (duration(v) for v in latency)
-        for key, value in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder)):
-            if value is not None:
-                changes[key] = value
-        where = ""
-        if link is None:
-            self.network.update_default(**changes)
-        else:
-            src, dst = (self.server(name).id for name in link)
-            base = self.network.conditions(src, dst)
-            conditions = replace(base, **changes)  # type: ignore[arg-type] # (validates)
-            self.network.set_conditions(conditions, src, dst)
-            where = f"{link[0]}->{link[1]}"
-        changed = NetworkChanged(self.sched.now, "-", tuple(sorted(changes.items())), where)
-        self.watchers.record(changed)
-
     # ------------------------------------------------------------ clients
 
     def leader(self) -> str | None:
@@ -675,16 +549,6 @@ class Cluster:
                 if timer is not None and arg[2] == timer:
                     return timer, due
         return None
-
-    def time_out(self, name: str) -> None:
-        """Server `name`'s election timer expires now (the page's "time out", RaftScope's)."""
-        server = self.server(name)
-        node = server.node
-        if server.status != UP or node is None:
-            raise RaftsimError(f"{name} is not running")
-        node.time_out(self.sched.now)
-        self.watchers.record(TimedOut(self.sched.now, name))  # before what the node did
-        self.loop.drain(server)
 
     def trace_lines(self, start: int = 0) -> list[str]:
         return [fmt_event(event, self.names) for event in self.records[start:]]

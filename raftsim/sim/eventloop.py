@@ -131,7 +131,7 @@ class EventLoop:
         # Every delivery is due at or before this time: once the clock passes it, no message
         # is in flight (the fast-forward's cheapest precondition). The transport's failure
         # notices are not counted: one for a call lost in a fault comes RaftTimeout later,
-        # and the fast-forward looks at each (`FastForward._idle_notice`).
+        # and the fast-forward looks at each (quiescence.py `idle_notice`).
         self.in_flight_until = 0
 
     def drain(self, server: SimServer) -> None:

@@ -10,22 +10,15 @@ a tight loop over one request/response loop, and `_ticks`, over one timer. The e
 stays the model: a jump is only taken when it leaves the simulation exactly as running the
 events one by one would have (tests/test_fastforward.py compares the two).
 
-When (`_quiescent`): one leader L, up; every other server of L's latest configuration up,
-following L in L's term with exactly L's log and commit index; every server outside it down,
-or up with a polled timer that does nothing but re-arm (it knows no leader and would not
-campaign: a removed server under P3, or one that knows its removal committed, or a new
-server not added yet); everything committed, no
-client request or membership change waiting, every loop idle (no failures, no backoff, no
-call outstanding), no message in flight and nothing but Raft timers in the heap before T,
-besides events that would do nothing: cancelled timers, and the transport's failure
-notices for calls nobody waits for any more (`_idle_notice`: a call that was lost during an
-earlier fault is only given up after RaftTimeout, 10 s, and its notice must not hold the
-cluster back until then); no cut or partition, no loss, no duplication; the
-hashicorp timer model, with heartbeats fast enough (heartbeat_max + 2 max latency <
-min(HT, LLT)) that no follower timer and no lease check can act. The jump still checks
-every follower timer and lease check exactly as it replays them: one that would act means
-that argument is broken, and it raises `FastForwardError` rather than leave a state the
-event loop would not have reached.
+When: the cluster is at rest (quiescence.py: one leader, every member following it with
+its whole log, every loop idle, heartbeats fast enough that no follower timer and no lease
+check can act), no message is in flight, and nothing but Raft timers is in the heap before
+T, besides events that would do nothing: cancelled timers, and the transport's failure
+notices for calls nobody waits for any more (`idle_notice`, quiescence.py: a call that was
+lost during an earlier fault is only given up after RaftTimeout, 10 s, and its notice must
+not hold the cluster back until then). The jump still checks every follower timer and lease
+check exactly as it replays them: one that would act means that argument is broken, and it
+raises `FastForwardError` rather than leave a state the event loop would not have reached.
 
 Other work. Whatever else is in the heap (the Nomad layer's gossip, reconcile and requests)
 runs event by event: a jump ends just before the first such event, and the jumper is asked
@@ -52,15 +45,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.faults import Fault
 from ..core.leader import MIN_LEASE_CHECK, Follower
-from ..core.messages import AppendEntries, AppendResponse, RpcFailure
+from ..core.messages import AppendEntries, AppendResponse
 from ..core.node import FOLLOWER, HEARTBEAT, LEASE, REPLICATE, RaftNode
-from ..core.timing import TimerModel
-from ..core.types import Role
 from .clock import is_noop
 from .eventloop import APPEND, APPEND_REPLY, HEARTBEAT_REPLY
 from .eventloop import HEARTBEAT as HEARTBEAT_CHANNEL
 from .network import LinkConditions, Network
-from .server import DOWN, UP
+from .quiescence import at_rest, idle_notice
 
 if TYPE_CHECKING:
     from .cluster import Cluster, SimServer
@@ -222,20 +213,6 @@ class _Server:
         self.replicate: _Loop
 
 
-def _idle_outside(node: RaftNode) -> bool:
-    """Does this server outside the leader's configuration do nothing but re-arm its polled
-    timer (§3.3, `RaftNode._on_follower_timer`)? It knows no leader, has no other timer, and
-    would not campaign: no configuration at all, a stable one without its vote, or (P3)
-    none of the latest with its vote."""
-    if node.leader_id or len(node.armed()) != 1 or node.timer_token(FOLLOWER) is None:
-        return False
-    if node.latest_index == 0:
-        return True
-    if node.latest.has_vote(node.id):
-        return False
-    return node.latest_index == node.committed_index or not node.profile.removed_follower_campaigns
-
-
 class FastForwardError(RuntimeError):
     """A replayed timer would have acted: the jump's preconditions failed to rule it out."""
 
@@ -309,37 +286,10 @@ class FastForward:
                 for e in self.cluster.sched.heap
                 if e[2] is not fire
                 and not is_noop(e)
-                and not (e[2] is notify and self._idle_notice(e[3]))
+                and not (e[2] is notify and idle_notice(self.cluster, e[3]))
             ),
             default=1 << 62,
         )
-
-    def _idle_notice(self, failure: RpcFailure) -> bool:
-        """Would this failure notice do nothing whenever it came due during a jump? It goes
-        to the caller (eventloop.py `_notify`): a server that is down drops it, a follower
-        drops it as a late reply (node.py `_LATE_REPLIES`), and a leader acts only on a call
-        of one of its loops or of its leadership transfer with the notice's RPC number. A
-        jump starts with no call outstanding and numbers its calls above every number the
-        node has used (each incarnation numbers from its own base, above the last's), so a
-        notice a quiescent leader does not wait for now it never will. Anything else (a
-        candidate, a paused server) is not at rest anyway: such a notice counts as work."""
-        server = self.cluster.server_by_id(failure.dst)
-        if server is None:
-            return False
-        if server.status == DOWN:
-            return True
-        node = server.node
-        if server.status != UP or node is None:
-            return False
-        if node.role is Role.FOLLOWER:
-            return True
-        state = node.leader_state
-        if node.role is not Role.LEADER or state is None:
-            return False
-        if state.transfer is not None and state.transfer.rpc == failure.rpc:
-            return False
-        f = state.followers.get(failure.src)
-        return f is None or failure.rpc not in (f.hb_rpc, f.repl_rpc)
 
     def _back_off(self, now: int) -> int:
         retry = self._retry
@@ -350,82 +300,12 @@ class FastForward:
 
     def _quiescent(self) -> tuple[SimServer, list[_Server], list[_Server]] | None:
         """The leader, its followers and the running servers outside its configuration if
-        the cluster is at rest (module docstring)."""
-        cluster = self.cluster
-        timing = cluster.timing
-        if timing.model is not TimerModel.HASHICORP or cluster.network.blocked:
-            return None  # (paper timers are re-armed by every heartbeat: not modelled here)
-        if min(timing.heartbeat_min, timing.commit_timeout) <= 0:
+        the cluster is at rest (quiescence.py)."""
+        found = at_rest(self.cluster)
+        if found is None:
             return None
-        leader: SimServer | None = None
-        for server in cluster.servers.values():
-            node = server.node
-            if server.status == DOWN:
-                continue  # (a member of the configuration is checked below)
-            if server.status != UP or node is None or node.role is Role.CANDIDATE:
-                return None
-            if node.role is Role.LEADER:
-                if leader is not None:
-                    return None
-                leader = server
-        if leader is None or leader.node is None:
-            return None
-        node = leader.node
-        state = node.leader_state
-        if state is None or state.stepping_down or state.inflight or state.changes:
-            return None
-        log = node.storage.log
-        last = node.storage.last_index
-        if node.commit_index != last or not log:
-            return None
-        ids = set(node.latest.ids())
-        ids.discard(node.id)
-        if ids != state.followers.keys():
-            return None
-        outsiders = []
-        for other_server in cluster.servers.values():
-            outsider = other_server.node
-            if other_server is leader or outsider is None or outsider.id in ids:
-                continue
-            if outsider.role is not Role.FOLLOWER or not _idle_outside(outsider):
-                return None
-            outsiders.append(_Server(other_server, outsider))
-        if len(node.armed()) != 1 + 2 * len(ids) or node.timer_token(LEASE) is None:
-            return None
-        lat = 0
-        servers = []
-        for peer in sorted(ids):
-            found = cluster.server_by_id(peer)
-            other = found.node if found is not None else None
-            if found is None or other is None or other.role is not Role.FOLLOWER:
-                return None
-            if other.storage.current_term != state.term or other.leader_id != node.id:
-                return None
-            if other.commit_index != last or other.storage.log[-1:] != log[-1:]:
-                return None
-            if other.storage.last_index != last or len(other.armed()) != 1:
-                return None
-            f = state.followers[peer]
-            if f.next_index != last + 1 or f.match_index != last or f.stop_at:
-                return None
-            if f.hb_rpc or f.repl_rpc or f.hb_failures or f.repl_failures or f.backing_off:
-                return None  # a loop is busy, backing off or retrying
-            if f.triggered:
-                return None
-            for c in (
-                cluster.network.conditions(leader.id, peer),
-                cluster.network.conditions(peer, leader.id),
-            ):
-                if c.loss or c.duplicate:
-                    return None
-                lat = max(lat, c.latency_max)
-            servers.append(_Server(found, other))
-        # Two heartbeats never arrive further apart than this (jitter waits heartbeat_min
-        # when it exceeds heartbeat_max), so no follower timer and no lease check can act.
-        gap = max(timing.heartbeat_min, timing.heartbeat_max) + 2 * lat
-        if gap >= min(timing.heartbeat_timeout, timing.leader_lease_timeout):
-            return None
-        return leader, servers, outsiders
+        leader, followers, outsiders = found
+        return leader, [_Server(*f) for f in followers], [_Server(*o) for o in outsiders]
 
     def _timers(
         self, leader: SimServer, servers: list[_Server], outsiders: list[_Server]
@@ -491,7 +371,7 @@ class FastForward:
     ) -> bool:
         """The first heartbeat (its timer due at `heartbeat`) reaches the follower within HT
         of its last contact, and its reply the leader within LLT of its own: with the gap
-        bound of _quiescent, no follower timer and no lease check can act during the jump."""
+        bound of `at_rest`, no follower timer and no lease check can act during the jump."""
         timing = self.cluster.timing
         reached = heartbeat + out.latency_max
         if reached - s.node.last_contact >= timing.heartbeat_timeout:
@@ -524,7 +404,7 @@ class FastForward:
                 s.timer[0], until, rand, timing.heartbeat_timeout, max(timing.election_spread, 0)
             )
             self._check_follower(s, timing.heartbeat_timeout)
-        for o in outsiders:  # each firing only re-arms (_idle_outside): nothing to check
+        for o in outsiders:  # each firing only re-arms (idle_outside): nothing to check
             rand = o.node.rand.random if timing.election_spread > 0 else _no_draw
             o.timer = _ticks(
                 o.timer[0], until, rand, timing.heartbeat_timeout, max(timing.election_spread, 0)

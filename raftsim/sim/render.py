@@ -28,10 +28,14 @@ from ..core.events import (
     LeaseLost,
     LogOverwritten,
     LogTruncated,
+    PreVoteStarted,
     RoleChanged,
     SnapshotInstalled,
     SnapshotTaken,
     TermChanged,
+    TimeoutNowReceived,
+    TransferEnded,
+    TransferStarted,
     VoteGranted,
 )
 from ..core.messages import (
@@ -271,6 +275,26 @@ def _vote(event: VoteGranted, name: Name) -> str:
 @details_of(RoleChanged)
 def _role(event: RoleChanged, name: Name) -> str:
     return f"{event.role} term={event.term}"
+
+
+@details_of(PreVoteStarted)
+def _pre_vote(event: PreVoteStarted, name: Name) -> str:
+    return f"term={event.term} (own term unchanged)"
+
+
+@details_of(TimeoutNowReceived)
+def _timeout_now(event: TimeoutNowReceived, name: Name) -> str:
+    return f"from {name(event.sender)} term={event.term}"
+
+
+@details_of(TransferStarted)
+def _transfer(event: TransferStarted, name: Name) -> str:
+    return f"to {name(event.target)} term={event.term}"
+
+
+@details_of(TransferEnded)
+def _transfer_end(event: TransferEnded, name: Name) -> str:
+    return f"to {name(event.target)}: {event.outcome}"
 
 
 @details_of(CommitAdvanced)

@@ -3,16 +3,8 @@ hypothesis strategies, a stateful machine over a `Cluster`, and a pytest plugin 
 through an entry point, so installing raftsim is enough). Ring 2, synchronous: only the
 plugin's `nomad_cluster` fixture reaches the web edge, to serve a cluster."""
 
-from .schedules import (
-    ALL_KINDS,
-    CHANGE_KINDS,
-    FAULT_KINDS,
-    Op,
-    Outcome,
-    ScheduleRunner,
-    generate,
-    run_seed,
-)
+from .ops import Op, generate
+from .schedules import ALL_KINDS, CHANGE_KINDS, FAULT_KINDS, Outcome, ScheduleRunner, run_seed
 
 __all__ = [
     "ALL_KINDS",

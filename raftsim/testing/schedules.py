@@ -2,11 +2,12 @@
 loss, latency, duplication, reordering, client proposals and membership changes, at random
 virtual times.
 
-A schedule is plain data (a list of `Op`), generated from a seed (or by hypothesis) and run
-against a cluster through the scenario language itself: every op becomes one or more
-scenario commands (`Crash("bob")`, `Partition(...)`, `RemoveServer("carol")`), which are
-executed and recorded with their output. So what a campaign ran is, verbatim, a scenario
-file that `raftsim run` replays exactly: a failing schedule is handed back as a transcript.
+A schedule is plain data (a list of `Op`, ops.py), generated from a seed (or by
+hypothesis) and run against a cluster through the scenario language itself: every op
+becomes one or more scenario commands (`Crash("bob")`, `Partition(...)`,
+`RemoveServer("carol")`), which are executed and recorded with their output. So what a
+campaign ran is, verbatim, a scenario file that `raftsim run` replays exactly: a failing
+schedule is handed back as a transcript.
 
 Targets are symbolic ("the leader", "a follower", "a down server") and resolved when the op
 runs, from the op's own draw, so the same seed always does the same thing; an op that does
@@ -17,7 +18,7 @@ single-server-change bug (spec §4.2) and Figure 8 of the paper live.
 An exception raised while a schedule runs (a crash of the simulator itself) ends it and is
 kept in the outcome, with the command that raised, so that campaigns report it like a
 violation. A schedule that does not converge is watched while it settles, to tell the known
-P1/P2 flapping of hashicorp/raft (`known_flapping`, docs/campaigns.md) from anything else.
+P1/P2 flapping of hashicorp/raft (flapping.py, docs/campaigns.md) from anything else.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from ..core.events import Event, LeaseLost, RoleChanged, TermChanged
 from ..core.faults import Fault
-from ..core.leader import Future
-from ..core.profile import PROFILES
+from ..core.future import Future
 from ..core.timing import MS, SECOND
 from ..core.types import Role
 from ..scenario.commands import (
@@ -64,15 +63,14 @@ from ..scenario.vocabulary import (
     ALL_KINDS,
     CHANGE_KINDS,
     FAULT_KINDS,
-    TRANSFER_KINDS,
     converged,
-    fault_kinds,
 )
 from ..sim.checkers import Violation
 from ..sim.cluster import DOWN, PAUSED, UP, Cluster
 from ..sim.render import fmt_time
-from ..sim.rng import derive_seed
 from .deadlock import stale_voter_deadlock
+from .flapping import Campaign, Deposition, FlapWatch, known_flapping
+from .ops import Op, generate
 
 __all__ = [
     "ALL_KINDS",
@@ -111,17 +109,6 @@ EVENT_BUDGET_RULE = "Event budget"
 SETTLED_NETWORK = SetNetwork(
     (Span("200us"), Span("600us")), Number("0"), Number("0"), reorder=False
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Op:
-    """One scheduled action: at `at` µs after the schedule starts, do `kind`, choosing
-    targets with `pick` and sizes with `value` (0..1)."""
-
-    at: int
-    kind: str
-    pick: int = 0
-    value: float = 0.0
 
 
 @dataclass(slots=True)
@@ -185,34 +172,6 @@ class Outcome:
         if blocks:
             blocks[0].comments = comments + blocks[0].comments
         return render(blocks, outputs)
-
-
-def generate(
-    seed: int,
-    duration: int = 60 * SECOND,
-    kinds: Sequence[str] = ALL_KINDS,
-    rate: float = 0.5,
-    profile: str = "P1",
-) -> list[Op]:
-    """About `rate` ops per simulated second, of the given kinds, at uniform times.
-    `transfer-leadership` is drawn only when named (TRANSFER_KINDS), and only under the
-    profiles that have the operation (P3, P4): docs/campaigns.md says what it finds."""
-    kinds = fault_kinds(kinds)
-    if not PROFILES[profile].leadership_transfer:
-        kinds = tuple(kind for kind in kinds if kind not in TRANSFER_KINDS) or ALL_KINDS
-    rand = random.Random(derive_seed(seed, "schedule"))
-    count = max(1, round(rate * duration / SECOND))
-    ops = [
-        Op(
-            rand.randrange(duration),
-            rand.choice(list(kinds)),
-            rand.randrange(1 << 30),
-            rand.random(),
-        )
-        for _ in range(count)
-    ]
-    ops.sort(key=lambda op: (op.at, op.kind, op.pick))
-    return ops
 
 
 class ScheduleRunner:
@@ -571,134 +530,6 @@ class ScheduleRunner:
         followers = [n for n in self.members() if n != leader]
         if leader and followers:
             self._request(DemoteVoter(rand.choice(followers)))
-
-
-# ------------------------------------------------------------------ known non-convergence
-
-
-@dataclass(frozen=True, slots=True)
-class Deposition:
-    """A leader turned follower while settling."""
-
-    time: int
-    server: str  # its id
-    term: int  # the term it led (and still holds)
-    # Deposed by a reply carrying a higher term: no lease loss, its term kept, and a server
-    # at a higher term, of its configuration or a removed one still answering the last
-    # replication round (hashicorp handleStaleTerm, spec §3.7).
-    stale_reply: bool
-    voters: frozenset[str]  # the voters of its latest configuration
-
-
-@dataclass(frozen=True, slots=True)
-class Campaign:
-    """A server became candidate while settling."""
-
-    time: int
-    server: str  # its id
-    term: int
-    asks: frozenset[str]  # the voters of its own latest configuration: whom it asks
-
-
-class FlapWatch:
-    """A cluster listener noting, while a schedule settles, each leader's deposition and
-    each campaign, with what the servers' state says about them at that instant (events
-    reach listeners once the node has handled the message or timer that caused them)."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.depositions: list[Deposition] = []
-        self.campaigns: list[Campaign] = []
-        self.roles = {n: s.node.role for n, s in cluster.servers.items() if s.node is not None}
-        self.lease_lost: dict[str, int] = {}
-
-    def __call__(self, event: Event) -> None:
-        kind = type(event)
-        if kind is LeaseLost:
-            self.lease_lost[event.server] = event.time
-        elif kind is TermChanged:
-            # A candidate whose election timed out campaigns again in the next term
-            # without a role change; one that stepped down for a higher term is a
-            # follower by now.
-            node = self.cluster.servers[event.server].node
-            candidate = self.roles.get(event.server) is Role.CANDIDATE
-            if candidate and node is not None and node.role is not Role.FOLLOWER:
-                self._campaign(event)
-        elif kind is RoleChanged:
-            assert isinstance(event, RoleChanged)
-            before = self.roles.get(event.server)
-            self.roles[event.server] = event.role
-            if before is Role.LEADER:
-                self._deposed(event)
-            if event.role is Role.CANDIDATE:
-                self._campaign(event)
-
-    def _campaign(self, event: Event) -> None:
-        server = self.cluster.servers[event.server]
-        if server.node is not None:
-            asks = frozenset(server.node.latest.voters())
-            term = server.storage.current_term
-            self.campaigns.append(Campaign(event.time, server.id, term, asks))
-
-    def _deposed(self, event: RoleChanged) -> None:
-        server = self.cluster.servers[event.server]
-        if server.node is None:
-            return  # (crashed: settling crashes nobody)
-        latest = server.node.latest
-        # The higher term may come from a member, or from a removed server still answering
-        # the last replication round the leader owes it (hashicorp replicateTo on stopCh).
-        higher = any(
-            other.storage.current_term > event.term for other in self.cluster.servers.values()
-        )
-        stale = (
-            self.lease_lost.get(event.server) != event.time
-            and server.storage.current_term == event.term
-            and server.id in latest.ids()
-            and higher
-        )
-        voters = frozenset(latest.voters())
-        self.depositions.append(Deposition(event.time, server.id, event.term, stale, voters))
-
-
-def known_flapping(
-    depositions: Sequence[Deposition],
-    campaigns: Sequence[Campaign],
-    rounds: int = 2,
-) -> bool:
-    """Whether a schedule that did not converge shows exactly the known hashicorp/raft
-    non-convergence of docs/campaigns.md ("93 schedules did not become stable"), judged on
-    what the end of its settling (FLAP_WINDOW) showed: `depositions` and `campaigns` seen
-    then. All of:
-
-    1. leaders keep being elected and deposed: at least `rounds` depositions (two; one
-       when the schedule became stable and the quiet window after it saw the round start
-       again: the same mechanism, caught at its first repetition);
-    2. every deposition is by a stale-term replication reply: the leader steps down
-       without adopting the higher term of a server of its own configuration (no lease
-       loss, no removal of itself);
-    3. for every deposition, a server that is not a voter of that leader's latest
-       configuration campaigned in the window with a higher term, asking the voters of its
-       own configuration: the terms it inflates reach the leader only through replies (if
-       it asks the leader too, leader stickiness refuses without adopting the term, spec
-       §3.5 step 2), so the leader wins again in term + 1 and the round repeats.
-
-    Under P1 and P2 the campaigner is a removed server that holds its removal, or a
-    nonvoter whose own configuration is stale (§2.8). Under P3 those stay quiet, but a
-    server removed before it ever received its removal still believes it is a voter and
-    campaigns, and a server whose stale configuration still lists it adopts its terms
-    (§2.9 refuses only candidates outside the voter's own latest configuration): the same
-    rounds. Anything else that does not converge (no leader at all, a leader that stays but
-    never brings a member up to date, a deposition for another reason) is not this."""
-    if len(depositions) < rounds:
-        return False
-    for deposition in depositions:
-        if not deposition.stale_reply:
-            return False
-        if not any(
-            c.term > deposition.term and c.server not in deposition.voters for c in campaigns
-        ):
-            return False
-    return True
 
 
 def run_seed(

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ..core.timing import SECOND
 from ..scenario.commands import NewCluster
 from ..scenario.vocabulary import ALL_KINDS, CHANGE_KINDS, FAULT_KINDS
-from .schedules import Op
+from .ops import Op
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,14 @@ from ..core.events import (
     LeaseLost,
     LogOverwritten,
     LogTruncated,
+    PreVoteStarted,
     RoleChanged,
     SnapshotInstalled,
     SnapshotTaken,
     TermChanged,
+    TimeoutNowReceived,
+    TransferEnded,
+    TransferStarted,
     VoteGranted,
 )
 from ..core.messages import (
@@ -31,10 +35,15 @@ from ..core.messages import (
     AppendResponse,
     InstallSnapshot,
     InstallSnapshotResponse,
+    PreVoteResponse,
+    RequestPreVote,
     RequestVote,
     RpcFailure,
+    TimeoutNow,
+    TimeoutNowResponse,
     VoteResponse,
 )
+from ..core.transfer import STEPPED_DOWN
 from ..core.types import Configuration, Entry, Role
 from ..nomad.events import MemberChanged, RequestAnswered, RequestReceived
 from ..sim import events as sim
@@ -96,11 +105,8 @@ def _role(event: RoleChanged, cluster: Cluster) -> str:
         me = cluster.servers[s].id
         others = [v for v in voters if v != me]
         if node is not None and node.pre_vote is not None:
-            return (
-                f"{s} hears no leader: before it raises its term it asks "
-                f"{_names(cluster, others)} whether they would vote for it in term {term + 1} "
-                "(pre-vote)"
-            )
+            # (Whom it asks is the `pre-vote` event's caption, which follows.)
+            return f"{s} hears no leader: it becomes a candidate, still in term {term}"
         if not others:
             return f"{s}'s election timer fired: {s} becomes a candidate for term {term}"
         return (
@@ -196,6 +202,49 @@ def _lease(event: LeaseLost, cluster: Cluster) -> str:
     )
 
 
+@_of(PreVoteStarted)
+def _pre_vote(event: PreVoteStarted, cluster: Cluster) -> str:
+    s = event.server
+    node = cluster.servers[s].node
+    voters = () if node is None else node.latest.voters()
+    others = [v for v in voters if v != cluster.servers[s].id]
+    if not others:
+        return f"{s} starts a pre-vote for term {event.term}: its own is enough"
+    return (
+        f"{s} asks {_names(cluster, others)} whether they would vote for it in term "
+        f"{event.term}, before it raises its own term (pre-vote)"
+    )
+
+
+@_of(TimeoutNowReceived)
+def _timeout_now(event: TimeoutNowReceived, cluster: Cluster) -> str:
+    sender = cluster.names.get(event.sender, event.sender)
+    return (
+        f"{sender}, leader in term {event.term}, tells {event.server} to start an election "
+        f"now: {event.server} skips pre-vote, and voters that know a leader vote all the same"
+    )
+
+
+@_of(TransferStarted)
+def _transfer(event: TransferStarted, cluster: Cluster) -> str:
+    target = cluster.names.get(event.target, event.target)
+    return (
+        f"{event.server} starts handing leadership over to {target}: it takes no new entries "
+        f"until {target} has its whole log and is told to start an election"
+    )
+
+
+@_of(TransferEnded)
+def _transfer_end(event: TransferEnded, cluster: Cluster) -> str:
+    target = cluster.names.get(event.target, event.target)
+    if event.outcome == STEPPED_DOWN:
+        return f"{event.server} is no longer leader: its leadership transfer to {target} is over"
+    return (
+        f"{event.server}'s leadership transfer to {target} ends ({event.outcome}): it leads "
+        f"on and takes new entries again"
+    )
+
+
 @_of(EntryApplied)
 def _apply(event: EntryApplied, cluster: Cluster) -> str:
     entry = event.entry
@@ -252,6 +301,27 @@ def _message_text(message: object, cluster: Cluster) -> str:
             return (
                 f"{name(message.src, message.src)} tells {name(message.dst, message.dst)} it "
                 f"{verdict} the snapshot (term {message.term})"
+            )
+        case RequestPreVote():
+            return (
+                f"{name(message.src, message.src)} asks {name(message.dst, message.dst)} "
+                f"whether it would vote for it in term {message.term} (pre-vote)"
+            )
+        case PreVoteResponse():
+            verdict = "would vote" if message.granted else "would not vote"
+            return (
+                f"{name(message.src, message.src)} tells {name(message.dst, message.dst)} it "
+                f"{verdict} for it (pre-vote; its term is {message.term})"
+            )
+        case TimeoutNow():
+            return (
+                f"{name(message.src, message.src)} tells {name(message.dst, message.dst)} to "
+                f"start an election now (leadership transfer, term {message.term})"
+            )
+        case TimeoutNowResponse():
+            return (
+                f"{name(message.src, message.src)} tells {name(message.dst, message.dst)} it "
+                f"starts the election"
             )
         case RpcFailure():
             return (
