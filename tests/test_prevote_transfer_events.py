@@ -134,6 +134,22 @@ def test_transfer_that_times_out_ends_after_an_election_timeout() -> None:
     assert cluster.violations == []
 
 
+def test_transfer_of_a_leader_that_crashes_fails_with_raft_shutdown() -> None:
+    """A leader killed mid-transfer ends no transfer in the trace (its `crash` says what
+    happened), and the transfer's caller hears ErrRaftShutdown like every request waiting on
+    that process."""
+    cluster, leader = led(P3, servers=5)
+    target = others(cluster, leader)[0]
+    cluster.isolate(target)  # so the transfer is still running when the leader dies
+    start = len(cluster.records)
+    future = cluster.transfer_leadership(target)
+    cluster.run_for("100ms")
+    assert not future.done
+    cluster.crash(leader)
+    assert future.done and str(future.error) == "raft is already shutdown"
+    assert of(cluster, TransferEnded, start) == []
+
+
 def test_transfer_that_fails_names_the_failed_call() -> None:
     """§3.9 (hashicorp `leadershipTransfer`): TimeoutNow refused by a crashed target ends
     the transfer at once, `failed: TimeoutNow RPC: connection refused`; the leader leads on."""

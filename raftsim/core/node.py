@@ -194,8 +194,12 @@ class RaftNode:
     def shutdown(self) -> None:
         """The process dies: every request waiting on it fails with ErrRaftShutdown. The
         node is discarded after this; its storage is what survives."""
-        if self.leader_state is not None:
-            self.leader_state.fail_requests(ShutdownError(), ShutdownError())
+        state = self.leader_state
+        if state is not None:
+            state.fail_requests(ShutdownError(), ShutdownError())
+            if state.transfer is not None:  # a transfer's caller too: no event, it died
+                state.transfer.future.fail(ShutdownError())
+                state.transfer = None
 
     def configuration_state(self) -> ConfigurationState:
         return ConfigurationState(
