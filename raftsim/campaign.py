@@ -81,8 +81,8 @@ class Summary:
     elections: int = 0
     changes_committed: int = 0
     # Schedules that did not converge after healing: the known kinds (flapping.
-    # known_flapping, deadlock.stale_voter_deadlock), which do not fail a campaign, and the
-    # rest, which do.
+    # known_flapping, deadlock.known_deadlock), which do not fail a campaign, and the rest,
+    # which do.
     not_converged_known: list[int] = field(default_factory=list)
     not_converged_unexplained: list[int] = field(default_factory=list)
     # Safety violations and simulator crashes: {seed, rule, violation, replay}.
@@ -163,6 +163,10 @@ class Summary:
 
 
 def parse_faults(text: str) -> tuple[str, ...]:
+    """`--faults`: the kinds named, or with a leading `+` the default kinds and those
+    (`+transfer-leadership`)."""
+    if text.startswith("+"):
+        return fault_kinds((*ALL_KINDS, *text[1:].split(",")))
     return fault_kinds(text.split(","))
 
 
@@ -402,7 +406,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     check.add_argument(
         "--faults",
         default=",".join(ALL_KINDS),
-        help=f"fault kinds, comma-separated (default all: {','.join(ALL_KINDS)})",
+        help=f"fault kinds, comma-separated (default all: {','.join(ALL_KINDS)}); with a "
+        "leading +, the defaults and these (+transfer-leadership)",
     )
     check.add_argument("--rate", type=float, default=0.5, help="ops per simulated second")
     check.add_argument(

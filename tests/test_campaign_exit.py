@@ -6,18 +6,20 @@ message duplication and reordering on."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from raftsim.campaign import CampaignOptions, Summary, main, run_one
 from raftsim.cli import build_parser
 from raftsim.core.faults import Fault
+from raftsim.core.profile import P1, P3
 from raftsim.core.timing import SECOND
 from raftsim.scenario import replay
 from raftsim.scenario.vocabulary import ALL_KINDS, converged
 from raftsim.sim.cluster import Cluster
 from raftsim.sim.network import NOMAD_LAN
-from raftsim.testing.deadlock import stale_voter_deadlock
+from raftsim.testing.deadlock import self_removal_deadlock, stale_voter_deadlock
 from raftsim.testing.schedules import (
     Campaign,
     Deposition,
@@ -302,6 +304,64 @@ def test_stale_voter_deadlock_needs_the_membership_checks_to_be_the_cause() -> N
     runner.do("run-for 30s")
     assert runner.cluster.leader() is None
     assert not stale_voter_deadlock(runner.cluster)
+
+
+def test_p3_self_removal_deadlock_is_known_and_p1_campaigns_out_of_it() -> None:
+    """Two voters. The leader appends the configuration that removes itself while its link
+    to the other is cut, and is deposed before the entry commits: it alone holds that entry,
+    its longer log refuses the other's candidacies (raft-semantics §3.5 step 7), and since
+    v1.3.3 a follower that is no voter of its latest configuration never campaigns (§2.8):
+    no leader, ever, under P3. Under P1 it campaigns, wins, commits its removal."""
+    for profile, deadlocked in ((P3, True), (P1, False)):
+        cluster = Cluster(2, seed=1, profile=profile)
+        assert cluster.run_until(lambda c: c.leader() is not None, "10s")
+        cluster.run_for("1s")  # everything committed everywhere
+        leader = cluster.leader()
+        assert leader is not None
+        other = next(name for name in cluster.servers if name != leader)
+        cluster.cut(leader, other)
+        cluster.remove_server(leader)
+        cluster.run_for("5s")
+        cluster.heal()
+        cluster.run_for("30s")
+        assert (cluster.leader() is None) is deadlocked
+        assert self_removal_deadlock(cluster) is deadlocked
+        assert not stale_voter_deadlock(cluster)
+        assert cluster.violations == []
+
+
+def test_transfer_campaign_seed_839_is_the_known_self_removal_deadlock(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`raftsim check --profile P3 --faults +transfer-leadership` seed 839: a TimeoutNow
+    held by a paused server since a transfer that timed out is delivered when it resumes and
+    deposes alice just after she appended her own removal (raft-semantics §3.9: hashicorp's
+    timeoutNow checks nothing). The self-removal deadlock: known, exit status 0."""
+    written = tmp_path / "seed-839.txt"
+    line = f"--profile P3 --faults +transfer-leadership --replay 839 --write {written}"
+    assert main_args(line) == 0
+    assert "not converged (known self-removal deadlock)" in capsys.readouterr().out
+    assert "transfer-leadership" in written.read_text()
+
+
+def test_self_removal_deadlock_needs_the_campaign_rule_to_be_the_cause() -> None:
+    """The same leader, its removal appended, crashed with the other voter's link cut: no
+    leader can be elected, but only because a voter is down, which no rule is the cause of."""
+    cluster = Cluster(3, seed=1, profile=P3)
+    assert cluster.run_until(lambda c: c.leader() is not None, "10s")
+    cluster.run_for("1s")
+    leader = cluster.leader()
+    assert leader is not None
+    others = [name for name in cluster.servers if name != leader]
+    for name in others:
+        cluster.cut(leader, name)
+    cluster.remove_server(leader)
+    cluster.crash(others[0])  # the remaining configuration's quorum is now out of reach
+    cluster.run_for("5s")
+    cluster.heal()
+    cluster.run_for("30s")
+    assert cluster.leader() is None
+    assert not self_removal_deadlock(cluster)
 
 
 def test_schedules_transfer_leadership_only_where_the_profile_has_it() -> None:

@@ -68,7 +68,7 @@ from ..scenario.vocabulary import (
 from ..sim.checkers import Violation
 from ..sim.cluster import DOWN, PAUSED, UP, Cluster
 from ..sim.render import fmt_time
-from .deadlock import stale_voter_deadlock
+from .deadlock import known_deadlock
 from .flapping import Campaign, Deposition, FlapWatch, known_flapping
 from .ops import Op, generate
 
@@ -131,10 +131,10 @@ class Outcome:
     converged: bool = False  # after settling: a leader, latest committed everywhere
     # Why the quiet window after settling failed ("" if it held or was never reached).
     quiet_broken: str = ""
-    # Not converged, and exactly the known flapping (known_flapping), or the stale-voter
-    # deadlock of protocol 3 (deadlock.py): hashicorp's own, not failures.
+    # Not converged, and exactly the known flapping (known_flapping), or one of protocol
+    # 3's known deadlocks, named (deadlock.py): hashicorp's own, not failures.
     known_flapping: bool = False
-    known_deadlock: bool = False
+    known_deadlock: str = ""
     # An exception raised while running the schedule: "IndexError: list index out of
     # range", its type, and the command that raised (the last one the transcript shows).
     crash: str = ""
@@ -146,7 +146,7 @@ class Outcome:
         """Which known non-convergence this is ("" if it converged or is unexplained)."""
         if self.known_flapping:
             return "flapping"
-        return "stale-voter deadlock" if self.known_deadlock else ""
+        return self.known_deadlock
 
     def scenario(self, why: str = "") -> str:
         """This schedule as a scenario transcript, with each command's output as it ran:
@@ -371,7 +371,7 @@ class ScheduleRunner:
                 rounds=1 if quiet else 2,
             )
         if not outcome.converged and not outcome.known_flapping:
-            outcome.known_deadlock = stale_voter_deadlock(cluster)
+            outcome.known_deadlock = known_deadlock(cluster)
         return outcome
 
     def _request(self, command: MembershipChange) -> None:
