@@ -357,11 +357,17 @@ def _recovered(event: Recovered, name: Name) -> str:
 # ------------------------------------------------------------------ events as JSON
 
 
+# Values that are their own JSON form, by exact type: a shortcut past `json_value` for the
+# plain fields most events and messages have (the live page streams every message as JSON).
+_PLAIN = frozenset({bool, int, float, str, type(None)})
+
+
 def event_json(event: Event, names: Mapping[str, str]) -> dict[str, object]:
     """One event as a JSON-ready dict (module docstring)."""
     out: dict[str, object] = {"t": event.time, "server": event.server, "event": event.kind}
     for field in _own_fields(event):
-        out[field] = json_value(getattr(event, field))
+        value = getattr(event, field)
+        out[field] = value if type(value) in _PLAIN else json_value(value)
     out["detail"] = fmt_detail(event, lambda i: names.get(i, i))
     return out
 
@@ -387,8 +393,11 @@ def json_value(value: object) -> object:
             out["configuration"] = json_value(value.configuration)
         return out
     if isinstance(value, MESSAGE_TYPES):
-        fields = {name: json_value(getattr(value, name)) for name in _field_names(type(value))}
-        return {"type": type(value).__name__, **fields}
+        out = {"type": type(value).__name__}
+        for name in _field_names(type(value)):
+            field = getattr(value, name)
+            out[name] = field if type(field) in _PLAIN else json_value(field)
+        return out
     if isinstance(value, tuple | list):
         return [json_value(v) for v in value]
     raise TypeError(f"no JSON form for {type(value).__name__}")

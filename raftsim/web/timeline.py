@@ -76,6 +76,8 @@ class Timeline:
         self.write(f"{fmt_clock(event.time)}  {event.server:<6}  {text}")
 
     def on_event(self, event: Event) -> None:
+        if event.message_level:
+            return  # (messages and timers, reported while the page draws them: none shown)
         names = self.sim.cluster.names
 
         def show(server_id: str) -> str:
