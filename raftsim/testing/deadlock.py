@@ -1,6 +1,6 @@
-"""Two known, faithful non-convergences of protocol 3 (ring 2), hashicorp/raft's own since
-v1.3.3 and v1.3.7 (docs/campaigns.md), each recognised by a precise rule: the stale-voter
-deadlock and the self-removal deadlock. Both leave a cluster with no leader for good,
+"""Two known, faithful non-convergences of protocol 3 (ring 2), hashicorp/raft's own
+(docs/campaigns.md), each recognised by a precise rule: the stale-voter deadlock (since
+v1.3.7) and the self-removal deadlock (since v1.3.3). Both leave a cluster with no leader for good,
 because a rule of Raft's, not a lack of running servers or of up-to-date logs, stops every
 election; logs and configurations change only through a leader, so the state is permanent
 until an operator acts (peers.json).
