@@ -214,6 +214,14 @@ def test_machine_writes_a_transcript_for_a_plain_assert(tmp_path, monkeypatch) -
     assert max(terms) >= 3  # the replay reaches the state the assert refused
 
 
+@pytest.fixture
+def pytester(pytester):  # type: ignore[no-untyped-def]
+    """A user's project as pytest-asyncio asks it to be configured (its loop scope set), so
+    that a deprecation warning left in its run is one of raftsim's plugin."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    return pytester
+
+
 def test_plugin_seeds_cluster_from_marker_and_prints_seed_on_failure(pytester) -> None:  # type: ignore[no-untyped-def]
     """The `cluster` fixture takes the marker's seed; a failure report names it."""
     pytester.makepyfile(
@@ -276,7 +284,8 @@ def test_plugin_nomad_cluster_fixture_serves_nomad_http(pytester) -> None:  # ty
             assert (status, text) == (500, "No cluster leader")
         """
     )
-    result = pytester.runpytest()
+    # Deprecation warnings as errors: the plugin and the fixtures it serves warn of nothing.
+    result = pytester.runpytest("-W", "error::DeprecationWarning")
     result.assert_outcomes(passed=1)
 
 
