@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from typing import Any
 
 from raftsim.core.errors import RaftsimError
 from raftsim.nomad.endpoints import JSON, Request
@@ -14,8 +15,8 @@ from raftsim.web import Options, Simulation
 from raftsim.web.timeline import Timeline, fmt_clock
 
 
-def watched() -> tuple[Simulation, list[str]]:
-    sim = Simulation(Options(mode="demand", seed=0))
+def watched(**options: Any) -> tuple[Simulation, list[str]]:
+    sim = Simulation(Options(mode="demand", seed=0, **options))
     lines: list[str] = []
     Timeline(sim, lines.append)
     return sim, lines
@@ -120,9 +121,7 @@ def test_serve_gives_a_hint_when_a_port_is_in_use(capsys: object) -> None:
 def test_timeline_shows_each_api_write_once_whatever_the_trace() -> None:
     """With every message traced (`--trace all`, or the page drawing messages), request
     events reach the cluster's listeners too: the timeline still prints a write once."""
-    sim = Simulation(Options(mode="demand", seed=0, trace="all"))
-    lines: list[str] = []
-    Timeline(sim, lines.append)
+    sim, lines = watched(trace="all")
     sim.cluster.run_for("5s")
     leader = sim.cluster.leader()
     assert leader is not None
@@ -136,9 +135,7 @@ def test_timeline_shows_each_api_write_once_whatever_the_trace() -> None:
 def test_timeline_shows_the_protocol_3_writes() -> None:
     """Nomad 1.10's writes are on the timeline too: a removal by ID and a leadership
     transfer (with its answer), not only 0.5.6's removal by address."""
-    sim = Simulation(Options(mode="demand", seed=0, version="1.10.1"))
-    lines: list[str] = []
-    Timeline(sim, lines.append)
+    sim, lines = watched(version="1.10.1")
     sim.cluster.run_for("30s")
     leader = sim.cluster.leader()
     assert leader is not None
