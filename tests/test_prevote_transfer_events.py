@@ -257,3 +257,25 @@ def test_json_and_captions_of_a_run_with_them() -> None:
         assert event_from_json(data) == event
     assert len(texts) >= 4 and all(texts)
     assert not [t for t in texts if ":4647" in t]
+
+
+def test_a_candidacy_told_by_timeout_now_is_captioned_so() -> None:
+    """The page says why the target campaigns: its leader told it to (§3.9), not an
+    election timer; the next candidacy of the same server, from its timer, says the timer."""
+    cluster, leader = led(P3)
+    target = others(cluster, leader)[0]
+    texts: list[tuple[str, str]] = []
+
+    def candidacy(event: Event) -> None:
+        if isinstance(event, RoleChanged) and event.role is Role.CANDIDATE:
+            texts.append((event.server, caption(event, cluster)))
+
+    cluster.listeners.append(candidacy)
+    future = cluster.transfer_leadership(target)
+    assert cluster.run_until(lambda c: future.done, "3s") and future.error is None
+    assert texts[0][0] == target and "TimeoutNow" in texts[0][1]
+    assert "election timer" not in texts[0][1]
+    cluster.isolate(target)  # now the leader it became loses contact: others time out
+    cluster.run_for("10s")
+    later = [text for server, text in texts[1:]]
+    assert later and all("election timer fired" in text for text in later)

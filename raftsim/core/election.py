@@ -68,6 +68,7 @@ def become_candidate(node: RaftNode, now: int, by_transfer: bool = False) -> Non
     node.set_role(Role.CANDIDATE, now)
     node.disarm(FOLLOWER)
     node.pre_vote = None
+    node.transfer_candidacy = by_transfer
     node.vote_rpcs.clear()
     faults = node.faults
     if Fault.VOTES_NOT_RESET not in faults:

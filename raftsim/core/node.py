@@ -141,6 +141,7 @@ class RaftNode:
         self.votes_granted = 0
         self.vote_rpcs: set[int] = set()
         self.pre_vote: prevote.PreVote | None = None  # a pre-vote round (§3.6, P4)
+        self.transfer_candidacy = False  # the last candidacy was a TimeoutNow's (§3.9)
         self._next_rpc = rpc_base  # distinct per incarnation, so stale replies never match
         self._tokens: dict[str, int] = {}
         self._next_token = 0

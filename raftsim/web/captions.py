@@ -107,6 +107,12 @@ def _role(event: RoleChanged, cluster: Cluster) -> str:
         if node is not None and node.pre_vote is not None:
             # (Whom it asks is the `pre-vote` event's caption, which follows.)
             return f"{s} hears no leader: it becomes a candidate, still in term {term}"
+        if node is not None and node.transfer_candidacy:
+            return (
+                f"told to by its leader (TimeoutNow), {s} becomes a candidate for term {term} "
+                f"at once and asks {_names(cluster, others)} for votes, waiving their "
+                "leader stickiness (leadership transfer)"
+            )
         if not others:
             return f"{s}'s election timer fired: {s} becomes a candidate for term {term}"
         return (
