@@ -109,9 +109,9 @@ def _role(event: RoleChanged, cluster: Cluster) -> str:
             return f"{s} hears no leader: it becomes a candidate, still in term {term}"
         if node is not None and node.transfer_candidacy:
             return (
-                f"told to by its leader (TimeoutNow), {s} becomes a candidate for term {term} "
-                f"at once and asks {_names(cluster, others)} for votes, waiving their "
-                "leader stickiness (leadership transfer)"
+                f"{s} becomes a candidate for term {term} at once, told to by its leader "
+                f"(TimeoutNow), and asks {_names(cluster, others)} for votes that leader "
+                "stickiness does not hold back (leadership transfer)"
             )
         if not others:
             return f"{s}'s election timer fired: {s} becomes a candidate for term {term}"
