@@ -166,8 +166,17 @@ def parse_faults(text: str) -> tuple[str, ...]:
     """`--faults`: the kinds named, or with a leading `+` the default kinds and those
     (`+transfer-leadership`)."""
     if text.startswith("+"):
-        return fault_kinds((*ALL_KINDS, *text[1:].split(",")))
+        added = fault_kinds(text[1:].split(","))  # ValueError on none or an unknown one
+        again = sorted({kind for kind in added if kind in ALL_KINDS} | _repeated(added))
+        if again:
+            # (A repeat would double a kind's weight in the draw, silently.)
+            raise ValueError(f"--faults +: {', '.join(again)} named twice or a default already")
+        return (*ALL_KINDS, *added)
     return fault_kinds(text.split(","))
+
+
+def _repeated(kinds: tuple[str, ...]) -> set[str]:
+    return {kind for kind in kinds if kinds.count(kind) > 1}
 
 
 def parse_inject(text: str) -> tuple[str, ...]:

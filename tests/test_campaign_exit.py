@@ -344,6 +344,20 @@ def test_transfer_campaign_seed_839_is_the_known_self_removal_deadlock(
     assert "transfer-leadership" in written.read_text()
 
 
+@pytest.mark.parametrize(
+    "faults", ["+", "+,", "+bogus", "+crash", "+transfer-leadership,transfer-leadership"]
+)
+def test_faults_plus_refuses_what_adds_nothing_or_twice(
+    faults: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--faults +KIND` adds kinds to the defaults: naming none, an unknown one, or one that
+    is drawn already (a default, or named twice: its weight would double) is bad input,
+    exit status 2, with the reason."""
+    assert main_args(f"--seeds 1 --faults {faults}") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and ("fault kind" in err or "--faults +" in err)
+
+
 def test_self_removal_deadlock_needs_the_campaign_rule_to_be_the_cause() -> None:
     """The same leader, its removal appended, crashed with the other voter's link cut: no
     leader can be elected, but only because a voter is down, which no rule is the cause of."""
