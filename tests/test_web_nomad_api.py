@@ -11,6 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from raftsim.web import Options, Simulation, make_app
+from raftsim.web.app import ROUTER
+from raftsim.web.routes import RESOLVED_KEPT
 
 from .served import until
 
@@ -371,6 +373,36 @@ async def test_web_unclean_paths_redirect(sim: Simulation, clients: Clients) -> 
         assert response.headers["Location"] == "/v1/status/leader?stale"
     async with client.get("/v1/operator", allow_redirects=False) as response:
         assert (response.status, response.headers["Location"]) == (301, "/v1/operator/")
+
+
+async def test_web_paths_answer_the_same_every_time(sim: Simulation, clients: Clients) -> None:
+    """The router keeps each path's resolution: asking again, after more distinct paths
+    than it keeps, gets ServeMux's same answers (spec §1 "Paths": redirect, subtree, 404)."""
+    client = await clients("alice")
+    paths = [
+        "/v1//status/./leader?stale",
+        "/v1/operator",
+        "/v1/operator/raft/nowhere",
+        "/v1/nowhere",
+        "/v1/status/peers?stale",
+    ]
+
+    async def answers() -> list[tuple[int, str, str]]:
+        got = []
+        for path in paths:
+            async with client.get(path, allow_redirects=False) as response:
+                got.append(
+                    (response.status, response.headers.get("Location", ""), await response.text())
+                )
+        return got
+
+    first = await answers()
+    assert [status for status, _, _ in first] == [301, 301, 404, 404, 200]
+    assert await answers() == first
+    router = client.app[ROUTER]
+    for i in range(RESOLVED_KEPT + 1):  # more paths than the router keeps
+        assert router.resolve(f"/v1/nowhere/{i}") == (None,)
+    assert await answers() == first
 
 
 async def test_web_pretty_indents_and_ends_with_a_newline(

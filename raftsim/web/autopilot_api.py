@@ -130,6 +130,7 @@ async def autopilot_configuration(ctx: Context) -> web.Response:
             ctx.region,
             stale=parse_read(ctx),
             token=ctx.token,
+            hold=Hold(),
         )
         return await rpc(ctx, request)
     version = ctx.sim.nomad.version
@@ -148,7 +149,12 @@ async def autopilot_configuration(ctx: Context) -> web.Response:
                 detail = f'strconv.ParseUint: parsing "{raw}": value out of range'
             raise NomadError(f"Error parsing cas value: {detail}", Kind.BAD_REQUEST)
     request = Request(
-        "Operator.AutopilotSetConfiguration", ctx.region, token=ctx.token, config=config, cas=cas
+        "Operator.AutopilotSetConfiguration",
+        ctx.region,
+        token=ctx.token,
+        config=config,
+        cas=cas,
+        hold=Hold(),
     )
     return await rpc(ctx, request)
 

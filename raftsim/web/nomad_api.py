@@ -14,7 +14,7 @@ ServeMux and OperatorRequest's prefix matching, with path cleaning and 301 redir
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from html import escape
 
 from aiohttp import web
@@ -42,6 +42,9 @@ MISSING_JOIN = "missing address to join"
 STALE_NOT_BOOL = "Expect `true` or `false` for `stale` query string parameter"
 PER_PAGE_NOT_NUMBER = "Expect a number for `per_page` query string parameter"
 TEXT = "text/plain; charset=utf-8"
+# json.dumps with these options builds an encoder per call: one, shared, costs less.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_PRETTY = json.JSONEncoder(indent=4, ensure_ascii=False).encode
 
 
 @dataclass
@@ -101,10 +104,7 @@ def empty(status: int = 200) -> web.Response:
 
 def encode(obj: JSON, pretty: bool) -> web.Response:
     """Nomad's JSON: compact, or 4-space indented with a trailing newline for ?pretty."""
-    if pretty:
-        body = json.dumps(obj, indent=4, ensure_ascii=False) + "\n"
-    else:
-        body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    body = _PRETTY(obj) + "\n" if pretty else _COMPACT(obj)
     return web.Response(
         body=body.encode("utf-8", "surrogateescape"),
         headers={"Content-Type": "application/json"},
@@ -184,9 +184,11 @@ def parse_read(ctx: Context) -> bool:
 
 
 async def rpc(ctx: Context, request: Request) -> web.Response:
-    hold = Hold()
-    held = replace(request, hold=hold)
-    result, error = await ctx.sim.request("nomad.call", ctx.server, held, hold=hold)
+    """Call the server with `request`, built with its `Hold` (the HTTP caller's, see
+    `Simulation.wait`), and answer as `wrap` does."""
+    if request.hold is None:
+        raise ValueError(f"{request.method}: an HTTP request's RPC is built with its Hold")
+    result, error = await ctx.sim.request("nomad.call", ctx.server, request, hold=request.hold)
     return answer(ctx, result, error)
 
 
@@ -222,7 +224,11 @@ def peer_wrong_method(ctx: Context) -> web.Response:
 async def raft_configuration(ctx: Context) -> web.Response:
     """spec §2.1."""
     request = Request(
-        "Operator.RaftGetConfiguration", ctx.region, stale=parse_read(ctx), token=ctx.token
+        "Operator.RaftGetConfiguration",
+        ctx.region,
+        stale=parse_read(ctx),
+        token=ctx.token,
+        hold=Hold(),
     )
     return await rpc(ctx, request)
 
@@ -252,12 +258,20 @@ async def raft_peer(ctx: Context) -> web.Response:
         if has_id:
             server_id = first(ctx.query, "id")
             request = Request(
-                "Operator.RaftRemovePeerByID", ctx.region, id=server_id, token=ctx.token
+                "Operator.RaftRemovePeerByID",
+                ctx.region,
+                id=server_id,
+                token=ctx.token,
+                hold=Hold(),
             )
             return await rpc(ctx, request)
     address = first(ctx.query, "address")
     request = Request(
-        "Operator.RaftRemovePeerByAddress", ctx.region, address=address, token=ctx.token
+        "Operator.RaftRemovePeerByAddress",
+        ctx.region,
+        address=address,
+        token=ctx.token,
+        hold=Hold(),
     )
     return await rpc(ctx, request)
 
@@ -293,6 +307,7 @@ async def transfer_leadership(ctx: Context) -> web.Response:
         id=ids[0] if ids is not None else "",
         address=addresses[0] if addresses is not None else "",
         token=ctx.token,
+        hold=Hold(),
     )
     return await rpc(ctx, request)
 
@@ -304,7 +319,7 @@ async def unknown_operator(ctx: Context) -> web.Response:
 
 async def _status(ctx: Context, method: str) -> web.Response:
     """The two /v1/status/ reads: query parsed as any read, then the RPC."""
-    return await rpc(ctx, Request(method, ctx.region, stale=parse_read(ctx)))
+    return await rpc(ctx, Request(method, ctx.region, stale=parse_read(ctx), hold=Hold()))
 
 
 async def status_leader(ctx: Context) -> web.Response:

@@ -81,6 +81,9 @@ class ControlRoute:
 
 
 Route = NomadRoute | Subtree | ControlRoute
+# A path's resolution (`Router.resolve`), in a tuple so that "not found" (None) is cached too.
+Resolved = tuple[NomadRoute | Subtree | Redirect | None]
+RESOLVED_KEPT = 1024
 
 TABLE: tuple[Route, ...] = (
     Subtree(
@@ -196,6 +199,8 @@ class Router:
                 control.append((route.method, _pattern(route.path), route.handler))
         self.mux = ServeMux(patterns)
         self.control = tuple(control)
+        # Paths resolved so far: clients ask for the same few paths again and again.
+        self._resolved: dict[str, Resolved] = {}
 
     def endpoints(self) -> set[tuple[str, str]]:
         """Every (METHOD, path) the table serves, as an OpenAPI document lists operations."""
@@ -208,20 +213,31 @@ class Router:
             found |= {(method, r.path) for r in nomad for method in r.methods}
         return found
 
+    def resolve(self, path: str) -> Resolved:
+        """What answers `path`: ServeMux's match, then within a subtree the route its
+        handler picks by prefix (or the subtree itself, whose `otherwise` answers)."""
+        resolved = self._resolved.get(path)
+        if resolved is not None:
+            return resolved
+        found = self.mux.match(path)
+        if isinstance(found, Subtree):
+            found = next((r for r in found.routes if path.startswith(r.path)), found)
+        resolved = (found,)
+        if len(self._resolved) >= RESOLVED_KEPT:
+            self._resolved.clear()  # (a client walking many paths only thrashes it)
+        self._resolved[path] = resolved
+        return resolved
+
     async def serve_nomad(self, request: web.Request, sim: Simulation, server: str) -> web.Response:
         """Serve one Nomad request as server `server`: ServeMux, then the handler."""
-        path = request.path
-        found = self.mux.match(path)
+        (found,) = self.resolve(request.path)
         if isinstance(found, Redirect):
             return redirect(request, found.path)
         if found is None:
             return not_found()
         ctx = Context(request, sim, server, parse_query(request.rel_url.raw_query_string))
         if isinstance(found, Subtree):
-            route = next((r for r in found.routes if path.startswith(r.path)), None)
-            if route is None:
-                return await found.otherwise(ctx)
-            found = route
+            return await found.otherwise(ctx)
         if ctx.method not in found.methods:
             return found.refuse(ctx)
         return await found.handler(ctx)
