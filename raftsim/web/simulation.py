@@ -272,7 +272,9 @@ class Simulation:
         of its time (a paced or jumping driver may stop between two); the time."""
         self.driver.sync()
         sched = self.cluster.sched
-        sched.run_until(sched.now)
+        due = sched.next_due()
+        if due is not None and due <= sched.now:  # (nearly always nothing is)
+            sched.run_until(sched.now)
         self._branch()
         return sched.now
 
