@@ -6,9 +6,11 @@ Control requests pass `guard` (token, origin, content type) before their handler
 
 Built as aiohttp's guidance says: an app factory taking its dependencies, typed `AppKey`s,
 the time driver started and stopped by `cleanup_ctx`, one catch-all route served by the
-routes table compiled once per app (`routes.Router`: Nomad's routing is Go's ServeMux), one
-error middleware that turns exceptions into answers (`errors`), and, outside it, one that
-keeps a control request's connection alive exactly as long as its reply needs.
+routes table compiled once per app (`routes.Router`: Nomad's routing is Go's ServeMux).
+That route's handler (`handle`) decides which surface answers, has `errors` turn
+exceptions into that surface's answers, and keeps a control request's connection alive
+exactly as long as its reply needs; it does the work of middlewares without aiohttp's
+chain of them, which every Nomad request would pay for.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from ..core.events import Event
 from ..nomad.errors import ServerGoneError
@@ -29,10 +30,10 @@ from ..sim.cluster import DOWN
 from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
 from . import page
 from .control import Control
-from .errors import error_middleware
+from .errors import answer_errors
 from .goserver import GoSite, Limits
 from .guard import HOST_NAMES, TOKEN, check
-from .routes import CONTROL_REQUEST, Router, answered_by_control, is_control, table_for
+from .routes import Router, is_control, table_for
 from .simulation import Simulation
 
 SIMULATION = web.AppKey("simulation", Simulation)
@@ -266,49 +267,52 @@ def _server(request: web.Request) -> str | None:
     return name or app[DEFAULT_SERVER] or None
 
 
-async def _dispatch(request: web.Request) -> web.StreamResponse:
-    app = request.app
-    if answered_by_control(request):
-        check(request)
-        return await app[ROUTER].serve_control(request, app[CONTROL])
+async def handle(request: web.Request) -> web.StreamResponse:
+    """Every request (the app's one route; no middleware chain: which surface answers is
+    decided once, here). /v1/sim/ on a server's listener is Nomad's unknown path unless
+    the simulation serves control there."""
     name = _server(request)
-    if name is None:  # the control listener: /v1/sim/ and the page
+    if is_control(request.path) and (name is None or request.app[SIM_ON_SERVERS]):
+        return await _control(request, name)
+    return await answer_errors(request, lambda r: _nomad(r, name), control=False)
+
+
+async def _nomad(request: web.Request, name: str | None) -> web.StreamResponse:
+    """A Nomad request as server `name`; on the control listener (None), the page."""
+    if name is None:
         return await page.serve(request)
+    app = request.app
     sim = app[SIMULATION]
     if sim.cluster.servers[name].status == DOWN:
         raise ServerGoneError(name)
     return await app[ROUTER].serve_nomad(request, sim, name)
 
 
-@web.middleware
-async def _spare(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Decides first which surface answers (`CONTROL_REQUEST`): /v1/sim/ on a server's
-    listener is Nomad's unknown path unless the simulation serves control there.
-
-    A control request may crash the very server whose listener it came through: its
-    connection is spared while the action runs (the reply still goes out), and closes after
-    the reply, error or not, if that server is down by then."""
-    if not is_control(request.path):
-        return await handler(request)
-    name = _server(request)
-    control = name is None or request.app[SIM_ON_SERVERS]
-    request[CONTROL_REQUEST] = control
-    if not control:
-        return await handler(request)
-    listeners = request.app.get(LISTENERS)
+async def _control(request: web.Request, name: str | None) -> web.StreamResponse:
+    """A control request, which may crash the very server whose listener it came through
+    (`name`): its connection is spared while the action runs (the reply still goes out),
+    and closes after the reply, error or not, if that server is down by then."""
+    app = request.app
+    listeners = app.get(LISTENERS)
     transport = request.transport
     if listeners is not None and transport is not None:
         listeners.spared.add(transport)
     try:
-        response = await handler(request)
+        response = await answer_errors(request, _serve_control, control=True)
     finally:
         if listeners is not None and transport is not None:
             listeners.spared.discard(transport)
-    if name is not None and request.app[SIMULATION].cluster.servers[name].status == DOWN:
+    if name is not None and app[SIMULATION].cluster.servers[name].status == DOWN:
         if not response.prepared:  # (an event stream has sent its headers long ago)
             response.headers["Connection"] = "close"
         response.force_close()
     return response
+
+
+async def _serve_control(request: web.Request) -> web.StreamResponse:
+    check(request)
+    app = request.app
+    return await app[ROUTER].serve_control(request, app[CONTROL])
 
 
 async def _strip_server_header(request: web.Request, response: web.StreamResponse) -> None:
@@ -323,8 +327,7 @@ def make_app(
     server's listener (the aiohttp test client's), else they get the control surface."""
     if default_server is not None and default_server not in sim.cluster.servers:
         raise ValueError(f"unknown server {default_server!r}")
-    # _spare is outermost so that it also closes after the answers error_middleware makes.
-    app = web.Application(middlewares=[_spare, error_middleware])
+    app = web.Application()
     app[SIMULATION] = sim
     app[DEFAULT_SERVER] = default_server or ""
     app[SIM_ON_SERVERS] = sim.options.sim_on_servers
@@ -340,7 +343,7 @@ def make_app(
     app.on_response_prepare.append(_strip_server_header)
     # [\s\S], not `.`: a path may hold a percent-encoded newline, which `.` would not match,
     # leaving aiohttp's own 404 (an exception) to answer instead of the routes table.
-    app.router.add_route("*", "/{tail:[\\s\\S]*}", _dispatch)
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", handle)
     return app
 
 

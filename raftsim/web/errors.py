@@ -9,7 +9,7 @@ decides statuses and bodies, differently for the two surfaces a listener serves:
 - The /v1/sim/ control surface answers `{"error": "..."}` JSON, 400/404/405 for its own
   errors, 401/403/413/415 for the requests `guard` refuses (and for a body too large),
   and 500 (logged) for anything unexpected. Which surface a /v1/sim/ path is on depends on
-  the listener (`routes.answered_by_control`).
+  the listener (the app decides, `app.handle`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from aiohttp.typedefs import Handler
 from ..nomad.errors import Kind, NomadError, ServerGoneError
 from .control import BadInput, NoSuchEndpoint, Refused, WrongMethod, problem
 from .nomad_api import text
-from .routes import answered_by_control
+from .routes import is_control
 from .simulation import HeldTooLong
 
 # Nomad's statuses: `wrap` gives an error the code of its CodedError, else 500.
@@ -39,8 +39,17 @@ log = logging.getLogger("raftsim.web")
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer the exceptions of the project's handlers; see the module docstring."""
-    if answered_by_control(request):
+    """Answer the exceptions of the project's handlers, the surface told by the path (an
+    app of this middleware alone; the simulation's app calls `answer_errors` itself)."""
+    return await answer_errors(request, handler, is_control(request.path))
+
+
+async def answer_errors(
+    request: web.Request, handler: Handler, control: bool
+) -> web.StreamResponse:
+    """`handler`'s answer, its exceptions answered as the control surface (`control`) or
+    Nomad answers them; see the module docstring."""
+    if control:
         return await _control(request, handler)
     try:
         return await handler(request)

@@ -42,9 +42,7 @@ from .nomad_api import (
 from .simulation import Simulation
 
 CONTROL_PREFIX = "/v1/sim/"
-# Set by the app once it knows the listener: False for a /v1/sim/ path on a server's
-# listener that does not serve the control surface (Nomad's 404 answers it there).
-CONTROL_REQUEST = web.RequestKey("control_request", bool)
+CONTROL_ROOT = CONTROL_PREFIX.rstrip("/")
 
 NomadHandler = Callable[[Context], Awaitable[web.Response]]
 Refusal = Callable[[Context], web.Response]
@@ -164,14 +162,7 @@ def table_for(version: NomadVersion) -> tuple[Route, ...]:
 
 def is_control(path: str) -> bool:
     """Is this request for the control surface (which Nomad's path cleaning never sees)?"""
-    return path.startswith(CONTROL_PREFIX) or path == CONTROL_PREFIX.rstrip("/")
-
-
-def answered_by_control(request: web.Request) -> bool:
-    """Does the control surface answer this request? As the app recorded it
-    (`CONTROL_REQUEST`), else (an app of the error middleware alone) as its path says."""
-    decided = request.get(CONTROL_REQUEST)
-    return is_control(request.path) if decided is None else decided
+    return path.startswith(CONTROL_PREFIX) or path == CONTROL_ROOT
 
 
 def _pattern(path: str) -> re.Pattern[str]:
