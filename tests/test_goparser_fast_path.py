@@ -106,3 +106,34 @@ def test_fast_path_takes_the_plain_requests() -> None:
     assert parser(True).fast_path(PLAIN[2])
     assert not parser(True).fast_path(PLAIN[10])  # a body announced: the Python parser
     assert not parser(True).fast_path(PLAIN[12])  # two heads at once
+
+
+def read_in_turn(fast: bool, chunks: list[bytes]) -> list[tuple[object, ...]]:
+    """What one parser (one keep-alive connection) makes of each chunk in turn."""
+    made = parser(fast)
+    seen: list[tuple[object, ...]] = []
+    for chunk in chunks:
+        try:
+            messages, _, _ = made.feed_data(chunk)
+        except GoBadRequest as error:
+            seen.append(("refused", error.reason))
+            made = parser(fast)  # Go closes the connection after its 400
+            continue
+        seen.append(tuple((m.method, m.path, tuple(m.raw_headers)) for m, _ in messages))
+    return seen
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [PLAIN[0]] * 3,  # the same head again: judged once, read alike every time
+        [PLAIN[5]] * 3,  # a malformed Host is refused every time, never taken as passed
+        [PLAIN[0], b"GET /x HTTP/1.1\r\nX-Y: ", PLAIN[0]],  # it ends a pending head
+    ],
+    ids=["again", "bad-host-again", "pending-head"],
+)
+def test_fast_path_judges_a_head_again_as_the_first_time(chunks: list[bytes]) -> None:
+    """Heads that passed are remembered (`_PASSED`): a repeated head reads as the Python
+    parser reads it, a refused one is refused again, and a remembered head that arrives
+    while another head is pending is not taken for one between requests."""
+    assert read_in_turn(True, chunks) == read_in_turn(False, chunks)

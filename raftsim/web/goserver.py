@@ -69,6 +69,14 @@ _PLAIN_LINE = re.compile(
 _PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\r\n"
 
 
+# Heads that took the fast path and passed Go's Host rules: both depend on the bytes alone,
+# and a client sends the same head again and again, so these skip the checks (the pending
+# state is still checked: a head passes only between requests). Bounded, short heads only.
+_PASSED: dict[bytes, None] = {}
+PASSED_KEPT = 256
+PASSED_HEAD_MAX = 4096
+
+
 def _announces_nothing(head: bytes) -> bool:
     """No header (in a lower-cased head) that announces a body or an upgrade."""
     return (
@@ -182,16 +190,21 @@ class GoParser(HttpRequestParserPy):
             self._fast is not None
             and end > 0
             and data.find(b"\r\n\r\n") == end
-            and not (self._lines or self._tail or self._payload_parser is not None)
+            and self._between_requests()
             and data.count(b"\n") == data.count(b"\r\n")
             and _PLAIN_LINE.match(data) is not None
             and not data.translate(None, _PLAIN_BYTES)
             and _announces_nothing(data.lower())
         )
 
+    def _between_requests(self) -> bool:
+        return not (self._lines or self._tail or self._payload_parser is not None)
+
     def feed_data(self, data: bytes, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
-        if fast is not None and self.fast_path(data):
+        if fast is not None and (
+            (data in _PASSED and self._between_requests()) or self.fast_path(data)
+        ):
             try:
                 messages, upgraded, tail = fast.feed_data(data)
             except HttpProcessingError:
@@ -199,8 +212,13 @@ class GoParser(HttpRequestParserPy):
                 args_, kwargs_ = self._fast_args
                 self._fast = _FastParser(*args_, **kwargs_)
             else:
-                message = messages[0][0]
-                check_hosts(message, (message.version.major, message.version.minor))
+                if data not in _PASSED:
+                    message = messages[0][0]
+                    check_hosts(message, (message.version.major, message.version.minor))
+                    if len(data) <= PASSED_HEAD_MAX:
+                        if len(_PASSED) >= PASSED_KEPT:
+                            _PASSED.clear()
+                        _PASSED[data] = None
                 return messages, upgraded, tail
         messages, upgraded, tail = super().feed_data(data, *args, **kwargs)
         # Go answers a bad request line as soon as it has read it, headers or not (a client
