@@ -269,8 +269,8 @@ def _server(request: web.Request) -> str | None:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    """Every request (the app's one route; no middleware chain: which surface answers is
-    decided once, here). /v1/sim/ on a server's listener is Nomad's unknown path unless
+    """Every request (the handler of every route; no middleware chain: which surface
+    answers is decided once, here). /v1/sim/ on a server's listener is Nomad's unknown path unless
     the simulation serves control there."""
     name = _server(request)
     if is_control(request.path) and (name is None or request.app[SIM_ON_SERVERS]):

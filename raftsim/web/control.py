@@ -1,7 +1,7 @@
 """The simulation-control surface under /v1/sim/ (ring 2), a prefix Nomad does not use.
 
 JSON in, JSON out. Every action validates all of its input before touching the cluster, so
-bad input changes nothing: a handler raises `BadInput`, which the error middleware
+bad input changes nothing: a handler raises `BadInput`, which the error handling
 (`errors`) answers with a 400 `{"error": "..."}`; an action answers with the new state (as
 GET /v1/sim/state). Every action reads its body through `body`, which caps it at
 `MAX_BODY` however it is sent (413) and refuses JSON nested deeper than `MAX_DEPTH` (400);
@@ -99,7 +99,7 @@ def reply(obj: object, status: int = 200) -> web.Response:
 
 
 def problem(status: int, message: str) -> web.Response:
-    """The control surface's error answer (the error middleware writes these)."""
+    """The control surface's error answer (the error handling writes these)."""
     return reply({"error": message}, status)
 
 

@@ -1,5 +1,5 @@
 """Who may drive the simulation (ring 2): the checks a /v1/sim/ request passes before a
-control handler sees it. A refusal raises `control.Refused`, which the error middleware
+control handler sees it. A refusal raises `control.Refused`, which the error handling
 (`errors`) answers with its status and `{"error": "..."}`; nothing is changed.
 
 - A token, when one is configured (`Options.control_token`; `raftsim serve` makes one up for

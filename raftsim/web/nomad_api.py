@@ -6,7 +6,7 @@ those differ the simulation's `NomadVersion` says which way to go.
 Thin handlers: parse the request as Go would (`gocompat`), call the server's Nomad layer,
 write the answer as Nomad's `wrap` does: JSON in struct field order, an empty 200 for a
 handler that returns nothing; no X-Nomad-* headers (these endpoints never call setMeta). An
-error is raised as a `NomadError` and answered, as `wrap` answers it, by the error middleware
+error is raised as a `NomadError` and answered, as `wrap` answers it, by the error handling
 (`errors`). Which path and method reach which handler is the routes table's (`routes`): Go's
 ServeMux and OperatorRequest's prefix matching, with path cleaning and 301 redirects.
 """
@@ -129,7 +129,7 @@ def redirect(request: web.Request, path: str) -> web.Response:
 
 
 def answer(ctx: Context, result: JSON, error: RaftsimError | None) -> web.Response:
-    """Nomad's `wrap`: nil → empty 200, else JSON; an error is raised for the middleware."""
+    """Nomad's `wrap`: nil → empty 200, else JSON; an error is raised for `errors` to answer."""
     if isinstance(error, NomadError) and error.kind is Kind.INTERNAL and ctx.sim.nomad.version.acls:
         # wrap (0.7+): an uncoded error is an ACL refusal by its suffix, whoever prefixed it.
         for refusal in (PERMISSION_DENIED, TOKEN_NOT_FOUND):
