@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from raftsim.web import Options, Simulation, make_app
 from raftsim.web.app import ROUTER
-from raftsim.web.routes import RESOLVED_KEPT
+from raftsim.web.routes import RESOLVED_KEPT, RESOLVED_PATH_MAX
 
 from .served import until
 
@@ -400,6 +400,9 @@ async def test_web_paths_answer_the_same_every_time(sim: Simulation, clients: Cl
     assert [status for status, _, _ in first] == [301, 301, 404, 404, 200]
     assert await answers() == first
     router = client.app[ROUTER]
+    long_path = "/v1/status/peers/" + "x" * RESOLVED_PATH_MAX
+    assert router.resolve(long_path) == router.resolve(long_path) == (None,)
+    assert long_path not in router._resolved  # a 1 MB path is not kept
     for i in range(RESOLVED_KEPT + 1):  # more paths than the router keeps
         assert router.resolve(f"/v1/nowhere/{i}") == (None,)
     assert await answers() == first

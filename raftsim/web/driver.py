@@ -208,8 +208,9 @@ class Driver:
         if target <= sched.now:
             return False
         due = sched.next_due()
-        if due is None or due > target:  # nothing to run: only the clock moves (each request
-            sched.run_until(target)  # brings it up to date, mostly so)
+        if due is None or due > target:
+            # Nothing due yet (what most requests find): only the clock moves.
+            sched.run_until(target)
             return False
         deadline = perf_counter() + BATCH * 10
         count = 0

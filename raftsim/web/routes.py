@@ -82,6 +82,7 @@ Route = NomadRoute | Subtree | ControlRoute
 # A path's resolution (`Router.resolve`), in a tuple so that "not found" (None) is cached too.
 Resolved = tuple[NomadRoute | Subtree | Redirect | None]
 RESOLVED_KEPT = 1024
+RESOLVED_PATH_MAX = 2048  # longer paths (a head may be 1 MB) are resolved every time
 
 TABLE: tuple[Route, ...] = (
     Subtree(
@@ -214,9 +215,10 @@ class Router:
         if isinstance(found, Subtree):
             found = next((r for r in found.routes if path.startswith(r.path)), found)
         resolved = (found,)
-        if len(self._resolved) >= RESOLVED_KEPT:
-            self._resolved.clear()  # (a client walking many paths only thrashes it)
-        self._resolved[path] = resolved
+        if len(path) <= RESOLVED_PATH_MAX:
+            if len(self._resolved) >= RESOLVED_KEPT:
+                self._resolved.clear()  # (a client walking many paths only thrashes it)
+            self._resolved[path] = resolved
         return resolved
 
     async def serve_nomad(self, request: web.Request, sim: Simulation, server: str) -> web.Response:
