@@ -18,7 +18,7 @@ from . import campaign, failover, idle, memory, page, rehearsal, scheduler, serv
 from . import http as http_figures
 from .common import Row, Section, perf_counter, render_table, wall_limit
 
-HTTP_WALL_LIMIT_S = 180.0  # figure (e) normally takes about a minute
+HTTP_WALL_LIMIT_S = 180.0  # figure (e) normally takes about 80 s
 
 
 def _guarded(name: str, build: Callable[[], list[Section]]) -> list[Section]:

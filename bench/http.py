@@ -7,8 +7,9 @@ idle paced cluster costs. `run()` returns the table rows (figure, value, goal, m
   returns the same JSON (encoded per request, as raftsim does). One load generator, a
   separate Python process (wrk is not installed): an aiohttp client with CONCURRENCY
   keep-alive connections for SECONDS after a one-second warm-up; requests per second and
-  the p99 latency. The three targets are measured in turn, ROUNDS times, and the better run
-  of each counts (the machine is shared). Goal: raftsim at least 0.8 of the bare rate.
+  the p99 latency. The three targets are measured in turn, ROUNDS times in a rotated order,
+  and the best run of each counts (the machine is shared). Goal: raftsim at least 0.8 of
+  the bare rate.
   One Python load generator may saturate before either server does (then both rates are
   the generator's); the serving process's CPU time per request, read from /proc, shows
   the servers' own costs regardless.
@@ -36,7 +37,7 @@ from pathlib import Path
 Row = tuple[str, str, str, str]
 SECONDS = 4.0
 WARMUP = 1.0
-ROUNDS = 2  # targets measured in turn, twice; the better run of each counts
+ROUNDS = 3  # targets measured in turn, in a rotated order each round; the best run counts
 CONCURRENCY = 32
 IDLE_SPAN = 10.0
 IDLE_SETTLE = 3.0
@@ -120,6 +121,27 @@ def _cpu_seconds(pid: int) -> float | None:
 # ------------------------------------------------------------ figures
 
 
+def _measure(urls: dict[str, str], pids: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Each target's best load run of ROUNDS: the targets in turn, the order rotated each
+    round so that each is measured once in each place (a served process gets cheaper run
+    after run, which a fixed order would credit to the target measured last); with the
+    serving process's CPU per request."""
+    runs: dict[str, dict[str, float]] = {}
+    order = list(urls)
+    for round_ in range(ROUNDS):
+        for key in order[round_:] + order[:round_]:
+            before = _cpu_seconds(pids[key])
+            report = _load(urls[key])
+            after = _cpu_seconds(pids[key])
+            if before is not None and after is not None and report["requests"]:
+                # The serving process's CPU per request, warm-up included.
+                total = report["requests"] * (SECONDS + WARMUP) / SECONDS
+                report["cpu_us"] = (after - before) / total * 1e6
+            if key not in runs or report["rps"] > runs[key]["rps"]:
+                runs[key] = report
+    return runs
+
+
 def throughput() -> list[Row]:
     with _process(_serve(3, 1.0)) as serve:
         http, control = _banner(serve)
@@ -141,18 +163,7 @@ def throughput() -> list[Row]:
                     "bare": f"{bare_url}{PATH}",
                 }
                 pids = {"leader": serve.pid, "follower": serve.pid, "bare": bare.pid}
-                runs: dict[str, dict[str, float]] = {}
-                for _ in range(ROUNDS):
-                    for key, url in urls.items():
-                        before = _cpu_seconds(pids[key])
-                        report = _load(url)
-                        after = _cpu_seconds(pids[key])
-                        if before is not None and after is not None and report["requests"]:
-                            # The serving process's CPU per request, warm-up included.
-                            total = report["requests"] * (SECONDS + WARMUP) / SECONDS
-                            report["cpu_us"] = (after - before) / total * 1e6
-                        if key not in runs or report["rps"] > runs[key]["rps"]:
-                            runs[key] = report
+                runs = _measure(urls, pids)
         finally:
             Path(f.name).unlink()
     base = runs["bare"]["rps"]

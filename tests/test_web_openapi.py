@@ -13,7 +13,7 @@ from aiohttp import web
 
 from raftsim.nomad import VERSIONS
 from raftsim.web import Options, Simulation, make_app
-from raftsim.web.app import ROUTER, handle
+from raftsim.web.app import HANDLER, ROUTER
 
 # The operations an OpenAPI 3 path item may hold; its other keys (parameters, summary,
 # servers, ...) are not operations.
@@ -55,6 +55,6 @@ def test_openapi_app_routes_only_through_the_table(app: web.Application) -> None
     """Every route aiohttp knows (a catch-all, and the table's fixed paths to find them
     sooner) goes to the one handler, so no endpoint can bypass the routes table."""
     routes = list(app.router.routes())
-    assert {r.handler for r in routes} == {handle}
+    assert {r.handler for r in routes} == {app[HANDLER]}
     assert {r.method for r in routes} == {"*"}
     assert routes[-1].resource.canonical == "/{tail}"

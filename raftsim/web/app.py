@@ -8,10 +8,10 @@ Built as aiohttp's guidance says: an app factory taking its dependencies, typed 
 the time driver started and stopped by `cleanup_ctx`, one handler for every route (a
 catch-all, and the endpoints' fixed paths aiohttp finds sooner) served by the routes table
 compiled once per app (`routes.Router`: Nomad's routing is Go's ServeMux). That handler
-(`handle`) decides which surface answers, has `errors` turn exceptions into that
-surface's answers, and keeps a control request's connection alive exactly as long as its
-reply needs: the work of middlewares without aiohttp's chain of them, which every Nomad
-request would pay for.
+(`handler(app)`, made once per app) decides which surface answers, has `errors` turn
+exceptions into that surface's answers, and keeps a control request's connection alive
+exactly as long as its reply needs: the work of middlewares without aiohttp's chain of
+them, which every Nomad request would pay for.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ..core.events import Event
 from ..nomad.errors import ServerGoneError
@@ -31,7 +32,7 @@ from ..sim.cluster import DOWN
 from ..sim.events import ServerCrashed, ServerRestarted, ServerStarted
 from . import page
 from .control import Control
-from .errors import answer_errors
+from .errors import NOMAD_ERRORS, answer_errors, nomad_answer
 from .goserver import GoSite, Limits
 from .guard import HOST_NAMES, TOKEN, check
 from .routes import Router, is_control, table_for
@@ -42,6 +43,7 @@ DEFAULT_SERVER = web.AppKey("default_server", str)
 CONTROL = web.AppKey("control", Control)
 ROUTER = web.AppKey("router", Router)
 SIM_ON_SERVERS = web.AppKey("sim_on_servers", bool)
+HANDLER: web.AppKey[Handler] = web.AppKey("handler")
 log = logging.getLogger("raftsim.web")
 
 
@@ -120,7 +122,6 @@ class Listeners:
         self.plan = where
         self.bound: dict[str, tuple[str, int]] = {}
         self.sites: dict[str, GoSite] = {}
-        self.by_socket: dict[tuple[str, int], str] = {}
         self.control: GoSite | None = None
         o = sim.options
         self.limits = Limits(o.header_timeout, o.idle_timeout, o.max_connections)
@@ -172,7 +173,7 @@ class Listeners:
         if name in self.sites:
             return
         host, port = self.bound.get(name) or self.plan.servers[name]
-        site = GoSite(runner, host, port, self.limits)
+        site = GoSite(runner, host, port, self.limits, server=name)
         try:
             await site.start()
         except BaseException:
@@ -180,7 +181,6 @@ class Listeners:
             raise
         self.sites[name] = site
         self.bound[name] = (host, site.port)
-        self.by_socket[(host, site.port)] = name
         self.sim.http[name] = f"http://{host}:{site.port}"
 
     async def _close(self, name: str) -> None:
@@ -247,46 +247,44 @@ class Listeners:
             # halfway, between a server's status and its listener.
             await asyncio.wait(working)
 
-    def identity(self, request: web.Request) -> str | None:
+    @staticmethod
+    def identity(request: web.Request) -> str | None:
         """The server whose listener this request reached; None for any other socket."""
-        transport = request.transport
-        if transport is None:
-            return None
-        sockname = transport.get_extra_info("sockname")
-        return self.by_socket.get(tuple(sockname[:2])) if sockname else None
+        site = getattr(request.protocol, "site", None)
+        return site.server if isinstance(site, GoSite) else None
 
 
 LISTENERS = web.AppKey("listeners", Listeners)
 
 
-def _server(request: web.Request) -> str | None:
-    """The server this request is answered as: its listener's, or the default (test
-    clients); None on the control listener."""
-    app = request.app
-    listeners = app.get(LISTENERS)
-    name = listeners.identity(request) if listeners is not None else None
-    return name or app[DEFAULT_SERVER] or None
-
-
-async def handle(request: web.Request) -> web.StreamResponse:
-    """Every request (the handler of every route; no middleware chain: which surface
-    answers is decided once, here). /v1/sim/ on a server's listener is Nomad's unknown path unless
-    the simulation serves control there."""
-    name = _server(request)
-    if is_control(request.path) and (name is None or request.app[SIM_ON_SERVERS]):
-        return await _control(request, name)
-    return await answer_errors(request, lambda r: _nomad(r, name), control=False)
-
-
-async def _nomad(request: web.Request, name: str | None) -> web.StreamResponse:
-    """A Nomad request as server `name`; on the control listener (None), the page."""
-    if name is None:
-        return await page.serve(request)
-    app = request.app
+def handler(app: web.Application) -> Handler:
+    """The app's one handler (every route's: no middleware chain), made once per app with
+    what it reads of the app, as every Nomad request runs it. It decides which surface
+    answers: /v1/sim/ on a server's listener is Nomad's unknown path unless the simulation
+    serves control there; any other path is the Nomad API of the server whose listener the
+    request reached (or the default server's: test clients), and on the control listener
+    the page."""
     sim = app[SIMULATION]
-    if sim.cluster.servers[name].status == DOWN:
-        raise ServerGoneError(name)
-    return await app[ROUTER].serve_nomad(request, sim, name)
+    router = app[ROUTER]
+    default = app[DEFAULT_SERVER] or None
+    sim_on_servers = app[SIM_ON_SERVERS]
+    listeners = app.get(LISTENERS)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        name = (listeners.identity(request) if listeners is not None else None) or default
+        if is_control(request.path) and (name is None or sim_on_servers):
+            return await _control(request, name)
+        if name is None:
+            return await answer_errors(request, page.serve, control=False)
+        try:
+            # (through `sim` every time: a reset or replay builds a new cluster)
+            if sim.cluster.servers[name].status == DOWN:
+                raise ServerGoneError(name)
+            return await router.serve_nomad(request, sim, name)
+        except NOMAD_ERRORS as error:
+            return nomad_answer(request, error)
+
+    return handle
 
 
 async def _control(request: web.Request, name: str | None) -> web.StreamResponse:
@@ -342,9 +340,10 @@ def make_app(
         app[LISTENERS] = listeners
     app.cleanup_ctx.append(_drive)
     app.on_response_prepare.append(_strip_server_header)
-    # Every route is `handle`, which answers through the routes table: the endpoints' own
+    # Every route is the one handler, which answers through the routes table: the endpoints' own
     # paths only spare aiohttp the walk of a path's prefixes down to the catch-all's "/"
     # and its pattern (about 4 % of the instructions a Nomad request cost).
+    handle = app[HANDLER] = handler(app)
     for path in sorted({path for _, path in app[ROUTER].endpoints() if "{" not in path}):
         app.router.add_route("*", path, handle)
     # [\s\S], not `.`: a path may hold a percent-encoded newline, which `.` would not match,

@@ -9,7 +9,7 @@ decides statuses and bodies, differently for the two surfaces a listener serves:
 - The /v1/sim/ control surface answers `{"error": "..."}` JSON, 400/404/405 for its own
   errors, 401/403/413/415 for the requests `guard` refuses (and for a body too large),
   and 500 (logged) for anything unexpected. Which surface a /v1/sim/ path is on depends on
-  the listener (the app decides, `app.handle`).
+  the listener (the app's handler decides, `app.handler`).
 """
 
 from __future__ import annotations
@@ -53,16 +53,26 @@ async def answer_errors(
         return await _control(request, handler)
     try:
         return await handler(request)
-    except ServerGoneError:
-        if request.transport is not None:
-            request.transport.abort()
-        raise web.HTTPServiceUnavailable() from None  # never sent: the socket is gone
-    except NomadError as error:
+    except NOMAD_ERRORS as error:
+        return nomad_answer(request, error)
+
+
+# What a Nomad request may raise that has an answer (anything else is a bug: aiohttp's 500).
+NOMAD_ERRORS = (NomadError, ServerGoneError, HeldTooLong)
+
+
+def nomad_answer(request: web.Request, error: Exception) -> web.StreamResponse:
+    """The answer to one of NOMAD_ERRORS raised by a Nomad request."""
+    if isinstance(error, NomadError):
         return text(NOMAD_STATUS[error.kind], error.text)
-    except HeldTooLong as error:
+    if isinstance(error, HeldTooLong):
         # The simulator's answer, not Nomad's (which would wait forever): JSON, as the
         # control surface answers.
         return problem(504, str(error))
+    # ServerGoneError: the server stopped mid-request, so its connection just closes.
+    if request.transport is not None:
+        request.transport.abort()
+    raise web.HTTPServiceUnavailable() from None  # never sent: the socket is gone
 
 
 async def _control(request: web.Request, handler: Handler) -> web.StreamResponse:

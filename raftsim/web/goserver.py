@@ -441,13 +441,20 @@ class Limits:
 
 class GoSite(web.TCPSite):
     """A TCP site whose connections are `GoConnection`s, at most `limits.max_connections`
-    of them open at once."""
+    of them open at once; the listener of `server` (a request's connection tells which
+    server it reached)."""
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, limits: Limits | None = None
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        limits: Limits | None = None,
+        server: str | None = None,
     ) -> None:
         super().__init__(runner, host, port, reuse_address=True)
         self.limits = limits or Limits()
+        self.server = server  # the simulated server it is the listener of (None: control)
         self.live: set[GoConnection] = set()
 
     async def start(self) -> None:

@@ -30,7 +30,7 @@ from ..sim.cluster import Cluster, server_name
 from ..sim.datadir import PEERS_INFO, PEERS_JSON, MemoryDirectory, memory_directories
 from ..sim.events import ClusterReset
 from .disk import DataDirs
-from .driver import PACED, Driver
+from .driver import PACED, Driver, Ticket
 from .feed import EventFeed
 from .state import cluster_state
 from .timeline import Timeline
@@ -115,6 +115,26 @@ class Input(NamedTuple):
     time: int
     action: str
     args: tuple[Any, ...]
+
+
+class _Pending:
+    """A request's answer: `outcome` when it came while the request started, else set on
+    `future` once the request awaits it (only the first answer counts)."""
+
+    __slots__ = ("future", "outcome", "ticket")
+
+    def __init__(self, ticket: Ticket) -> None:
+        self.ticket = ticket
+        self.outcome: Outcome | None = None
+        self.future: asyncio.Future[Outcome] | None = None
+
+    def reply(self, result: JSON, error: RaftsimError | None) -> None:
+        self.ticket.close()
+        if self.future is None:
+            if self.outcome is None:
+                self.outcome = (result, error)
+        elif not self.future.done():
+            self.future.set_result((result, error))
 
 
 def _answer(reply: Reply) -> Callable[[Future], None]:
@@ -307,9 +327,10 @@ class Simulation:
     async def request(self, action: str, *args: Any, hold: Hold | None = None) -> Outcome:
         """Apply an input that answers in virtual time, record it, and await its answer (at
         most `hold_limit`: see `wait`)."""
-        return await self.wait(
-            lambda reply: ACTIONS[action](self, reply, *args), (action, args), hold
-        )
+        pending = self._begin(ACTIONS[action], args, (action, args))
+        if pending.outcome is not None:  # a local answer (most reads): nothing to await
+            return pending.outcome
+        return await self._later(pending, hold)
 
     async def wait(
         self,
@@ -322,26 +343,37 @@ class Simulation:
         `hold_limit` seconds of wall-clock time: then `hold` is withdrawn (see `Hold`; the
         withdrawal is an input too, so a replay withdraws it at the same instant) and
         `HeldTooLong` raised."""
+        pending = self._begin(lambda _sim, reply: start(reply), (), record)
+        if pending.outcome is not None:
+            return pending.outcome
+        return await self._later(pending, hold)
+
+    def _begin(
+        self,
+        act: Callable[..., None],
+        args: tuple[Any, ...],
+        record: tuple[str, tuple[Any, ...]] | None,
+    ) -> _Pending:
+        """`act(self, reply, *args)` after what is due now, recorded as the input `record`
+        unless it raised. (`request` awaits in one coroutine, not two: it runs for every
+        Nomad request served.)"""
         now = self._flush()
-        ticket = self.driver.expect()
-        answered: list[Outcome] = []
-        later: asyncio.Future[Outcome] | None = None
-
-        def reply(result: JSON, error: RaftsimError | None) -> None:
-            ticket.close()
-            if later is None:
-                answered.append((result, error))
-            elif not later.done():
-                later.set_result((result, error))
-
+        pending = _Pending(self.driver.expect())
         try:
-            start(reply)
-            if record is not None:
-                self._record(Input(now, *record))
-            if answered:  # a local answer: no future, no wake-up of the driver
-                return answered[0]
-            later = asyncio.get_running_loop().create_future()
-            self._waiting.add(later)
+            act(self, pending.reply, *args)
+        except BaseException:
+            pending.ticket.close()
+            raise
+        if record is not None:
+            self._record(Input(now, *record))
+        return pending
+
+    async def _later(self, pending: _Pending, hold: Hold | None) -> Outcome:
+        """Await an answer that did not come at once (see `wait`)."""
+        later: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        pending.future = later
+        self._waiting.add(later)
+        try:
             self.driver.kick()  # it may sleep past what the request scheduled
             limit = self.options.hold_limit
             if limit <= 0:
@@ -356,9 +388,8 @@ class Simulation:
                     hold.withdrawn = True
                 raise HeldTooLong(limit, hold.reached if hold is not None else None) from None
         finally:
-            ticket.close()
-            if later is not None:
-                self._waiting.discard(later)
+            pending.ticket.close()
+            self._waiting.discard(later)
 
     # ------------------------------------------------------------ reset and replay
 
