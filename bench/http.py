@@ -124,8 +124,8 @@ def _cpu_seconds(pid: int) -> float | None:
 def _measure(urls: dict[str, str], pids: dict[str, int]) -> dict[str, dict[str, float]]:
     """Each target's best load run of ROUNDS: the targets in turn, the order rotated each
     round so that each is measured once in each place (a served process gets cheaper run
-    after run, which a fixed order would credit to the target measured last); with the
-    serving process's CPU per request."""
+    after run, and a fixed order would give one target its first run every round); with
+    the serving process's CPU per request."""
     runs: dict[str, dict[str, float]] = {}
     order = list(urls)
     for round_ in range(ROUNDS):
