@@ -4,24 +4,29 @@ timer and message, every random stream and the state-level trace exactly alike."
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import pytest
 
 from raftsim import Cluster
 from raftsim.core import MS, SECOND, TimerModel, Timing
+from raftsim.core.events import Event
 from raftsim.core.profile import PROFILES
-from raftsim.sim import fastforward
+from raftsim.sim import fastforward, heaporder
 from raftsim.sim.network import LinkConditions
-from raftsim.sim.render import fmt_message
+from raftsim.sim.render import event_json, fmt_event, fmt_message
 
 
 def snapshot(cluster: Cluster) -> dict[str, Any]:
     """Everything observable, and everything that decides what happens next."""
     state: dict[str, Any] = {"now": cluster.now}
+    # RPC numbers: only uniqueness matters, but under trace="all" the trace prints them.
+    exact = cluster.watchers.keep_messages
     for name, server in cluster.servers.items():
         node = server.node
         storage = server.storage
@@ -53,8 +58,8 @@ def snapshot(cluster: Cluster) -> dict[str, Any]:
                         f.last_contact,
                         f.hb_failures,
                         f.repl_failures,
-                        f.hb_rpc != 0,  # RPC numbers: only uniqueness matters
-                        f.repl_rpc != 0,
+                        f.hb_rpc if exact else f.hb_rpc != 0,
+                        f.repl_rpc if exact else f.repl_rpc != 0,
                         f.backing_off,
                         f.triggered,
                         f.target,
@@ -68,11 +73,23 @@ def snapshot(cluster: Cluster) -> dict[str, Any]:
     state["streams"] = {name: s.getstate() for name, s in sorted(cluster.streams._streams.items())}
     state["fifo"] = {k: c.last_due for k, c in sorted(cluster.network.connections.items())}
     state["trace"] = [
-        line
-        for line, event in zip(cluster.trace_lines(), cluster.records, strict=True)
-        if not event.message_level
+        fmt_event(event, cluster.names) for event in cluster.records if not event.message_level
     ]
+    if exact:
+        state["records"] = new_records(cluster)
     return state
+
+
+_compared: WeakKeyDictionary[Cluster, int] = WeakKeyDictionary()
+
+
+def new_records(cluster: Cluster) -> list[str]:
+    """Every field of every record (message-level ones included, RPC numbers too) written
+    since the last look; all of a bounded trace, whose oldest records go."""
+    start = 0 if cluster.watchers.limit else _compared.get(cluster, 0)
+    _compared[cluster] = len(cluster.records)
+    names = cluster.names
+    return [json.dumps(event_json(e, names), sort_keys=True) for e in cluster.records[start:]]
 
 
 def pending(cluster: Cluster) -> list[tuple[object, ...]]:
@@ -86,7 +103,8 @@ def pending(cluster: Cluster) -> list[tuple[object, ...]]:
             if live and node.timer_token(timer, peer) == token:
                 events.append((due, "timer", server.name, timer, peer))
         elif fn == cluster.loop.deliver_event:
-            events.append((due, "deliver", arg.src, arg.dst, fmt_message(arg), arg.rpc != 0))
+            rpc = arg.rpc if cluster.watchers.keep_messages else arg.rpc != 0
+            events.append((due, "deliver", arg.src, arg.dst, fmt_message(arg), rpc))
         elif fn == cluster.loop.notify_event:
             events.append((due, "notify", arg.src, arg.dst, arg.reason))
         else:
@@ -123,34 +141,49 @@ def a_follower(cluster: Cluster) -> str:
     return next(name for name in sorted(cluster.servers) if name != leader)
 
 
-@pytest.mark.parametrize(("servers", "seed"), [(3, 1), (3, 2), (5, 1), (5, 2), (9, 1)], ids=str)
-def test_fastforward_matches_event_loop_through_faults(servers: int, seed: int) -> None:
+@pytest.mark.parametrize(
+    ("servers", "seed", "trace"),
+    [
+        (3, 1, "state"),
+        (3, 2, "state"),
+        (5, 1, "state"),
+        (5, 2, "state"),
+        (9, 1, "state"),
+        (3, 3, "all"),
+        (5, 4, "all"),
+    ],
+    ids=str,
+)
+def test_fastforward_matches_event_loop_through_faults(servers: int, seed: int, trace: str) -> None:
     """An idle hour, a leader crash, a proposal, a partition and its healing, more idle time,
     a new nonvoter, stopped at odd instants (in-flight messages, ties): jumping changes
-    nothing."""
-    pair = twins(servers, seed)
+    nothing. Under trace="all" the jumps write every record the event loop writes, byte for
+    byte, RPC numbers included."""
+    pair = twins(servers, seed, trace=trace)
+    # Idle stretches (a fifth as long under trace="all": its twin runs every event).
+    idle = SECOND if trace == "state" else SECOND // 5
     steps: list[tuple[str, Callable[[Cluster], object]]] = [
-        ("idle hour", lambda c: c.run_for(3600 * SECOND + 7_919)),
+        ("idle hour", lambda c: c.run_for(3600 * idle + 7_919)),
         ("crash leader", lambda c: c.crash(c.leader() or "alice")),
         ("elect", lambda c: c.run_until(lambda c: c.leader() is not None, "30s")),
         ("propose", lambda c: c.propose("job-1")),
-        ("idle", lambda c: c.run_for(600 * SECOND + 104_729)),
+        ("idle", lambda c: c.run_for(600 * idle + 104_729)),
         ("isolate", lambda c: c.isolate(a_follower(c))),
         ("partitioned", lambda c: c.run_for("30s")),
         ("heal", lambda c: c.heal()),
         ("restart", lambda c: c.restart(down(c))),
-        ("idle again", lambda c: c.run_for(600 * SECOND + 1_299_709)),
+        ("idle again", lambda c: c.run_for(600 * idle + 1_299_709)),
         # New loops, connections and streams come into being mid-run, as the event loop's.
         ("add a nonvoter", lambda c: c.add_nonvoter(c.add_server())),
         ("just after", lambda c: c.run_for(60 * MS + 7)),
-        ("idle with it", lambda c: c.run_for(300 * SECOND)),
+        ("idle with it", lambda c: c.run_for(300 * idle)),
     ]
     for when, act in steps:
         both(pair, act)
         assert_alike(pair, f"after {when}")
     jumping = pair[0].fast_forward
     assert jumping is not None and jumping.jumps > 0
-    assert jumping.jumped > 4000 * SECOND  # the idle stretches were skipped, not run
+    assert jumping.jumped > 4000 * idle  # the idle stretches were skipped, not run
     assert pair[0].violations == pair[1].violations == []
 
 
@@ -169,20 +202,22 @@ def test_fastforward_matches_event_loop_at_random_stops() -> None:
             assert_alike(pair, f"at step {step}")
 
 
+@pytest.mark.parametrize("trace", ["state", "all"])
 def test_fastforward_orders_same_microsecond_events_as_the_heap(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, trace: str
 ) -> None:
     """With microsecond timers and latencies, events due at the same instant are common; the
-    jump must order them (and leave them in the heap) as the scheduler's sequence does."""
+    jump must order them (and leave them in the heap) as the scheduler's sequence does;
+    under trace="all" it also writes their records, and numbers its RPCs, in that order."""
     resolved = 0
-    precedes = fastforward._precedes
+    precedes = heaporder.precedes
 
     def counting(*args: Any) -> bool:
         nonlocal resolved
         resolved += 1
         return precedes(*args)
 
-    monkeypatch.setattr(fastforward, "_precedes", counting)
+    monkeypatch.setattr(heaporder, "precedes", counting)
     timing = Timing(
         model=TimerModel.HASHICORP,
         heartbeat_timeout=1_000,
@@ -196,10 +231,10 @@ def test_fastforward_orders_same_microsecond_events_as_the_heap(
     )
     rand = random.Random(3)
     for seed in (1, 2):
-        pair = twins(5, seed, timing=timing, network=LinkConditions(0, 2))
+        pair = twins(5, seed, timing=timing, network=LinkConditions(0, 2), trace=trace)
         both(pair, lambda c: c.run_until(lambda c: c.leader() is not None, 100_000))
         for step in range(12):
-            span = rand.randrange(1, 60_000)
+            span = rand.randrange(1, 60_000) // (4 if trace == "all" else 1)
             both(pair, lambda c, span=span: c.run_for(span))
             assert_alike(pair, f"at step {step}")
         assert pair[0].fast_forward is not None and pair[0].fast_forward.jumps > 0
@@ -207,9 +242,9 @@ def test_fastforward_orders_same_microsecond_events_as_the_heap(
 
 
 def test_fastforward_state_trace_matches_the_full_trace() -> None:
-    """trace="all" runs every event (no jumps); its state-level records are those of a
-    jumping trace="state" cluster."""
-    full = Cluster(5, seed=3, trace="all")
+    """A trace="all" cluster run event by event has, among its records, exactly the state-level
+    records of a jumping trace="state" cluster."""
+    full = Cluster(5, seed=3, trace="all", fast_forward=False)
     jumping = Cluster(5, seed=3, trace="state")
     assert full.fast_forward is None and jumping.fast_forward is not None
     pair = (jumping, full)
@@ -217,7 +252,9 @@ def test_fastforward_state_trace_matches_the_full_trace() -> None:
     both(pair, lambda c: c.crash(c.leader() or "alice"))
     both(pair, lambda c: c.run_for("600s"))
     assert jumping.fast_forward.jumps > 0
-    assert snapshot(jumping)["trace"] == snapshot(full)["trace"]
+    lines = zip(full.trace_lines(), full.records, strict=True)
+    state_level = [line for line, e in lines if not e.message_level]
+    assert snapshot(jumping)["trace"] == state_level
     assert jumping.views() == full.views()
 
 
@@ -385,14 +422,15 @@ def test_fastforward_jumps_over_quiet_servers_outside_the_configuration(
     assert pair[0].violations == pair[1].violations == []
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_fastforward_jumps_past_failure_notices_nobody_waits_for(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "trace"), [(1, "state"), (2, "state"), (3, "state"), (1, "all")])
+def test_fastforward_jumps_past_failure_notices_nobody_waits_for(seed: int, trace: str) -> None:
     """A call into a partition is given up only after RaftTimeout (10 s; spec §3.10): its
     failure notice stays in the heap after the partition healed. Once its caller no longer
     waits for it (the caller lost its leadership, or crashed and restarted), the notice does
     nothing when it comes, so the cluster is at rest and is jumped meanwhile; the jumping
-    twin stays exactly like the one that runs every event."""
-    pair = twins(5, seed)
+    twin stays exactly like the one that runs every event. (Under trace="all" each notice
+    is traced when it comes: the jumps stop short of it.)"""
+    pair = twins(5, seed, trace=trace)
     both(pair, lambda c: c.run_until(lambda c: c.leader() is not None, "30s"))
     old = pair[0].leader()
     assert old is not None
@@ -429,3 +467,38 @@ def converged_now(cluster: Cluster) -> bool:
         v.last_index == lead.last_index and v.commit_index == lead.commit_index
         for v in cluster.views()
     )
+
+
+def test_fastforward_under_trace_all_keeps_a_bounded_trace_as_the_event_loop_does() -> None:
+    """trace_limit drops the oldest half whenever the limit is passed: a jump's records pass
+    it exactly where the event loop's would, and leave the same `dropped` markers."""
+    pair = twins(5, 6, trace="all", trace_limit=5_000)
+    both(pair, lambda c: c.run_for("400s"))
+    assert pair[0].fast_forward is not None and pair[0].fast_forward.jumps > 0
+    assert pair[0].records[0].kind == "dropped"
+    assert_alike(pair, "after 400 s")
+
+
+def test_fastforward_under_trace_all_is_off_while_a_listener_hears_every_message() -> None:
+    """A listener (the live page's feed) under trace="all" is told of each message as it
+    happens, with the clock at its time: no jump tells it of a stretch at once."""
+    cluster = Cluster(3, seed=2, trace="all")
+    cluster.run_for("30s")
+    assert cluster.fast_forward is not None
+    late: list[Event] = []
+    heard = 0
+
+    def listen(event: Event) -> None:
+        nonlocal heard
+        heard += 1
+        if event.time != cluster.now:
+            late.append(event)
+
+    cluster.listeners.append(listen)
+    jumps = cluster.fast_forward.jumps
+    cluster.run_for("120s")
+    assert cluster.fast_forward.jumps == jumps
+    assert heard > 1_000 and late == []
+    cluster.listeners.remove(listen)
+    cluster.run_for("120s")
+    assert cluster.fast_forward.jumps > jumps

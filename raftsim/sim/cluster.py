@@ -10,8 +10,8 @@ running cluster, process and network faults, is operations.py's part of `Cluster
 
 The event loop's work (eventloop.py) is the model. When nothing but an idle leader's loops
 and the servers' timers is left to run, `run_for` skips ahead with the exact outcome of those
-events (fastforward.py), unless the cluster is built with `fast_forward=False` or keeps the
-full message trace.
+events (fastforward.py), unless the cluster is built with `fast_forward=False`; under
+trace="all" a jump writes the records of the events it skips (jumptrace.py).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class Cluster(Operations):
         faults: Iterable[Fault] = (),
         # "state" (the default) records every state change the checkers and transcripts
         # need; "all" adds every message and timer firing (scenario files, the page), which
-        # keeps idle stretches on the event loop and grows memory with every heartbeat.
+        # grows memory with every heartbeat.
         trace: str = "state",
         fast_forward: bool = True,
         # At most this many records are kept (None: all): the oldest half goes when it is
@@ -187,9 +187,9 @@ class Cluster(Operations):
         for server in self.servers.values():
             server.storage.bootstrap(bootstrap)
             self._start(server)
-        # trace="all" records every message and timer, which a jump would skip: no jumps;
-        # nor with a deliberate fault that changes the idle loops the jumps compute.
-        jumps = fast_forward and trace != "all" and not self.faults & CHANGES_IDLE_LOOPS
+        # No jumps with a deliberate fault that changes the idle loops the jumps compute.
+        # (Under trace="all" a jump writes the records of every event it skips.)
+        jumps = fast_forward and not self.faults & CHANGES_IDLE_LOOPS
         self.fast_forward = FastForward(self) if jumps else None
         self.sched.jumper = self.fast_forward
 
@@ -528,7 +528,7 @@ class Cluster(Operations):
         the trace does not keep them: the live page draws messages in flight. Jumps are off
         meanwhile (a jump skips messages); as they are exact, the run stays the same run."""
         if self.watchers.keep_messages:
-            return  # trace="all": reported all along, and never jumped
+            return  # trace="all": reported all along (no jumps while a listener listens)
         self.watchers.messages = on
         self.loop._trace_messages = on
         self.sched.jumper = None if on else self.fast_forward

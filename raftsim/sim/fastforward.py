@@ -26,27 +26,32 @@ again after it. So a served cluster at rest is jumped from one Serf probe to the
 the driver of a paced cluster sleeps until then (`quiet_until`).
 
 Order. The heap breaks ties between events due at the same microsecond by the order they
-were scheduled, i.e. by the order their parents ran. Every event here has exactly one parent
-in its own loop, so an event's place is (due, parent's due, grandparent's due, ..., then the
-sequence number of the loop's first event, which was in the heap when the jump began).
-`_precedes` walks that chain back; it decides the few ties that matter: a lease check and a
-reply due at the same microsecond, a follower timer and a request, and the order of the
-events the jump leaves in the heap. RPC numbers and timer tokens are only ever compared
-for equality, so the jump keeps them unique rather than equal to the event loop's.
+were scheduled, i.e. by the order their parents ran (heaporder.py). `heaporder.precedes`
+decides the few ties that matter here: a lease check and a reply due at the same
+microsecond, a follower timer and a request, and the order of the events the jump leaves in
+the heap. Timer tokens are only ever compared for equality, so the jump keeps them unique
+rather than equal to the event loop's. RPC numbers are written in the trace under
+trace="all": there the jump merges all its events into the heap's order, numbers the
+leader's requests in it and writes every record the event loop would have (jumptrace.py);
+otherwise it only keeps them unique.
+
+Listeners. Under trace="all" a listener (the live page's feed) is told of every message as
+it happens; a jump would tell it of a stretch at once, so none is taken while one listens.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import cmp_to_key
 from heapq import heapify
 from typing import TYPE_CHECKING, Any
 
 from ..core.faults import Fault
 from ..core.leader import MIN_LEASE_CHECK, Follower
-from ..core.messages import AppendEntries, AppendResponse
+from ..core.messages import AppendResponse, Message
 from ..core.node import FOLLOWER, HEARTBEAT, LEASE, REPLICATE, RaftNode
+from . import heaporder, jumptrace
 from .clock import is_noop
 from .eventloop import APPEND, APPEND_REPLY, HEARTBEAT_REPLY
 from .eventloop import HEARTBEAT as HEARTBEAT_CHANNEL
@@ -119,20 +124,6 @@ def _ticks(t: int, until: int, rand: Callable[[], float], base: int, spread: int
     return events
 
 
-def _precedes(a: Sequence[int], i: int, a_seq: int, b: Sequence[int], j: int, b_seq: int) -> bool:
-    """Whether event a[i] of one loop was scheduled before event b[j] of another (both
-    histories of due times; index -1 means: the loop's first event, in the heap since before
-    the jump with sequence number a_seq or b_seq)."""
-    while i >= 0 and j >= 0:
-        if a[i] != b[j]:
-            return a[i] < b[j]
-        i -= 1
-        j -= 1
-    if i < 0 and j < 0:
-        return a_seq < b_seq
-    return i < 0  # a reached an event scheduled before the jump, b one scheduled during it
-
-
 def _last(events: list[int], kind: int, x: int, before: Callable[[int], bool]) -> int:
     """The index of the last event of `kind` that ran no later than an event due at x,
     -1 if none; `before(i)` decides a tie at x (whether events[i] ran first)."""
@@ -196,7 +187,12 @@ class _Loop:
         """Due time of this loop's last event of `kind` that ran before event chain[at]
         (due x) of another loop whose first event had sequence number `seq`; -1 if none."""
         events = self.events
-        i = _last(events, kind, x, lambda i: _precedes(events, i - 1, self.seq, chain, at - 1, seq))
+        i = _last(
+            events,
+            kind,
+            x,
+            lambda i: heaporder.precedes(events, i - 1, self.seq, chain, at - 1, seq),
+        )
         return events[i] if i >= 0 else -1
 
 
@@ -229,9 +225,13 @@ class FastForward:
         self.retry_min = max(1, RETRY_MIN_CT * timing.commit_timeout)
         self.retry_max = max(self.retry_min, RETRY_MAX_HT * timing.heartbeat_timeout)
         self._retry = self.retry_min
+        # Whether a jump writes the records of what it skips (trace="all").
+        self._traced = cluster.watchers.keep_messages
 
     def __call__(self, until: int) -> int:
         cluster = self.cluster
+        if self._traced and cluster.watchers.listeners:
+            return until + 1  # (module docstring, Listeners)
         sched = cluster.sched
         heap = sched.heap
         if cluster.loop.in_flight_until >= heap[0][0]:
@@ -270,6 +270,8 @@ class FastForward:
         heap = cluster.sched.heap
         if not heap or cluster.loop.in_flight_until >= heap[0][0]:
             return None
+        if self._traced and cluster.watchers.listeners:
+            return None
         found = self._quiescent()
         if found is None or self._timers(*found) is None:
             return None
@@ -277,9 +279,11 @@ class FastForward:
 
     def _foreign(self) -> int:
         """When the first event is due that is neither a Raft timer nor an event that would
-        do nothing (a cancelled timer, an idle failure notice)."""
+        do nothing (a cancelled timer, an idle failure notice; under trace="all" that notice
+        is traced when it comes, so it runs event by event)."""
         loop = self.cluster.loop
-        fire, notify = loop.fire_event, loop.notify_event
+        fire = loop.fire_event
+        notify = None if self._traced else loop.notify_event
         return min(
             (
                 e[0]
@@ -495,6 +499,11 @@ class FastForward:
             token = node.mint_timer(LEASE)
             arg = (leader, leader.incarnation, LEASE, "", token)
             pending.append((checks[-1], checks[:-1], lease_seq, fire, arg))
+        flying = (
+            jumptrace.transcribe(cluster.watchers, leader, servers, checks, lease_seq)
+            if self._traced
+            else None
+        )
         sends = 0
         calls: list[tuple[_Loop, _Server]] = []
         for s in servers:
@@ -528,22 +537,27 @@ class FastForward:
                 self._fifo(loop)
                 if loop.name == REPLICATE:
                     f.target = last
-        node.skip_rpcs(sends - len(calls))
+        if flying is None:
+            node.skip_rpcs(sends - len(calls))  # (numbered by the transcript otherwise)
         for loop, s in calls:
             f = loop.follower
-            rpc = node.new_rpc()
             heartbeat = loop.name == HEARTBEAT
+            msg: Message
+            if flying is not None:
+                msg = flying[loop]
+                rpc = msg.rpc
+            else:
+                rpc = node.new_rpc()
+                if loop.kind == REQUEST:
+                    msg = jumptrace.request_in_flight(node, f, rpc, heartbeat)
+                else:
+                    msg = AppendResponse(
+                        s.server.id, node.id, rpc, state.term, last, True, False, heartbeat
+                    )
             if heartbeat:
                 f.hb_rpc = rpc
             else:
                 f.repl_rpc, f.repl_last = rpc, last
-            msg: AppendEntries | AppendResponse
-            if loop.kind == REQUEST:
-                msg = self._request(node, f, rpc, heartbeat)
-            else:
-                msg = AppendResponse(
-                    s.server.id, node.id, rpc, state.term, last, True, False, heartbeat
-                )
             pending.append((loop.next, loop.events, loop.seq, deliver, msg))
             cluster.loop.in_flight_until = max(cluster.loop.in_flight_until, loop.next)
 
@@ -552,7 +566,11 @@ class FastForward:
         def order(a: Pending, b: Pending) -> int:
             if a[0] != b[0]:
                 return -1 if a[0] < b[0] else 1
-            return -1 if _precedes(a[1], len(a[1]) - 1, a[2], b[1], len(b[1]) - 1, b[2]) else 1
+            return (
+                -1
+                if heaporder.precedes(a[1], len(a[1]) - 1, a[2], b[1], len(b[1]) - 1, b[2])
+                else 1
+            )
 
         pending.sort(key=cmp_to_key(order))
         heap = sched.heap
@@ -561,16 +579,6 @@ class FastForward:
         heap.extend((due, sched.next_seq(), fn, arg) for due, _, _, fn, arg in pending)
         heapify(heap)
         sched.now = until
-
-    @staticmethod
-    def _request(node: RaftNode, f: Follower, rpc: int, heartbeat: bool) -> AppendEntries:
-        """The request in flight, exactly as `LeaderState` would have built it (a heartbeat
-        carries no log position and no commit index)."""
-        prev = 0 if heartbeat else f.next_index - 1
-        commit = 0 if heartbeat else node.commit_index
-        storage = node.storage
-        header = (node.id, f.peer, rpc, storage.current_term, node.address)
-        return AppendEntries(*header, prev, storage.term_at(prev), (), commit, heartbeat)
 
     @staticmethod
     def _fifo(loop: _Loop) -> None:
