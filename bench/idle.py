@@ -213,8 +213,9 @@ def section_a(results: IdleResults) -> Section:
     sec.params.append(
         f"(a) Cluster(5, seed=s[, trace=..., fast_forward=...]) default Nomad timing; "
         f"run_until(first leader), then time run_for('{first[0].span_s}s'); median of "
-        f"{len(first)} runs, seeds {', '.join(str(r.seed) for r in first)}; the goal row is "
-        f"'{DEFAULT}', the others are informational; each run: {each}; fast-forward {ff}; "
+        f"{len(first)} runs, seeds {', '.join(str(r.seed) for r in first)}; the goal rows are "
+        f"'{DEFAULT}' and '{ALL}', the others are informational; each run: {each}; "
+        f"fast-forward {ff}; "
         f"by process CPU time instead of wall time ({' / '.join(present)}): {cpu}"
     )
     if 5 in results.events:

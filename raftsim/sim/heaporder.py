@@ -17,7 +17,7 @@ from operator import eq
 
 INDEX_BITS = 24  # an event's index in its stream (a jump's streams are far shorter)
 STREAM_BITS = 16  # a stream's number (two loops and a timer per server, and the lease)
-_INDEX = (1 << INDEX_BITS) - 1
+INDEX_MASK = (1 << INDEX_BITS) - 1
 _LOW = (1 << (INDEX_BITS + STREAM_BITS)) - 1
 
 # (due times, how many of them ran in the jump, the sequence number of the first)
@@ -70,8 +70,8 @@ def heap_order(streams: Sequence[Stream]) -> list[int]:
 
 def _ran_first(streams: Sequence[Stream]) -> Callable[[int, int], int]:
     def compare(x: int, y: int) -> int:
-        a, i = streams[x >> INDEX_BITS], x & _INDEX
-        b, j = streams[y >> INDEX_BITS], y & _INDEX
+        a, i = streams[x >> INDEX_BITS], x & INDEX_MASK
+        b, j = streams[y >> INDEX_BITS], y & INDEX_MASK
         if x >> INDEX_BITS == y >> INDEX_BITS:
             return -1 if i < j else 1
         return -1 if precedes(a[0], i, a[2], b[0], j, b[2]) else 1

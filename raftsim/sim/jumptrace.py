@@ -24,14 +24,13 @@ from ..core.leader import Follower
 from ..core.messages import AppendEntries, AppendResponse, Message
 from ..core.node import FOLLOWER, HEARTBEAT, LEASE, RaftNode
 from .events import MessageDelivered, MessageSent, TimerFired
-from .heaporder import INDEX_BITS, Stream, heap_order
+from .heaporder import INDEX_BITS, INDEX_MASK, Stream, heap_order
 
 if TYPE_CHECKING:
     from .eventloop import Watchers
     from .fastforward import _Loop, _Server
     from .server import SimServer
 
-_INDEX = (1 << INDEX_BITS) - 1
 FIRE, REQUEST = 0, 1  # a loop's events cycle through fire, request, reply (fastforward.py)
 
 
@@ -82,7 +81,7 @@ def transcribe(
     name, leader_id = leader.name, node.id
     new_rpc = node.new_rpc
     for key in heap_order(streams):
-        number, i = key >> INDEX_BITS, key & _INDEX
+        number, i = key >> INDEX_BITS, key & INDEX_MASK
         if number < lease_and_timers:
             t = streams[number][0][i]
             add(TimerFired(t, timers[number], LEASE if number == 0 else FOLLOWER, ""))
