@@ -5,7 +5,7 @@ in virtual time until the first leader is elected (not timed), then times `run_f
 a steady idle cluster, the leader heartbeating its followers and every follower's polled
 heartbeat timer firing, exactly as a real Nomad cluster with nothing to do.
 
-Three variants:
+Four variants:
 
 * "default": `Cluster(n, seed=seed)`, the cluster as users get it (trace="state", the exact
   idle fast-forward on). Figure (a)'s goal applies to this one.
